@@ -1,0 +1,41 @@
+# The two commands: `make report` and `make test`. Both create .venv on first use and reinstall
+# only when pyproject.toml changes. One switch picks the config for everything:
+#   make report CONFIG=configs/real.toml      (or: export ISLANDVAE_CONFIG=configs/real.toml)
+
+CONFIG ?= $(or $(ISLANDVAE_CONFIG),configs/default.toml)
+export ISLANDVAE_CONFIG := $(abspath $(CONFIG))
+
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+PY := $(VENV)/bin/python
+READY := $(VENV)/.ready
+
+.PHONY: report test venv show-config clean help
+
+help:
+	@echo "make report   set up, then inventory and statistics of the configured data (more to come)"
+	@echo "make test     set up, then run the test suite"
+	@echo "CONFIG=...    config to use (now: $(ISLANDVAE_CONFIG))"
+
+report: $(READY)
+	$(PY) -m islandvae inventory --totals
+	$(PY) -m islandvae stats
+
+test: $(READY)
+	$(PY) -m pytest
+
+venv: $(READY)
+
+# torch first, pinned: an unpinned torch would pull several GB of CUDA packages on a CPU machine.
+$(READY): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+show-config:
+	@echo $(ISLANDVAE_CONFIG)
+
+clean:
+	rm -rf cache _output .pytest_cache

@@ -1,0 +1,3 @@
+from islandvae.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The command line: `python -m islandvae <command>` (or `.venv/bin/islandvae`).
+
+Each command is a thin driver over the package. A user's mistake ends in one line on stderr
+and exit status 2 (UserError); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from islandvae import __version__
+from islandvae.config import ENV_VAR, Config, load_config, show
+from islandvae.errors import UserError
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def _data_path(args: argparse.Namespace, config: Config) -> Path:
+    return Path(args.data) if args.data else config.data.path
+
+
+def cmd_inventory(args: argparse.Namespace) -> None:
+    """Print every image (brain, name, shape, dtype, pixels) and per-brain totals; reads no pixel."""
+    from islandvae.data import read_inventory
+
+    config = _config(args)
+    inventory = read_inventory(_data_path(args, config))
+    print(f"file: {show(inventory.path)}")
+    if not args.totals:
+        print(f"{'brain':<8}{'image':<10}{'height':>8}{'width':>8}  {'dtype':<7}{'pixels':>13}")
+        for i in inventory.images:
+            print(f"{i.brain:<8}{i.name:<10}{i.height:>8}{i.width:>8}  {i.dtype:<7}{i.pixels:>13,}")
+        print()
+    print(f"{'brain':<8}{'images':>7}{'pixels':>16}{'MB':>9}  {'smallest (HxW)':<16}{'largest (HxW)':<16}")
+    rows = inventory.totals()
+    for r in rows:
+        small, large = r["smallest"], r["largest"]
+        print(f"{r['brain']:<8}{r['images']:>7}{r['pixels']:>16,}{r['bytes'] / 1e6:>9.1f}  "
+              f"{f'{small.height}x{small.width}':<16}{f'{large.height}x{large.width}':<16}")
+    total_pixels = sum(r["pixels"] for r in rows)
+    total_bytes = sum(r["bytes"] for r in rows)
+    print(f"{'all':<8}{sum(r['images'] for r in rows):>7}{total_pixels:>16,}{total_bytes / 1e6:>9.1f}  "
+          f"dtype {inventory.dtype.name}")
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    """Print min, max, mean, std of the training brains (all but the test brain); cached."""
+    from islandvae.stats import training_stats
+
+    config = _config(args)
+    path = _data_path(args, config)
+    stats = training_stats(path, config.data.test_brain, cache_dir=config.paths.cache, recompute=args.recompute)
+    print(f"file: {show(path)}")
+    print(f"training brains: {' '.join(stats.brains)} (test brain {config.data.test_brain} held out)")
+    print(f"pixels: {stats.count:,}")
+    print(f"min {stats.min:g}  max {stats.max:g}  mean {stats.mean:.4f}  std {stats.std:.4f}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="TOML",
+                        help=f"experiment config (default: ${ENV_VAR}, else configs/default.toml)")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data", metavar="H5", help="HDF5 file to read instead of the config's data.path")
+
+    parser = argparse.ArgumentParser(
+        prog="islandvae",
+        description="A VAE on tiles of cell-body-stained brain sections: data, training, latent analysis.",
+    )
+    parser.add_argument("--version", action="version", version=f"islandvae {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("inventory", parents=[common, data], help="list the images of the data file",
+                            description=cmd_inventory.__doc__)
+    p.add_argument("--totals", action="store_true", help="print only the per-brain totals")
+    p.set_defaults(run=cmd_inventory)
+
+    p = commands.add_parser("stats", parents=[common, data], help="pixel statistics of the training brains",
+                            description=cmd_stats.__doc__)
+    p.add_argument("--recompute", action="store_true", help="ignore the cached result")
+    p.set_defaults(run=cmd_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit status (2 for a user's mistake)."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UserError as err:
+        print(f"islandvae: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("islandvae: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,120 @@
+"""Configuration: small frozen dataclasses, one per concern, filled from one TOML file.
+
+One switch picks the config for everything (CLI, Makefile, report): the environment variable
+ISLANDVAE_CONFIG (the Makefile sets it from `make CONFIG=...`), else configs/default.toml.
+Relative paths inside a config file are relative to that file, so a config means the same thing
+whatever the working directory (a chapter renders from chapters/, the CLI from the root).
+Unknown keys are errors, never ignored: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from islandvae.errors import UserError
+
+ENV_VAR = "ISLANDVAE_CONFIG"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # code/islandvae/config.py -> repo root
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.toml"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which HDF5 file holds the images, and which brain is held out for testing."""
+
+    path: Path
+    test_brain: str = "B20"
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Where derived results go: cached statistics, and training runs."""
+
+    cache: Path = PROJECT_ROOT / "cache"
+    runs: Path = PROJECT_ROOT / "runs"
+
+
+@dataclass(frozen=True)
+class Config:
+    """One experiment: its name (names the run folder) and one section per concern."""
+
+    data: DataConfig
+    paths: PathsConfig = PathsConfig()
+    name: str = ""
+    source: Path | None = field(default=None, metadata={"toml": False})
+
+
+def show(path: Path | str) -> str:
+    """A path as a user would type it: relative to the working directory when below it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def config_path(path: Path | str | None = None) -> Path:
+    """The config file to use: the argument, else $ISLANDVAE_CONFIG, else configs/default.toml."""
+    if path is None:
+        path = os.environ.get(ENV_VAR) or DEFAULT_CONFIG
+    return Path(path)
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and check a config file (see config_path for which one)."""
+    path = config_path(path)
+    if not path.is_file():
+        raise UserError(
+            f"config file {show(path)} not found; "
+            f"use one of {show(PROJECT_ROOT / 'configs')}/*.toml (set {ENV_VAR} or make CONFIG=...)"
+        )
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"config file {show(path)} is not valid TOML ({err}); fix the syntax") from None
+    table.setdefault("name", path.stem)
+    config = _build(Config, table, source=path, prefix="")
+    return dataclasses.replace(config, source=path.resolve())
+
+
+def _build(cls: type, table: dict, *, source: Path, prefix: str):
+    """Fill dataclass `cls` from a TOML table, checking keys and types."""
+    if not isinstance(table, dict):
+        raise UserError(f"config file {show(source)}: [{prefix.rstrip('.')}] must be a table; see configs/default.toml")
+    hints = typing.get_type_hints(cls)
+    known = [f for f in dataclasses.fields(cls) if f.metadata.get("toml", True)]
+    names = {f.name for f in known}
+    for key in table:
+        if key not in names:
+            raise UserError(
+                f"config file {show(source)}: unknown key '{prefix}{key}' "
+                f"(known here: {', '.join(sorted(names))}); fix or remove it"
+            )
+    values = {}
+    for f in known:
+        if f.name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise UserError(f"config file {show(source)}: missing key '{prefix}{f.name}'; add it")
+            continue
+        values[f.name] = _convert(table[f.name], hints[f.name], source=source, key=prefix + f.name)
+    return cls(**values)
+
+
+def _convert(value, kind, *, source: Path, key: str):
+    """One TOML value to the annotated type; relative paths are taken from the config file."""
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, source=source, prefix=key + ".")
+    expected = {Path: str, str: str, int: int, float: (int, float), bool: bool}[kind]
+    if not isinstance(value, expected) or (kind in (int, float) and isinstance(value, bool)):
+        raise UserError(
+            f"config file {show(source)}: '{key}' must be {kind.__name__ if kind is not Path else 'a path string'}, "
+            f"got {value!r}; fix the value"
+        )
+    if kind is Path:
+        return (source.parent / value).resolve()
+    return kind(value)

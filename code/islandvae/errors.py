@@ -1,0 +1,5 @@
+"""The one exception type for a user's mistake: the CLI prints its message and exits 2."""
+
+
+class UserError(Exception):
+    """Bad input a user can fix: the message names the file or option and what to do."""

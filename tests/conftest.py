@@ -1,0 +1,46 @@
+"""Shared fixtures: small files of the real layout, written into temporary folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from islandvae import cli
+from islandvae.layout import scaled_counts, write_plain_file
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(monkeypatch):
+    """Tests never pick up the caller's ISLANDVAE_CONFIG (make exports one)."""
+    monkeypatch.delenv("ISLANDVAE_CONFIG", raising=False)
+
+
+@pytest.fixture(scope="session")
+def plain_file(tmp_path_factory) -> Path:
+    """About 60 noise images of varied sizes in the real layout (B01 B02 B05 B07 B20)."""
+    path = tmp_path_factory.mktemp("plain") / "plain.h5"
+    write_plain_file(path, scaled_counts(60), seed=1, max_side=900)
+    return path
+
+
+def write_config(folder: Path, data: Path, *, test_brain: str = "B20", extra: str = "") -> Path:
+    """A config file in `folder` pointing at `data`, with its cache in folder/cache."""
+    path = folder / "test.toml"
+    path.write_text(
+        f'name = "test"\n{extra}\n[data]\npath = "{data}"\ntest_brain = "{test_brain}"\n'
+        f'[paths]\ncache = "cache"\nruns = "runs"\n'
+    )
+    return path
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run the CLI in-process: returns (exit status, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = cli.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -1,0 +1,38 @@
+"""The entry points a user types: `python -m islandvae` and `.venv/bin/islandvae`."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import write_config
+
+
+@pytest.mark.parametrize("entry", [[sys.executable, "-m", "islandvae"], [str(Path(sys.executable).parent / "islandvae")]])
+def test_help_lists_the_commands(entry):
+    out = subprocess.run([*entry, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "inventory" in out and "stats" in out
+
+
+def test_inventory_prints_images_and_totals(tmp_path, run_cli, plain_file):
+    code, out, err = run_cli("inventory", "--config", write_config(tmp_path, plain_file))
+    assert code == 0, err
+    assert "B01     0000" in out
+    totals = [line for line in out.splitlines() if line.startswith(("B", "all")) and "x" in line]
+    assert len(totals) == 5
+    assert out.strip().splitlines()[-1].startswith("all")
+
+
+def test_stats_prints_the_four_numbers(tmp_path, run_cli, plain_file):
+    code, out, err = run_cli("stats", "--config", write_config(tmp_path, plain_file))
+    assert code == 0, err
+    assert "test brain B20 held out" in out
+    assert all(word in out for word in ("min", "max", "mean", "std"))
+
+
+def test_data_option_overrides_the_config(tmp_path, run_cli, plain_file):
+    config = write_config(tmp_path, tmp_path / "absent.h5")
+    code, out, err = run_cli("inventory", "--totals", "--config", config, "--data", plain_file)
+    assert code == 0, err
+    assert "plain.h5" in out

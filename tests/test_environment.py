@@ -1,0 +1,47 @@
+"""pyproject.toml is the one list of dependencies; environment.yml must say the same."""
+
+import re
+import tomllib
+
+import yaml
+
+from islandvae.config import PROJECT_ROOT
+
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def _split(requirement: str) -> tuple[str, str]:
+    name, spec = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement).groups()
+    name = re.sub(r"[-_.]+", "-", name).lower()
+    return CONDA_NAMES.get(name, name), spec.replace(" ", "")
+
+
+def _pyproject() -> dict[str, str]:
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+    return dict(_split(r) for r in requirements)
+
+
+def _environment() -> dict[str, str]:
+    env = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
+    result = {}
+    for item in env["dependencies"]:
+        for requirement in item["pip"] if isinstance(item, dict) else [item]:
+            if requirement.startswith("-"):  # "-e ." installs the project itself
+                continue
+            name, spec = _split(requirement)
+            if name not in ("python", "pip"):
+                result[name] = spec
+    return result
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    assert _environment() == _pyproject()
+
+
+def test_environment_python_satisfies_requires_python():
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    minimum = re.match(r">=\s*3\.(\d+)", project["requires-python"]).group(1)
+    env = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert int(re.search(r"3\.(\d+)", python).group(1)) >= int(minimum)
