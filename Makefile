@@ -11,16 +11,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: report test venv show-config clean help
+.PHONY: report test data venv show-config clean help
 
 help:
-	@echo "make report   set up, then inventory and statistics of the configured data (more to come)"
+	@echo "make report   set up, make the data if it is synthetic and missing, then inventory, statistics, calibration"
 	@echo "make test     set up, then run the test suite"
+	@echo "make data     set up, then generate the configured synthetic data file if it is missing"
 	@echo "CONFIG=...    config to use (now: $(ISLANDVAE_CONFIG))"
 
-report: $(READY)
+report: data
 	$(PY) -m islandvae inventory --totals
 	$(PY) -m islandvae stats
+	$(PY) -m islandvae calibration
+
+data: $(READY)
+	$(PY) -m islandvae data
 
 test: $(READY)
 	$(PY) -m pytest

@@ -24,11 +24,11 @@ def plain_file(tmp_path_factory) -> Path:
     return path
 
 
-def write_config(folder: Path, data: Path, *, test_brain: str = "B20", extra: str = "") -> Path:
+def write_config(folder: Path, data: Path, *, test_brain: str = "B20", extra: str = "", data_extra: str = "") -> Path:
     """A config file in `folder` pointing at `data`, with its cache in folder/cache."""
     path = folder / "test.toml"
     path.write_text(
-        f'name = "test"\n{extra}\n[data]\npath = "{data}"\ntest_brain = "{test_brain}"\n'
+        f'name = "test"\n{extra}\n[data]\npath = "{data}"\ntest_brain = "{test_brain}"\n{data_extra}\n'
         f'[paths]\ncache = "cache"\nruns = "runs"\n'
     )
     return path

@@ -20,7 +20,12 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _data_path(args: argparse.Namespace, config: Config) -> Path:
-    return Path(args.data) if args.data else config.data.path
+    if args.data:
+        return Path(args.data)
+    if config.data.synthetic and not config.data.path.exists():
+        raise UserError(f"data file {show(config.data.path)} not found; generate the synthetic stand-in with "
+                        f"`make data` (or `islandvae data`)")
+    return config.data.path
 
 
 def cmd_inventory(args: argparse.Namespace) -> None:
@@ -60,6 +65,45 @@ def cmd_stats(args: argparse.Namespace) -> None:
     print(f"min {stats.min:g}  max {stats.max:g}  mean {stats.mean:.4f}  std {stats.std:.4f}")
 
 
+def cmd_synth(args: argparse.Namespace) -> None:
+    """Write a synthetic stand-in in the course layout, and its truth file beside it."""
+    from islandvae.synth import generate
+    from islandvae.truth import truth_path
+
+    out = generate(args.out, preset=args.preset, seed=args.seed, difficulty=args.difficulty, force=args.force,
+                   workers=args.workers)
+    print(f"wrote {show(out)} and {show(truth_path(out))}")
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    """Make sure the configured data file exists: generate it if the config names a synthetic preset."""
+    from islandvae.synth import generate
+
+    data = _config(args).data
+    if data.path.exists():
+        print(f"data file {show(data.path)} is there")
+        return
+    if not data.synthetic:
+        from islandvae.data import open_h5
+
+        open_h5(data.path)  # raises the missing-file message with the course-file hint
+    generate(data.path, preset=data.synthetic, seed=data.seed, difficulty=data.difficulty)
+    print(f"generated {show(data.path)} (synthetic stand-in, preset {data.synthetic}, seed {data.seed})")
+
+
+def cmd_calibration(args: argparse.Namespace) -> None:
+    """Compare the data file with the course file's published figures: grey values and image sizes."""
+    from islandvae.calibration import format_table, grey_table, image_summaries, size_table
+
+    path = _data_path(args, _config(args))
+    summaries = image_summaries(path)
+    print(f"file: {show(path)}\n")
+    print("grey values per brain (mean of image means, mean of image standard deviations):")
+    print(format_table(grey_table(summaries)))
+    print("\nimage sizes over all images (px; Mpx):")
+    print(format_table(size_table(summaries)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -84,6 +128,25 @@ def build_parser() -> argparse.ArgumentParser:
                             description=cmd_stats.__doc__)
     p.add_argument("--recompute", action="store_true", help="ignore the cached result")
     p.set_defaults(run=cmd_stats)
+
+    p = commands.add_parser("synth", help="write a synthetic stand-in and its truth file",
+                            description=cmd_synth.__doc__)
+    p.add_argument("--preset", default="small", help="tiny (tests), small (the report's default), full (real scale)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical files")
+    p.add_argument("--out", required=True, metavar="H5", help="data file to write; the truth goes beside it")
+    p.add_argument("--difficulty", type=float, default=0.3,
+                   help="0 easy .. 1 parvicellular islands nearly like granular ones (default 0.3)")
+    p.add_argument("--force", action="store_true", help="replace existing files")
+    p.add_argument("--workers", type=int, default=None, help="processes drawing images (default: up to 2)")
+    p.set_defaults(run=cmd_synth)
+
+    p = commands.add_parser("data", parents=[common], help="generate the configured data file if it is synthetic "
+                            "and missing", description=cmd_data.__doc__)
+    p.set_defaults(run=cmd_data)
+
+    p = commands.add_parser("calibration", parents=[common, data], help="compare the data with the course file's "
+                            "published figures", description=cmd_calibration.__doc__)
+    p.set_defaults(run=cmd_calibration)
     return parser
 
 
@@ -98,4 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("islandvae: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        sys.stderr.close()
+        return 0
     return 0

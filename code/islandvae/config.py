@@ -25,10 +25,13 @@ DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.toml"
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which HDF5 file holds the images, and which brain is held out for testing."""
+    """Which HDF5 file holds the images, which brain is held out, and how to make the file if it is synthetic."""
 
     path: Path
     test_brain: str = "B20"
+    synthetic: str = ""  # a preset (tiny, small, full): generate the stand-in when the file is missing
+    seed: int = 0  # of the synthetic stand-in
+    difficulty: float = 0.3  # of the stand-in's island task: 0 easy .. 1 nearly indistinguishable
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ REAL_COUNTS = {"B01": 276, "B02": 377, "B05": 242, "B07": 245, "B20": 208}  # 1,
 REAL_GREY = {"B01": (134.7, 43.3), "B02": (138.1, 36.9), "B05": (165.4, 38.5), "B07": (187.0, 36.2),
              "B20": (128.1, 42.4)}
 REAL_SIDE_RANGE = (484, 5840)  # smallest width .. largest height, px
-# Side length is log-normal with mode near 950 px and mean near 1,200 px (mean/mode = exp(1.5 s^2)).
-SIDE_LOG_SIGMA = 0.41
-SIDE_LOG_MU = float(np.log(950) + SIDE_LOG_SIGMA**2)
+# Side length is log-normal with mode near 930 px and mean near 1,240 px (mean/mode = exp(1.5 s^2));
+# its tail gives a mean image of about 1.85 Mpx, so 1,348 images hold about 2.5 Gpx as the real file does.
+SIDE_LOG_SIGMA = 0.44
+SIDE_LOG_MU = float(np.log(930) + SIDE_LOG_SIGMA**2)
 
 
 def scaled_counts(total: int) -> dict[str, int]:

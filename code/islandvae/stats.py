@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from islandvae.config import show
-from islandvae.data import Inventory, describe_file, first_line, open_h5, training_brains
+from islandvae.data import ImageInfo, Inventory, describe_file, first_line, open_h5, training_brains
 from islandvae.errors import UserError
 
 BLOCK_PIXELS = 1 << 22  # rows are read in blocks of about 4 Mpx (32 MB as int64 in bincount)
@@ -97,26 +97,31 @@ def brain_histograms(path: Path | str, brains: tuple[str, ...] | list[str], *, c
 
 
 def _count(f, inventory: Inventory, brains: list[str], *, progress: bool) -> dict[str, np.ndarray]:
-    """One streaming pass: histogram of every image of `brains`, read in blocks of rows."""
-    bins = np.iinfo(inventory.dtype).max + 1
+    """One streaming pass: histogram of every image of `brains`."""
     infos = [i for i in inventory.images if i.brain in brains]
-    hists = {b: np.zeros(bins, dtype=np.int64) for b in brains}
+    hists = {b: np.zeros(np.iinfo(inventory.dtype).max + 1, dtype=np.int64) for b in brains}
     with tqdm(total=sum(i.pixels for i in infos), unit="px", unit_scale=True, desc="pixel statistics",
               disable=None if progress else True) as bar:
         for info in infos:
-            ds = f[info.brain][info.name]
-            step = max(1, BLOCK_PIXELS // info.width)
-            for row in range(0, info.height, step):
-                try:
-                    block = ds[row : row + step]
-                except OSError as err:
-                    raise UserError(
-                        f"dataset '{info.brain}/{info.name}' in {show(inventory.path)} cannot be read "
-                        f"({first_line(err)}); the file is corrupt: copy it again"
-                    ) from None
-                hists[info.brain] += np.bincount(block.ravel(), minlength=bins)
-                bar.update(block.size)
+            hists[info.brain] += image_histogram(f, info, inventory.path)
+            bar.update(info.pixels)
     return hists
+
+
+def image_histogram(f, info: ImageInfo, path: Path) -> np.ndarray:
+    """Grey-value counts (int64) of one image of the open file `f`, read in blocks of rows."""
+    bins = np.iinfo(np.dtype(info.dtype)).max + 1
+    hist = np.zeros(bins, dtype=np.int64)
+    ds = f[info.brain][info.name]
+    step = max(1, BLOCK_PIXELS // info.width)
+    for row in range(0, info.height, step):
+        try:
+            block = ds[row : row + step]
+        except OSError as err:
+            raise UserError(f"dataset '{info.brain}/{info.name}' in {show(path)} cannot be read "
+                            f"({first_line(err)}); the file is corrupt: copy it again") from None
+        hist += np.bincount(block.ravel(), minlength=bins)
+    return hist
 
 
 def training_stats(path: Path | str, test_brain: str, *, cache_dir: Path, recompute: bool = False,
