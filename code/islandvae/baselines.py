@@ -21,7 +21,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from islandvae.data import InMemoryImages
+from islandvae.data import InMemoryImages, read_inventory, training_brains
 from islandvae.truth import TruthFile, label_from_mask, truth_path
 
 ISLAND_LABELS = ("granular", "parvicellular")
@@ -93,8 +93,6 @@ def score(train: TileSet, test: TileSet, features) -> float:
 
 def island_task(data: Path | str, test_brain: str, *, size: int = 64) -> dict[str, float]:
     """Balanced accuracy on the test brain of the texture and the brightness classifier."""
-    from islandvae.data import read_inventory, training_brains
-
     brains = training_brains(read_inventory(data), test_brain)
     train = labelled_tiles(data, brains, size=size)
     test = labelled_tiles(data, (test_brain,), size=size)
