@@ -14,15 +14,18 @@ READY := $(VENV)/.ready
 .PHONY: report test data venv show-config clean help
 
 help:
-	@echo "make report   set up, make the data if it is synthetic and missing, then inventory, statistics, calibration"
+	@echo "make report   set up, make the data if it is synthetic and missing, render HTML and PDF into _output/"
 	@echo "make test     set up, then run the test suite"
 	@echo "make data     set up, then generate the configured synthetic data file if it is missing"
 	@echo "CONFIG=...    config to use (now: $(ISLANDVAE_CONFIG))"
 
+# Quarto where it is installed (its Jupyter kernel is this .venv's Python), the pip-only renderer elsewhere.
 report: data
-	$(PY) -m islandvae inventory --totals
-	$(PY) -m islandvae stats
-	$(PY) -m islandvae calibration
+	@if command -v quarto >/dev/null 2>&1; then \
+		echo "rendering with Quarto ($$(command -v quarto))"; QUARTO_PYTHON=$(abspath $(PY)) quarto render; \
+	else \
+		echo "quarto not found: rendering with the pip-only renderer (islandvae render)"; $(PY) -m islandvae render; \
+	fi
 
 data: $(READY)
 	$(PY) -m islandvae data
@@ -43,4 +46,4 @@ show-config:
 	@echo $(ISLANDVAE_CONFIG)
 
 clean:
-	rm -rf cache _output .pytest_cache
+	rm -rf cache _output .jupyter_cache .pytest_cache

@@ -104,6 +104,13 @@ def cmd_calibration(args: argparse.Namespace) -> None:
     print(format_table(size_table(summaries)))
 
 
+def cmd_render(args: argparse.Namespace) -> None:
+    """Render documents to HTML and PDF without Quarto (the pip-only path); default: the whole project."""
+    from islandvae.render import render
+
+    render([Path(d) for d in args.documents] or None, Path(args.output_dir) if args.output_dir else None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -147,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("calibration", parents=[common, data], help="compare the data with the course file's "
                             "published figures", description=cmd_calibration.__doc__)
     p.set_defaults(run=cmd_calibration)
+
+    p = commands.add_parser("render", help="render the report without Quarto (HTML and PDF)",
+                            description=cmd_render.__doc__)
+    p.add_argument("documents", nargs="*", metavar="QMD", help="documents to render (default: the project's list)")
+    p.add_argument("--output-dir", help="where HTML and PDF go (default: _output/ from _quarto.yml)")
+    p.set_defaults(run=cmd_render)
     return parser
 
 

@@ -36,10 +36,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class PathsConfig:
-    """Where derived results go: cached statistics, and training runs."""
+    """Where derived results go: cached statistics, training runs, the report's figures."""
 
     cache: Path = PROJECT_ROOT / "cache"
     runs: Path = PROJECT_ROOT / "runs"
+    figures: Path = PROJECT_ROOT / "figures"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,106 @@
+"""The pip-only renderer: the report's Quarto sources to HTML and PDF where `quarto` is missing.
+
+For each document: parse (qmd.py), run the chunks in a fresh kernel from the project root with
+jupyter-cache in front (execute.py), turn the outputs into pandoc markdown with figure files
+(markdown.py), then pandoc makes a self-contained HTML file and a Typst file that the typst package
+compiles to PDF. Cross-references go through crossref.lua. Outputs are written under temporary names
+and renamed at the end, so a failed render keeps the previous good output.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from pathlib import Path
+
+import pypandoc
+import typst
+import yaml
+
+from islandvae.config import PROJECT_ROOT, show
+from islandvae.errors import UserError
+from islandvae.render.execute import execute
+from islandvae.render.markdown import document_markdown
+from islandvae.render.qmd import parse
+
+FILTER = Path(__file__).with_name("crossref.lua")
+HTML_KEYS = ("title", "subtitle", "author", "date", "abstract", "toc", "toc-depth", "lang")
+TYPST_KEYS = (*HTML_KEYS, "papersize", "fontsize", "margin", "section-numbering", "columns", "mainfont")
+
+
+def project() -> dict:
+    """The project's _quarto.yml."""
+    return yaml.safe_load((PROJECT_ROOT / "_quarto.yml").read_text()) or {}
+
+
+def project_documents() -> list[Path]:
+    """The documents the project renders (project.render in _quarto.yml), in order."""
+    paths = []
+    for pattern in project().get("project", {}).get("render", ["*.qmd"]):
+        paths += sorted(Path(p) for p in glob.glob(str(PROJECT_ROOT / pattern)) if not Path(p).name.startswith("_"))
+    return paths
+
+
+def _metadata(meta: dict, fmt: str) -> dict:
+    """Pandoc metadata for one format: _quarto.yml format options, then the document's own."""
+    options = dict(project().get("format", {}).get(fmt) or {})
+    options.update({k: v for k, v in meta.items() if k != "format"})
+    options.update((meta.get("format") or {}).get(fmt) or {})
+    keys = TYPST_KEYS if fmt == "typst" else HTML_KEYS
+    return {k: v for k, v in options.items() if k in keys}
+
+
+def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print) -> tuple[Path, Path]:
+    """Render one .qmd to HTML and PDF under `output_dir` (mirroring its place in the project)."""
+    document = parse(path, PROJECT_ROOT)
+    path = path.resolve()
+    relative = path.relative_to(PROJECT_ROOT) if PROJECT_ROOT in path.parents else Path(path.name)
+    execute_options = {**(project().get("execute") or {}), **(document.meta.get("execute") or {})}
+    outputs = execute(document, cache_dir, log=log)
+
+    target = output_dir / relative.parent
+    target.mkdir(parents=True, exist_ok=True)
+    html, pdf = target / f"{relative.stem}.html", target / f"{relative.stem}.pdf"
+    with tempfile.TemporaryDirectory(dir=target, prefix=f".{relative.stem}-") as build:
+        build = Path(build)
+        body = document_markdown(document, outputs, build / "figures", "figures",
+                                 echo=execute_options.get("echo", False) is True,
+                                 warning=execute_options.get("warning", True) is not False)
+        for fmt, out in (("html", html), ("typst", pdf)):
+            source = build / f"{relative.stem}.{fmt}.md"
+            source.write_text("---\n" + yaml.safe_dump(_metadata(document.meta, fmt)) + "---\n\n" + body)
+            if fmt == "html":
+                pypandoc.convert_file(str(source), "html", outputfile=str(build / "out.html"),
+                                      extra_args=["-s", "--embed-resources", "--mathml", f"--lua-filter={FILTER}",
+                                                  f"--resource-path={build}"])
+            else:
+                pypandoc.convert_file(str(source), "typst", outputfile=str(build / "out.typ"),
+                                      extra_args=["-s", f"--lua-filter={FILTER}"])
+                try:
+                    typst.compile(str(build / "out.typ"), output=str(build / "out.pdf"), root=str(build))
+                except Exception as err:  # typst raises its own error types
+                    raise UserError(f"{show(path)}: Typst could not make the PDF ({str(err).splitlines()[0]})") from None
+        os.replace(build / "out.html", html)
+        os.replace(build / "out.pdf", pdf)
+    log(f"  wrote {show(html)} and {show(pdf)}")
+    return html, pdf
+
+
+def render(paths: list[Path] | None = None, output_dir: Path | None = None, *, cache_dir: Path | None = None,
+           log=print) -> list[Path]:
+    """Render the given documents (default: the whole project) to HTML and PDF; chunk results cached."""
+    output_dir = output_dir or PROJECT_ROOT / (project().get("project", {}).get("output-dir") or "_output")
+    cache_dir = cache_dir or PROJECT_ROOT / ".jupyter_cache"
+    documents = [Path(p).resolve() for p in paths] if paths else project_documents()
+    for path in documents:
+        if not path.is_file():
+            raise UserError(f"document {show(path)} not found; name a .qmd file of the project (report.qmd, chapters/...)")
+    written = []
+    for path in documents:
+        log(f"rendering {show(path)}")
+        written += render_document(path, output_dir, cache_dir, log=log)
+    return written
+
+
+__all__ = ["render", "render_document", "project_documents"]
