@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from islandvae import __version__
@@ -163,9 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"islandvae: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status (2 for a user's mistake)."""
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _warn  # one line per warning, without the source line
     try:
         args.run(args)
     except UserError as err:
