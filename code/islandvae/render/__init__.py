@@ -9,6 +9,7 @@ and renamed at the end, so a failed render keeps the previous good output.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import tempfile
@@ -29,8 +30,9 @@ HTML_KEYS = ("title", "subtitle", "author", "date", "abstract", "toc", "toc-dept
 TYPST_KEYS = (*HTML_KEYS, "papersize", "fontsize", "margin", "section-numbering", "columns", "mainfont")
 
 
+@functools.lru_cache(maxsize=1)
 def project() -> dict:
-    """The project's _quarto.yml."""
+    """The project's _quarto.yml (read once per process)."""
     return yaml.safe_load((PROJECT_ROOT / "_quarto.yml").read_text()) or {}
 
 
