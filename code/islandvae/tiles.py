@@ -1,0 +1,249 @@
+"""Tiles: a Dataset that cuts standardised tiles from images in RAM, and a Sampler of tile locations.
+
+A tile is named by the tuple (brain, image, row, column, tile_size), its top-left corner in pixels.
+The Dataset keeps all images in one flat uint8 tensor (from InMemoryImages) and cuts a whole batch in
+one gather (`__getitems__`, which DataLoader calls when it exists): each tile is tile_size rows of
+tile_size contiguous bytes, so a strided view of "every run of tile_size bytes" indexed by the row
+starts of all tiles copies exactly the bytes needed. The same code runs on a GPU when the buffer is
+moved there (`device=`), so batches are cut without host work. Pixels beyond an image's border are
+padded with the training mean, which is 0 after standardisation: no made-up structure.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from islandvae.data import ImageInfo, InMemoryImages
+from islandvae.errors import UserError
+from islandvae.stats import PixelStats
+
+Key = tuple[str, str, int, int, int]  # (brain, image, row, column, tile_size)
+STRATEGIES = ("uniform", "area", "tissue")
+TISSUE_BLOCK = 16  # px per cell of the tissue map
+
+
+def check_tile_size(tile_size) -> int:
+    """A tile size must be a positive integer."""
+    if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)) or tile_size < 1:
+        raise UserError(f"tile size {tile_size!r} is not a positive integer; use e.g. 64")
+    return int(tile_size)
+
+
+def identity_collate(batch):
+    """DataLoader collate for datasets whose __getitems__ already returns a batch tensor."""
+    return batch
+
+
+class TileDataset(Dataset):
+    """Standardised float32 tiles (1, s, s) of images held in RAM (or on a GPU) as one uint8 buffer."""
+
+    def __init__(self, images: InMemoryImages, stats: PixelStats, *, augment: bool = False,
+                 device: str | torch.device = "cpu"):
+        self.infos = images.infos()
+        self.index = {(i.brain, i.name): k for k, i in enumerate(self.infos)}
+        self.device = torch.device(device)
+        self.buffer = torch.from_numpy(images.buffer).to(self.device)  # shares memory on the CPU
+        self.offsets = torch.from_numpy(images.offsets).to(self.device)
+        self.heights = torch.tensor([i.height for i in self.infos], device=self.device)
+        self.widths = torch.tensor([i.width for i in self.infos], device=self.device)
+        self.mean, self.std = float(stats.mean), float(stats.std)
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.infos)
+
+    def __getitem__(self, key: Key) -> torch.Tensor:
+        """One tile, (1, tile_size, tile_size) float32, standardised."""
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys: list[Key]) -> torch.Tensor:
+        """A batch of tiles, (B, 1, s, s) float32, standardised (and augmented if switched on)."""
+        brains, names, rows, cols, sizes = zip(*keys)
+        if len(set(sizes)) != 1:
+            raise ValueError(f"a batch mixes tile sizes {sorted(set(sizes))}")
+        s = check_tile_size(sizes[0])
+        try:
+            image = torch.tensor(list(map(self.index.__getitem__, zip(brains, names))), device=self.device)
+        except KeyError as err:
+            raise KeyError(f"image {err.args[0]} is not in this dataset") from None
+        rows = torch.tensor(rows, device=self.device)
+        cols = torch.tensor(cols, device=self.device)
+        h, w = self.heights[image], self.widths[image]
+        inside = bool(((rows >= 0) & (cols >= 0) & (rows + s <= h) & (cols + s <= w)).all())
+        raw = self._gather(image, rows, cols, s) if inside else self._gather_padded(image, rows, cols, s)
+        tiles = torch.empty(raw.shape, dtype=torch.float32, device=self.device)
+        tiles.copy_(raw).mul_(1 / self.std).add_(-self.mean / self.std)  # three cheap passes, no temporaries
+        if not inside:
+            tiles[raw_pad_mask(rows, cols, h, w, s)] = 0.0  # the training mean, standardised
+        if self.augment:
+            tiles = augment(tiles, seed=int((rows * 1_000_003 + cols).sum()) % (2**62))
+        return tiles.unsqueeze(1)  # (B, 1, s, s)
+
+    def _gather(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, s: int) -> torch.Tensor:
+        """uint8 (B, s, s) of tiles that lie inside their images."""
+        steps = torch.arange(s, device=self.device)
+        starts = self.offsets[image, None] + (rows[:, None] + steps) * self.widths[image, None] + cols[:, None]
+        runs = self.buffer.as_strided((self.buffer.numel() - s + 1, s), (1, 1))  # every run of s bytes
+        return runs.index_select(0, starts.reshape(-1)).view(len(image), s, s)
+
+    def _gather_padded(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, s: int) -> torch.Tensor:
+        """uint8 (B, s, s) where pixels outside the image are read from its nearest edge (masked later)."""
+        steps = torch.arange(s, device=self.device)
+        h, w = self.heights[image, None], self.widths[image, None]
+        r = torch.minimum(torch.clamp(rows[:, None] + steps, min=0), h - 1)  # (B, s)
+        c = torch.minimum(torch.clamp(cols[:, None] + steps, min=0), w - 1)
+        flat = self.offsets[image, None, None] + r[:, :, None] * w[:, :, None] + c[:, None, :]
+        return self.buffer[flat]
+
+
+def raw_pad_mask(rows, cols, h, w, s) -> torch.Tensor:
+    """(B, s, s) True where a tile's pixel lies outside its image."""
+    steps = torch.arange(s, device=rows.device)
+    r, c = rows[:, None] + steps, cols[:, None] + steps
+    out_r = (r < 0) | (r >= h[:, None])
+    out_c = (c < 0) | (c >= w[:, None])
+    return out_r[:, :, None] | out_c[:, None, :]
+
+
+def augment(tiles: torch.Tensor, *, seed: int, brightness: float = 0.2, contrast: float = 0.1) -> torch.Tensor:
+    """The eight flips and 90-degree rotations, and a mild brightness/contrast jitter, per tile (B, s, s).
+
+    The jitter (in standardised units: x * (1 + c) + b) imitates the brain-to-brain staining shift.
+    The seed comes from the batch's tile positions, so the result does not depend on the worker.
+    """
+    g = torch.Generator().manual_seed(seed)
+    n = tiles.shape[0]
+    choice = torch.randint(0, 8, (n,), generator=g)
+    out = torch.empty_like(tiles)
+    for k in range(8):
+        pick = (choice == k).nonzero().flatten().to(tiles.device)
+        if pick.numel():
+            t = torch.rot90(tiles[pick], k % 4, dims=(1, 2))
+            out[pick] = t.flip(2) if k >= 4 else t
+    c = (torch.rand(n, generator=g) * 2 - 1) * contrast
+    b = (torch.rand(n, generator=g) * 2 - 1) * brightness
+    return out * (1 + c.to(tiles.device))[:, None, None] + b.to(tiles.device)[:, None, None]
+
+
+@dataclass(frozen=True)
+class TissueMap:
+    """Per image, which TISSUE_BLOCK x TISSUE_BLOCK blocks hold tissue (not glass, not a tear)."""
+
+    blocks: list[np.ndarray]  # bool (ceil(H / b), ceil(W / b)) per image
+
+
+def tissue_map(images: InMemoryImages, stats: PixelStats) -> TissueMap:
+    """Blocks whose mean is below the glass level or whose texture is clearly above noise."""
+    glass = stats.mean + 1.5 * stats.std  # about 230 on the stand-in; glass is brighter and flat
+    blocks = []
+    for info in images.infos():
+        a = images.arrays[(info.brain, info.name)]
+        b = TISSUE_BLOCK
+        hb, wb = math.ceil(info.height / b), math.ceil(info.width / b)
+        padded = np.pad(a, ((0, hb * b - info.height), (0, wb * b - info.width)), mode="edge").astype(np.float32)
+        cells = padded.reshape(hb, b, wb, b)
+        blocks.append((cells.mean(axis=(1, 3)) < glass) | (cells.std(axis=(1, 3)) > 0.35 * stats.std))
+    return TissueMap(blocks=blocks)
+
+
+class TileSampler(Sampler):
+    """Random tile locations (brain, image, row, column, tile_size) inside the image bounds.
+
+    strategy: "uniform" gives every image the same chance; "area" weights images by the number of tile
+    positions they hold, so every position of the data is equally likely; "tissue" weights by tissue
+    area and puts each tile's centre in a tissue block of the TissueMap. Seeded per epoch (set_epoch)
+    with a torch generator; it runs in the main process, so workers receive distinct locations.
+    """
+
+    def __init__(self, infos: list[ImageInfo], *, tile_size: int, tiles: int, seed: int = 0,
+                 strategy: str = "area", tissue: TissueMap | None = None):
+        self.tile_size = check_tile_size(tile_size)
+        if isinstance(tiles, bool) or not isinstance(tiles, int) or tiles < 1:
+            raise UserError(f"tiles per epoch {tiles!r} must be a positive integer; ask for at least one tile")
+        if strategy not in STRATEGIES:
+            raise UserError(f"sampling strategy '{strategy}' is unknown; choose one of {', '.join(STRATEGIES)}")
+        if strategy == "tissue" and tissue is None:
+            raise ValueError("the tissue strategy needs a TissueMap")
+        if not infos:
+            raise UserError("no images to sample tiles from; check data.test_brain and the data file")
+        self.infos, self.tiles, self.seed, self.strategy, self.tissue = infos, tiles, seed, strategy, tissue
+        self.epoch = 0
+        self._warn_small()
+
+    def _warn_small(self) -> None:
+        small = [i for i in self.infos if i.height < self.tile_size or i.width < self.tile_size]
+        if small:
+            brains = sorted({i.brain for i in small})
+            warnings.warn(f"tile size {self.tile_size} exceeds {len(small)} image(s) of {', '.join(brains)}; "
+                          "their tiles are padded with the training mean", stacklevel=3)
+
+    def __len__(self) -> int:
+        return self.tiles
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw a different, reproducible set of locations in each epoch."""
+        self.epoch = epoch
+
+    def weights(self) -> torch.Tensor:
+        """Chance of each image to be picked for a tile."""
+        s = self.tile_size
+        if self.strategy == "uniform":
+            return torch.ones(len(self.infos), dtype=torch.float64)
+        if self.strategy == "area":
+            return torch.tensor([max(i.height - s + 1, 1) * max(i.width - s + 1, 1) for i in self.infos],
+                                dtype=torch.float64)
+        return torch.tensor([float(m.sum()) for m in self.tissue.blocks], dtype=torch.float64)
+
+    def locations(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """This epoch's tiles as tensors: image index, row, column (all int64, length `tiles`)."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        s, n = self.tile_size, self.tiles
+        heights = torch.tensor([i.height for i in self.infos])
+        widths = torch.tensor([i.width for i in self.infos])
+        if self.strategy == "tissue":
+            # Every tissue block of every image is equally likely: images count by tissue area.
+            image, by, bx = self._tissue_cells()
+            pick = torch.randint(0, image.numel(), (n,), generator=g)
+            jitter = torch.rand(n, 2, generator=g)
+            image = image[pick]
+            rows = ((by[pick] + jitter[:, 0]) * TISSUE_BLOCK).long() - s // 2
+            cols = ((bx[pick] + jitter[:, 1]) * TISSUE_BLOCK).long() - s // 2
+            h, w = heights[image], widths[image]
+            rows = torch.minimum(rows.clamp(min=0), (h - s).clamp(min=0))
+            cols = torch.minimum(cols.clamp(min=0), (w - s).clamp(min=0))
+            return image, rows, cols
+        image = torch.multinomial(self.weights(), n, replacement=True, generator=g)
+        u = torch.rand(n, 2, generator=g, dtype=torch.float64)
+        rows = (u[:, 0] * (heights[image] - s + 1).clamp(min=1)).long()
+        cols = (u[:, 1] * (widths[image] - s + 1).clamp(min=1)).long()
+        return image, rows, cols
+
+    def _tissue_cells(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Image index, block row and block column of every tissue block of every image."""
+        if not hasattr(self, "_cells"):
+            parts = [(k, *np.nonzero(m)) for k, m in enumerate(self.tissue.blocks)]
+            if not any(len(p[1]) for p in parts):
+                raise UserError("no image holds tissue by the tissue map; use sampling strategy 'area'")
+            self._cells = tuple(torch.from_numpy(np.concatenate(x).astype(np.int64)) for x in zip(
+                *[(np.full(len(y), k), y, x) for k, y, x in parts]))
+        return self._cells
+
+    def __iter__(self):
+        image, rows, cols = self.locations()
+        names = [(i.brain, i.name) for i in self.infos]
+        s = self.tile_size
+        for k, r, c in zip(image.tolist(), rows.tolist(), cols.tolist()):
+            brain, name = names[k]
+            yield (brain, name, r, c, s)
+
+
+def fixed_tiles(infos: list[ImageInfo], *, tile_size: int, count: int, seed: int = 0,
+                strategy: str = "area", tissue: TissueMap | None = None) -> list[Key]:
+    """A fixed, seeded list of tile locations (the same on every run), e.g. the test brain's evaluation set."""
+    return list(TileSampler(infos, tile_size=tile_size, tiles=count, seed=seed, strategy=strategy, tissue=tissue))
