@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from islandvae.data import InMemoryImages, read_inventory, training_brains
 from islandvae.stats import training_stats
-from islandvae.tiles import TileDataset, TileSampler, identity_collate
+from islandvae.tiles import TileBatchSampler, TileDataset, TileSampler, identity_collate
 
 
 class PlainDataset(Dataset):
@@ -68,13 +68,13 @@ import resource, sys, torch
 from torch.utils.data import DataLoader
 from islandvae.data import InMemoryImages, read_inventory, training_brains
 from islandvae.stats import training_stats
-from islandvae.tiles import TileDataset, TileSampler, identity_collate
+from islandvae.tiles import TileBatchSampler, TileDataset, TileSampler, identity_collate
 path, workers = sys.argv[1], int(sys.argv[2])
 brains = training_brains(read_inventory(path), "B20")
 images = InMemoryImages(path, brains, progress=False)
 stats = training_stats(path, "B20", cache_dir="cache", progress=False)
-loader = DataLoader(TileDataset(images, stats), batch_size=64, num_workers=workers, collate_fn=identity_collate,
-                    sampler=TileSampler(images.infos(), tile_size=64, tiles=64 * 300))
+loader = DataLoader(TileDataset(images, stats), num_workers=workers, collate_fn=identity_collate,
+                    batch_sampler=TileBatchSampler(TileSampler(images.infos(), tile_size=64, tiles=64 * 300), 64))
 for batch in loader:
     pass
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
@@ -98,8 +98,8 @@ def main() -> None:
         n = 64 * args.batches
         plain = rate(DataLoader(PlainDataset(images, stats.mean, stats.std), batch_size=64,
                                 sampler=PlainSampler(infos, size, n)))
-        ours = rate(DataLoader(TileDataset(images, stats), batch_size=64, collate_fn=identity_collate,
-                               sampler=TileSampler(infos, tile_size=size, tiles=n)))
+        ours = rate(DataLoader(TileDataset(images, stats), collate_fn=identity_collate,
+                               batch_sampler=TileBatchSampler(TileSampler(infos, tile_size=size, tiles=n), 64)))
         print(f"tile {size}, batch 64: project loader {ours:,.0f} tiles/s, plain per-item {plain:,.0f} tiles/s "
               f"({ours / plain:.1f} x)")
     for workers in (0, 2):

@@ -132,3 +132,15 @@ def test_tile_larger_than_images_warns_once_and_pads(images):
     keys = [k for k in sampler if k[1] == "1"]  # 90 px high: padded below
     tile = TileDataset(images, STATS)[keys[0]][0]
     assert (tile[90:] == 0).all()
+
+
+def test_batch_sampler_fast_path_equals_the_tuples(images):
+    from islandvae.tiles import TileBatchSampler
+
+    ds = TileDataset(images, STATS)
+    batches = list(TileBatchSampler(TileSampler(images.infos(), tile_size=32, tiles=100, seed=2), 30))
+    assert [len(b) for b in batches] == [30, 30, 30, 10]
+    keys = [k for b in batches for k in b]
+    assert keys == list(TileSampler(images.infos(), tile_size=32, tiles=100, seed=2))
+    for batch in batches:
+        torch.testing.assert_close(ds.__getitems__(batch), ds.__getitems__(list(batch)))

@@ -46,7 +46,8 @@ class TileDataset(Dataset):
     def __init__(self, images: InMemoryImages, stats: PixelStats, *, augment: bool = False,
                  device: str | torch.device = "cpu"):
         self.infos = images.infos()
-        self.index = {(i.brain, i.name): k for k, i in enumerate(self.infos)}
+        self.names = [(i.brain, i.name) for i in self.infos]
+        self.index = {name: k for k, name in enumerate(self.names)}
         self.device = torch.device(device)
         self.buffer = torch.from_numpy(images.buffer).to(self.device)  # shares memory on the CPU
         self.offsets = torch.from_numpy(images.offsets).to(self.device)
@@ -64,16 +65,11 @@ class TileDataset(Dataset):
 
     def __getitems__(self, keys: list[Key]) -> torch.Tensor:
         """A batch of tiles, (B, 1, s, s) float32, standardised (and augmented if switched on)."""
-        brains, names, rows, cols, sizes = zip(*keys)
-        if len(set(sizes)) != 1:
-            raise ValueError(f"a batch mixes tile sizes {sorted(set(sizes))}")
-        s = check_tile_size(sizes[0])
-        try:
-            image = torch.tensor(list(map(self.index.__getitem__, zip(brains, names))), device=self.device)
-        except KeyError as err:
-            raise KeyError(f"image {err.args[0]} is not in this dataset") from None
-        rows = torch.tensor(rows, device=self.device)
-        cols = torch.tensor(cols, device=self.device)
+        if isinstance(keys, KeyBatch) and keys.names == self.names:  # the fast path: keys already as tensors
+            image, rows, cols, s = (keys.image.to(self.device), keys.rows.to(self.device), keys.cols.to(self.device),
+                                    keys.size)
+        else:
+            image, rows, cols, s = self._tensors(keys)
         h, w = self.heights[image], self.widths[image]
         inside = bool(((rows >= 0) & (cols >= 0) & (rows + s <= h) & (cols + s <= w)).all())
         raw = self._gather(image, rows, cols, s) if inside else self._gather_padded(image, rows, cols, s)
@@ -84,6 +80,18 @@ class TileDataset(Dataset):
         if self.augment:
             tiles = augment(tiles, seed=int((rows * 1_000_003 + cols).sum()) % (2**62))
         return tiles.unsqueeze(1)  # (B, 1, s, s)
+
+    def _tensors(self, keys: list[Key]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """Image index, rows and columns of a list of keys as tensors, and their common tile size."""
+        brains, names, rows, cols, sizes = zip(*keys)
+        if len(set(sizes)) != 1:
+            raise ValueError(f"a batch mixes tile sizes {sorted(set(sizes))}")
+        try:
+            image = torch.tensor(list(map(self.index.__getitem__, zip(brains, names))), device=self.device)
+        except KeyError as err:
+            raise KeyError(f"image {err.args[0]} is not in this dataset") from None
+        return (image, torch.tensor(rows, device=self.device), torch.tensor(cols, device=self.device),
+                check_tile_size(sizes[0]))
 
     def _gather(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, s: int) -> torch.Tensor:
         """uint8 (B, s, s) of tiles that lie inside their images."""
@@ -241,6 +249,39 @@ class TileSampler(Sampler):
         for k, r, c in zip(image.tolist(), rows.tolist(), cols.tolist()):
             brain, name = names[k]
             yield (brain, name, r, c, s)
+
+
+class KeyBatch(list):
+    """A batch of tile keys that also carries them as tensors, so that TileDataset cuts it without a Python loop."""
+
+    def __init__(self, names: list[tuple[str, str]], image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                 size: int):
+        super().__init__((*names[k], r, c, size) for k, r, c in zip(image.tolist(), rows.tolist(), cols.tolist()))
+        self.names, self.image, self.rows, self.cols, self.size = names, image, rows, cols, size
+
+
+class TileBatchSampler(Sampler):
+    """Batches of a TileSampler's locations, for DataLoader(batch_sampler=...): the training loader's fast path."""
+
+    def __init__(self, sampler: TileSampler, batch_size: int, *, drop_last: bool = False):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise UserError(f"batch size {batch_size!r} must be a positive integer")
+        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
+
+    def __len__(self) -> int:
+        n, b = len(self.sampler), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Passed on to the tile sampler."""
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        image, rows, cols = self.sampler.locations()
+        names = [(i.brain, i.name) for i in self.sampler.infos]
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            end = min(start + self.batch_size, image.numel())
+            yield KeyBatch(names, image[start:end], rows[start:end], cols[start:end], self.sampler.tile_size)
 
 
 def fixed_tiles(infos: list[ImageInfo], *, tile_size: int, count: int, seed: int = 0,
