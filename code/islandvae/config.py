@@ -35,6 +35,19 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class SamplingConfig:
+    """How training tiles are drawn (chapter 2)."""
+
+    tile_size: int = 64
+    batch_size: int = 64
+    tiles_per_epoch: int = 64_000
+    strategy: str = "tissue"  # uniform, area or tissue
+    augment: bool = True
+    test_tiles: int = 3000  # the fixed, seeded evaluation set of the test brain
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     """Where derived results go: cached statistics, training runs, the report's figures."""
 
@@ -48,6 +61,7 @@ class Config:
     """One experiment: its name (names the run folder) and one section per concern."""
 
     data: DataConfig
+    sampling: SamplingConfig = SamplingConfig()
     paths: PathsConfig = PathsConfig()
     name: str = ""
     source: Path | None = field(default=None, metadata={"toml": False})

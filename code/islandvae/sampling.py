@@ -1,0 +1,50 @@
+"""What the sampling strategies do to the training set: shares of tiles per brain, size class, content.
+
+Used by chapter 2 to compare uniform-per-image, area-weighted and tissue-aware sampling. Content
+types come from the truth file when there is one (the stand-in); the real file has none.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from islandvae.data import InMemoryImages
+from islandvae.stats import PixelStats
+from islandvae.tiles import STRATEGIES, TileSampler, tissue_map
+from islandvae.truth import TruthFile, truth_path
+
+SIZE_CLASSES = ((0.5e6, "< 0.5 Mpx"), (2e6, "0.5-2 Mpx"), (float("inf"), "> 2 Mpx"))
+CONTENT = ("island", "plain", "ambiguous", "no tissue")
+
+
+def size_class(pixels: int) -> str:
+    """The size class of an image by its pixel count."""
+    return next(name for limit, name in SIZE_CLASSES if pixels < limit)
+
+
+def compare_strategies(images: InMemoryImages, stats: PixelStats, data: Path, *, tile_size: int, tiles: int = 4000,
+                       seed: int = 0) -> list[dict]:
+    """Per strategy, the percentage of sampled tiles per brain, per image size class and per content type."""
+    tissue = tissue_map(images, stats)
+    infos = {(i.brain, i.name): i for i in images.infos()}
+    truth = TruthFile(truth_path(data)) if truth_path(data).is_file() else None
+    rows = []
+    try:
+        for strategy in STRATEGIES:
+            keys = list(TileSampler(images.infos(), tile_size=tile_size, tiles=tiles, seed=seed, strategy=strategy,
+                                    tissue=tissue))
+            counts = Counter()
+            for brain, name, row, col, size in keys:
+                counts[brain] += 1
+                counts[size_class(infos[(brain, name)].pixels)] += 1
+                if truth is not None:
+                    label = truth.tile_label(brain, name, row, col, size)
+                    counts["island" if label in ("granular", "parvicellular") else
+                           "no tissue" if label == "background" else label] += 1
+            rows.append({"strategy": strategy, **{k: 100 * v / len(keys) for k, v in sorted(counts.items())}})
+    finally:
+        if truth is not None:
+            truth.close()
+    columns = [*images.brains, *(name for _, name in SIZE_CLASSES), *(CONTENT if truth is not None else ())]
+    return [{"strategy": r["strategy"], **{c: r.get(c, 0.0) for c in columns}} for r in rows]
