@@ -199,14 +199,15 @@ class TileSampler(Sampler):
         self.epoch = epoch
 
     def weights(self) -> torch.Tensor:
-        """Chance of each image to be picked for a tile."""
-        s = self.tile_size
+        """Chance of each image to be picked for a tile, for the uniform and area strategies.
+
+        (The tissue strategy draws tissue blocks directly, which weights images by tissue area.)
+        """
         if self.strategy == "uniform":
             return torch.ones(len(self.infos), dtype=torch.float64)
-        if self.strategy == "area":
-            return torch.tensor([max(i.height - s + 1, 1) * max(i.width - s + 1, 1) for i in self.infos],
-                                dtype=torch.float64)
-        return torch.tensor([float(m.sum()) for m in self.tissue.blocks], dtype=torch.float64)
+        s = self.tile_size
+        return torch.tensor([max(i.height - s + 1, 1) * max(i.width - s + 1, 1) for i in self.infos],
+                            dtype=torch.float64)
 
     def locations(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """This epoch's tiles as tensors: image index, row, column (all int64, length `tiles`)."""
