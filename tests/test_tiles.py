@@ -144,3 +144,33 @@ def test_batch_sampler_fast_path_equals_the_tuples(images):
     assert keys == list(TileSampler(images.infos(), tile_size=32, tiles=100, seed=2))
     for batch in batches:
         torch.testing.assert_close(ds.__getitems__(batch), ds.__getitems__(list(batch)))
+
+
+def test_batch_sampler_fast_path_pads_tiles_larger_than_an_image(images):
+    from islandvae.tiles import TileBatchSampler
+
+    ds = TileDataset(images, STATS)
+    with pytest.warns(UserWarning):
+        batches = list(TileBatchSampler(TileSampler(images.infos(), tile_size=128, tiles=40, strategy="uniform"), 40))
+    batch = batches[0]
+    assert batch.inside is False  # image "1" is 90 px high
+    torch.testing.assert_close(ds.__getitems__(batch), ds.__getitems__(list(batch)))
+    short = [k for k, key in enumerate(batch) if key[1] == "1"]
+    assert short and (ds.__getitems__(batch)[short, 0, 90:] == 0).all()
+
+
+def test_key_batch_reads_as_a_list_of_tuples(images):
+    from islandvae.tiles import TileBatchSampler
+
+    batch = next(iter(TileBatchSampler(TileSampler(images.infos(), tile_size=32, tiles=5, seed=1), 5)))
+    keys = list(TileSampler(images.infos(), tile_size=32, tiles=5, seed=1))
+    assert len(batch) == 5 and batch[0] == keys[0] and batch[1:3] == keys[1:3] and batch == keys
+
+
+def test_fresh_batches_reuse_freed_memory():
+    from islandvae.tiles import keep_freed_memory
+
+    assert keep_freed_memory() in (True, False)  # False only where the C library is not glibc
+    import platform
+    if platform.libc_ver()[0] == "glibc":
+        assert keep_freed_memory()

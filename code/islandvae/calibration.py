@@ -52,8 +52,8 @@ def size_table(summaries: list[dict]) -> list[dict]:
     for name, v in values.items():
         row = {"measure": name, **{f"p{p}": float(np.percentile(v, p)) for p in PERCENTILES},
                "mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v))}
-        real = REAL_SIZES.get(name)
-        row["real (min/mean/max)"] = "/".join(str(x) for x in real) if real else "0.25 to 2.5 most; tail to 16"
+        real = REAL_SIZES.get(name, ("-", "-", "-"))  # the course file's megapixels are not published as such
+        row.update({"real min": real[0], "real mean": real[1], "real max": real[2]})
         rows.append(row)
     return rows
 

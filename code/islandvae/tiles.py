@@ -11,8 +11,10 @@ padded with the training mean, which is 0 after standardisation: no made-up stru
 
 from __future__ import annotations
 
+import ctypes
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +37,21 @@ def check_tile_size(tile_size) -> int:
     return int(tile_size)
 
 
+def keep_freed_memory(limit: int = 32 * 2**20) -> bool:
+    """Ask glibc to serve blocks up to `limit` bytes from its heap and to keep freed heap memory.
+
+    By default a batch of a few MB is mapped fresh from the kernel and unmapped when freed, so every
+    batch pays a page fault per 4 KB page, which halves the loader's rate once the training loop holds
+    one batch while the next is cut. Larger blocks (e.g. image buffers) are still mapped and returned.
+    Process-wide; a no-op where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-3, limit)) and bool(libc.mallopt(-1, 2 * limit))  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def identity_collate(batch):
     """DataLoader collate for datasets whose __getitems__ already returns a batch tensor."""
     return batch
@@ -49,12 +66,17 @@ class TileDataset(Dataset):
         self.names = [(i.brain, i.name) for i in self.infos]
         self.index = {name: k for k, name in enumerate(self.names)}
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.buffer = torch.from_numpy(images.buffer).to(self.device)  # shares memory on the CPU
         self.offsets = torch.from_numpy(images.offsets).to(self.device)
         self.heights = torch.tensor([i.height for i in self.infos], device=self.device)
         self.widths = torch.tensor([i.width for i in self.infos], device=self.device)
         self.mean, self.std = float(stats.mean), float(stats.std)
         self.augment = augment
+        self._step_cache: dict[int, torch.Tensor] = {}
+        self._work: torch.Tensor | None = None
+        self._shift = torch.tensor(-self.mean / self.std, dtype=torch.float32, device=self.device)
 
     def __len__(self) -> int:
         return len(self.infos)
@@ -68,15 +90,18 @@ class TileDataset(Dataset):
         if isinstance(keys, KeyBatch) and keys.names == self.names:  # the fast path: keys already as tensors
             image, rows, cols, s = (keys.image.to(self.device), keys.rows.to(self.device), keys.cols.to(self.device),
                                     keys.size)
+            inside = keys.inside
         else:
             image, rows, cols, s = self._tensors(keys)
-        h, w = self.heights[image], self.widths[image]
-        inside = bool(((rows >= 0) & (cols >= 0) & (rows + s <= h) & (cols + s <= w)).all())
+            inside = None
+        if inside is None:
+            h, w = self.heights[image], self.widths[image]
+            inside = bool(((rows >= 0) & (cols >= 0) & (rows + s <= h) & (cols + s <= w)).all())
         raw = self._gather(image, rows, cols, s) if inside else self._gather_padded(image, rows, cols, s)
-        tiles = torch.empty(raw.shape, dtype=torch.float32, device=self.device)
-        tiles.copy_(raw).mul_(1 / self.std).add_(-self.mean / self.std)  # three cheap passes, no temporaries
+        tiles = torch.empty(raw.shape, dtype=torch.float32, device=self.device).copy_(raw)
+        torch.add(self._shift, tiles, alpha=1 / self.std, out=tiles)  # (x - mean) / std in one fused pass
         if not inside:
-            tiles[raw_pad_mask(rows, cols, h, w, s)] = 0.0  # the training mean, standardised
+            tiles[raw_pad_mask(rows, cols, self.heights[image], self.widths[image], s)] = 0.0  # the mean, standardised
         if self.augment:
             tiles = augment(tiles, seed=int((rows * 1_000_003 + cols).sum()) % (2**62))
         return tiles.unsqueeze(1)  # (B, 1, s, s)
@@ -95,10 +120,24 @@ class TileDataset(Dataset):
 
     def _gather(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, s: int) -> torch.Tensor:
         """uint8 (B, s, s) of tiles that lie inside their images."""
-        steps = torch.arange(s, device=self.device)
-        starts = self.offsets[image, None] + (rows[:, None] + steps) * self.widths[image, None] + cols[:, None]
+        w = self.widths[image]
+        corner = self.offsets[image] + rows * w + cols  # flat index of each tile's top-left pixel
+        starts = torch.addcmul(corner[:, None], w[:, None], self._steps(s))  # (B, s): each tile row's start
         runs = self.buffer.as_strided((self.buffer.numel() - s + 1, s), (1, 1))  # every run of s bytes
-        return runs.index_select(0, starts.reshape(-1)).view(len(image), s, s)
+        scratch = self._scratch(len(image) * s * s)  # reused: a fresh allocation costs page faults every batch
+        return torch.index_select(runs, 0, starts.view(-1), out=scratch.view(-1, s)).view(len(image), s, s)
+
+    def _scratch(self, n: int) -> torch.Tensor:
+        """A uint8 work buffer of n bytes, kept between batches (never handed out)."""
+        if self._work is None or self._work.numel() < n:
+            self._work = torch.empty(n, dtype=torch.uint8, device=self.device)
+        return self._work[:n]
+
+    def _steps(self, s: int) -> torch.Tensor:
+        """0..s-1 as a (1, s) int64 tensor on the dataset's device, made once per tile size."""
+        if s not in self._step_cache:
+            self._step_cache[s] = torch.arange(s, device=self.device)[None]
+        return self._step_cache[s]
 
     def _gather_padded(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, s: int) -> torch.Tensor:
         """uint8 (B, s, s) where pixels outside the image are read from its nearest edge (masked later)."""
@@ -252,14 +291,27 @@ class TileSampler(Sampler):
             yield (brain, name, r, c, s)
 
 
-class KeyBatch(list):
-    """A batch of tile keys that also carries them as tensors, so that TileDataset cuts it without a Python loop."""
+class KeyBatch(Sequence):
+    """A batch of tile keys held as tensors, so that TileDataset cuts it without a Python loop.
+
+    It reads as a list of (brain, image, row, column, tile_size) tuples; `inside` says whether every
+    tile lies inside its image (worked out for the whole epoch at once by TileBatchSampler).
+    """
 
     def __init__(self, names: list[tuple[str, str]], image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-                 size: int):
-        super().__init__((*names[k], r, c, size) for k, r, c in zip(image.tolist(), rows.tolist(), cols.tolist()))
-        self.names, self.image, self.rows, self.cols, self.size = names, image, rows, cols, size
+                 size: int, inside: bool | None = None):
+        self.names, self.image, self.rows, self.cols, self.size, self.inside = names, image, rows, cols, size, inside
 
+    def __len__(self) -> int:
+        return self.image.numel()
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        return (*self.names[int(self.image[k])], int(self.rows[k]), int(self.cols[k]), self.size)
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
 
 class TileBatchSampler(Sampler):
     """Batches of a TileSampler's locations, for DataLoader(batch_sampler=...): the training loader's fast path."""
@@ -279,10 +331,15 @@ class TileBatchSampler(Sampler):
 
     def __iter__(self):
         image, rows, cols = self.sampler.locations()
+        s = self.sampler.tile_size
+        heights = torch.tensor([i.height for i in self.sampler.infos])[image]
+        widths = torch.tensor([i.width for i in self.sampler.infos])[image]
+        inside = (rows >= 0) & (cols >= 0) & (rows + s <= heights) & (cols + s <= widths)
         names = [(i.brain, i.name) for i in self.sampler.infos]
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             end = min(start + self.batch_size, image.numel())
-            yield KeyBatch(names, image[start:end], rows[start:end], cols[start:end], self.sampler.tile_size)
+            yield KeyBatch(names, image[start:end], rows[start:end], cols[start:end], s,
+                           inside=bool(inside[start:end].all()))
 
 
 def fixed_tiles(infos: list[ImageInfo], *, tile_size: int, count: int, seed: int = 0,
