@@ -11,16 +11,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: report test data venv show-config clean help
+.PHONY: report test data train venv show-config clean help
 
 help:
 	@echo "make report   set up, make the data if it is synthetic and missing, render HTML and PDF into _output/"
 	@echo "make test     set up, then run the test suite"
 	@echo "make data     set up, then generate the configured synthetic data file if it is missing"
+	@echo "make train    set up, make the data, train the config's model unless its run is finished"
 	@echo "CONFIG=...    config to use (now: $(ISLANDVAE_CONFIG))"
 
 # Quarto where it is installed (its Jupyter kernel is this .venv's Python), the pip-only renderer elsewhere.
-report: data
+report: data train
 	@if command -v quarto >/dev/null 2>&1; then \
 		echo "rendering with Quarto ($$(command -v quarto))"; QUARTO_PYTHON=$(abspath $(PY)) quarto render; \
 	else \
@@ -29,6 +30,11 @@ report: data
 
 data: $(READY)
 	$(PY) -m islandvae data
+
+# Train (or resume) the config's model and the overfitting check, with progress bars; a finished run is kept.
+train: data
+	$(PY) -m islandvae train --overfit
+	$(PY) -m islandvae train
 
 test: $(READY)
 	$(PY) -m pytest

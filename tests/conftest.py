@@ -24,6 +24,20 @@ def plain_file(tmp_path_factory) -> Path:
     return path
 
 
+# A training run of a few steps for tests that need a trained model (config sections, for write_config's extra).
+QUICK_TRAINING = """
+[sampling]
+tiles_per_epoch = 640
+test_tiles = 128
+[train]
+max_steps = 12
+warmup_steps = 6
+eval_every = 6
+eval_tiles = 64
+log_every = 3
+"""
+
+
 def write_config(folder: Path, data: Path, *, test_brain: str = "B20", extra: str = "", data_extra: str = "") -> Path:
     """A config file in `folder` pointing at `data`, with its cache in folder/cache."""
     path = folder / "test.toml"

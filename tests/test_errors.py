@@ -105,9 +105,12 @@ def test_test_brain_not_in_the_file(tmp_path, run_cli, plain_file):
 
 
 def test_unknown_config_key(tmp_path, run_cli, plain_file):
-    config = write_config(tmp_path, plain_file, extra="[model]\nlatent = 128\n")
+    config = write_config(tmp_path, plain_file, extra="[modle]\nlatent = 128\n")
     code, out, err = run_cli("stats", "--config", config)
-    _check_one_line_error(code, out, err, ["test.toml", "unknown key 'model'"])
+    _check_one_line_error(code, out, err, ["test.toml", "unknown key 'modle'"])
+    config = write_config(tmp_path, plain_file, extra="[model]\nlatnet = 128\n")
+    code, out, err = run_cli("stats", "--config", config)
+    _check_one_line_error(code, out, err, ["test.toml", "unknown key 'model.latnet'"])
     assert not (tmp_path / "cache").exists()
 
 

@@ -6,7 +6,7 @@ import warnings
 import pytest
 from pypdf import PdfReader
 
-from conftest import write_config
+from conftest import QUICK_TRAINING, write_config
 from islandvae.config import PROJECT_ROOT
 from islandvae.errors import UserError
 from islandvae.render import project_documents, render
@@ -22,7 +22,7 @@ def smoke(tmp_path_factory):
     """Every document rendered once on tiny data, into a temporary output, cache and figures folder."""
     folder = tmp_path_factory.mktemp("smoke")
     data = generate(folder / "tiny.h5", preset="tiny", progress=False)
-    config = write_config(folder, data, data_extra='synthetic = "tiny"')
+    config = write_config(folder, data, data_extra='synthetic = "tiny"', extra=QUICK_TRAINING)
     config.write_text(config.read_text().replace('runs = "runs"', 'runs = "runs"\nfigures = "figures"'))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ISLANDVAE_CONFIG", str(config))

@@ -112,6 +112,22 @@ def cmd_render(args: argparse.Namespace) -> None:
     render([Path(d) for d in args.documents] or None, Path(args.output_dir) if args.output_dir else None)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train the config's model, or resume its unfinished run; a finished run is left as it is."""
+    from islandvae.train import Run, debug_config, train
+
+    config = _config(args)
+    if args.overfit:
+        config = debug_config(config)
+    run = Run.of(config)
+    if run.last.is_file() and run.done(config):
+        print(f"{show(run.folder)}: finished run found; nothing to do (delete the folder to retrain)")
+        return
+    print(f"{'resuming' if run.last.is_file() else 'training'} {show(run.folder)}")
+    train(config, progress=True)
+    print(f"wrote {show(run.best)} and {show(run.metrics)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -156,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "published figures", description=cmd_calibration.__doc__)
     p.set_defaults(run=cmd_calibration)
 
+    p = commands.add_parser("train", parents=[common], help="train the config's model (resumes an unfinished run)",
+                            description=cmd_train.__doc__)
+    p.add_argument("--overfit", action="store_true",
+                   help="instead: the overfitting check of chapter 4 (two images per brain, its own run)")
+    p.set_defaults(run=cmd_train)
+
     p = commands.add_parser("render", help="render the report without Quarto (HTML and PDF)",
                             description=cmd_render.__doc__)
     p.add_argument("documents", nargs="*", metavar="QMD", help="documents to render (default: the project's list)")
@@ -178,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"islandvae: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("islandvae: interrupted", file=sys.stderr)
+        print("islandvae: interrupted (a training run resumes from its last checkpoint)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head`: stop quietly
         sys.stderr.close()

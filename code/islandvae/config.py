@@ -44,6 +44,40 @@ class SamplingConfig:
     strategy: str = "tissue"  # uniform, area or tissue
     augment: bool = True
     test_tiles: int = 3000  # the fixed, seeded evaluation set of the test brain
+    images_per_brain: int = 0  # train on the first n images of each brain only (the overfitting check); 0: all
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The convolutional (V)AE (chapter 3): tile size comes from [sampling]."""
+
+    kind: str = "vae"  # vae, or ae: the deterministic autoencoder baseline with the same encoder/decoder
+    latent: int = 128
+    width: int = 8  # channels of the first stage; doubled at each downsampling up to max_width
+    max_width: int = 256
+    depth: int = 4  # strided downsamplings: a 64 px tile reaches 4 x 4 before the fully connected layer
+    blocks: int = 1  # residual blocks per stage
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training run (chapter 4): loss weights, optimiser, stopping rule, devices."""
+
+    max_steps: int = 1000  # about 8 minutes of the default model on 2 CPU cores
+    lr: float = 1e-3
+    beta: float = 0.1  # weight of the KL term; the decoder noise it implies has variance beta / 2
+    l2: float = 1e-6  # weight of the sum of squared parameters
+    warmup_steps: int = 200  # KL weight rises linearly from 0 to beta (a guard against posterior collapse)
+    eval_every: int = 100  # steps between test-brain evaluations (and checkpoints)
+    eval_tiles: int = 512  # of the fixed test set, used during training
+    patience: int = 5  # stop when the test loss has not improved by min_delta over this many evaluations
+    min_delta: float = 0.01  # relative
+    log_every: int = 10
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
+    compile: bool = False
+    workers: int = 0  # DataLoader worker processes
     seed: int = 0
 
 
@@ -62,6 +96,8 @@ class Config:
 
     data: DataConfig
     sampling: SamplingConfig = SamplingConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
     paths: PathsConfig = PathsConfig()
     name: str = ""
     source: Path | None = field(default=None, metadata={"toml": False})

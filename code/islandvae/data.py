@@ -173,10 +173,15 @@ class ImageSource:
 
     inventory: Inventory
     brains: tuple[str, ...]
+    limit: int = 0  # at most this many images per brain (the first ones); 0: all
 
     def infos(self) -> list[ImageInfo]:
         """The images this source serves."""
-        return [info for info in self.inventory.images if info.brain in self.brains]
+        chosen = [info for info in self.inventory.images if info.brain in self.brains]
+        if self.limit:
+            chosen = [i for b in self.brains for i in [i for i in chosen if i.brain == b][: self.limit]]
+            chosen.sort(key=self.inventory.images.index)
+        return chosen
 
     def image(self, brain: str, name: str) -> np.ndarray:
         """A whole image, (H, W), in its stored type."""
@@ -204,13 +209,14 @@ class InMemoryImages(ImageSource):
     from it with one vectorised gather. `arrays` holds 2-D views into the buffer.
     """
 
-    def __init__(self, path: Path | str, brains: tuple[str, ...] | list[str], *, progress: bool = True):
+    def __init__(self, path: Path | str, brains: tuple[str, ...] | list[str], *, progress: bool = True,
+                 limit: int = 0):
         path = Path(path)
         with open_h5(path) as f:
             self.inventory = describe_file(f, path)
             for brain in brains:
                 check_brain(self.inventory, brain, option="brain")
-            self.brains = tuple(brains)
+            self.brains, self.limit = tuple(brains), limit
             infos = self.infos()
             sizes = np.array([i.pixels for i in infos], dtype=np.int64)
             self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)

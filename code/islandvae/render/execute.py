@@ -27,7 +27,7 @@ KEY_PREFIX = "# islandvae render key: "
 
 
 def render_key() -> str:
-    """Hash of what chunk results depend on besides their code: package source, config, data file."""
+    """Hash of what chunk results depend on besides their code: package source, config, data file, trained runs."""
     digest = hashlib.sha1()
     for path in sorted((PROJECT_ROOT / "code").rglob("*.py")):
         digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
@@ -36,6 +36,8 @@ def render_key() -> str:
     digest.update(config.source.read_bytes() if config.source else b"")
     if config.data.path.exists():
         digest.update(repr(sorted(file_identity(config.data.path).items())).encode())
+    for checkpoint in sorted(config.paths.runs.glob("*/last.pt")):  # a retrained model changes what chapters show
+        digest.update(repr(sorted(file_identity(checkpoint).items())).encode())
     return digest.hexdigest()[:20]
 
 
@@ -79,4 +81,9 @@ def execute(document: Document, cache_dir: Path, *, log=print) -> list[nbformat.
                         "(or mark it `#| error: true`)") from None
     cache.cache_notebook_bundle(CacheBundleIn(nb, str(document.path.resolve())), check_validity=False,
                                 overwrite=True)
+    key = KEY_PREFIX + render_key()
+    if nb.cells[0].source != key:  # the chunks trained a model: what they showed is what loading it shows
+        nb.cells[0].source = key
+        cache.cache_notebook_bundle(CacheBundleIn(nb, str(document.path.resolve())), check_validity=False,
+                                    overwrite=True)
     return [cell.outputs for cell in nb.cells[1:]]

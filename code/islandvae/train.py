@@ -1,0 +1,347 @@
+"""Training: a loop that logs each loss term, evaluates on the test brain, checkpoints, resumes, stops by rule.
+
+A run lives in runs/<config name>/: config.json (the resolved config), metrics.csv, tb/ (TensorBoard),
+last.pt and best.pt. `train` resumes from last.pt when it exists: the sampler regenerates the epoch's
+locations and skips the batches already used, and the noise generator's state is restored, so on the
+CPU an interrupted run ends with the same weights as an uninterrupted one. `load_or_train` is what
+the report calls: it trains only when the run is missing or unfinished.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from islandvae import checkpoint
+from islandvae.config import Config, show
+from islandvae.data import InMemoryImages, read_inventory, training_brains
+from islandvae.errors import UserError
+from islandvae.model import VAE, check_model, loss_terms
+from islandvae.stats import training_stats
+from islandvae.tiles import TileBatchSampler, TileDataset, TileSampler, fixed_tiles, identity_collate, tissue_map
+
+FIELDS = ("step", "epoch", "seconds", "lr", "beta", "recon", "kl", "l2", "total",
+          "test_mse", "test_kl", "test_loss", "active_units")
+ACTIVE = 0.01  # a latent unit is active when its posterior mean varies by more than this over test tiles
+
+
+@dataclass
+class Run:
+    """Where a config's run lives."""
+
+    folder: Path
+
+    @classmethod
+    def of(cls, config: Config) -> "Run":
+        return cls(config.paths.runs / config.name)
+
+    last = property(lambda self: self.folder / "last.pt")
+    best = property(lambda self: self.folder / "best.pt")
+    metrics = property(lambda self: self.folder / "metrics.csv")
+
+    def done(self, config: Config) -> bool:
+        return self.last.is_file() and bool(checkpoint.load(self.last, config).get("done"))
+
+
+def pick_device(config: Config) -> torch.device:
+    """CUDA when present (or asked for), else the CPU; asking for an absent CUDA is an error."""
+    wanted = config.train.device
+    if wanted not in ("auto", "cpu", "cuda"):
+        raise UserError(f"train.device '{wanted}' is unknown; use auto, cpu or cuda")
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device("cuda" if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def autocast_dtype(config: Config, device: torch.device) -> torch.dtype | None:
+    """bfloat16 autocast on CUDA by default; on the CPU only when asked (measured slower here, bench/train_speed.py)."""
+    p = config.train.precision
+    if p not in ("auto", "fp32", "bf16"):
+        raise UserError(f"train.precision '{p}' is unknown; use auto, fp32 or bf16")
+    return torch.bfloat16 if p == "bf16" or (p == "auto" and device.type == "cuda") else None
+
+
+def check_train(config: Config) -> None:
+    """Training values that cannot work: one message each."""
+    t = config.train
+    for key in ("max_steps", "eval_every", "eval_tiles", "patience", "log_every"):
+        if getattr(t, key) < 1:
+            raise UserError(f"train.{key} must be at least 1, got {getattr(t, key)}")
+    if not (t.lr > 0 and math.isfinite(t.lr)):
+        raise UserError(f"train.lr must be a positive number, got {t.lr}")
+    if t.beta < 0 or t.l2 < 0 or t.warmup_steps < 0 or t.min_delta < 0:
+        raise UserError("train.beta, train.l2, train.warmup_steps and train.min_delta must not be negative")
+    check_model(config.model, config.sampling.tile_size)
+
+
+class Data:
+    """The training loader and the test brain's fixed evaluation tiles for a config."""
+
+    def __init__(self, config: Config, device: torch.device, *, rank: int = 0):
+        s = config.sampling
+        inventory = read_inventory(config.data.path)
+        brains = training_brains(inventory, config.data.test_brain)
+        self.stats = training_stats(config.data.path, config.data.test_brain, cache_dir=config.paths.cache,
+                                    progress=False)
+        images = InMemoryImages(config.data.path, brains, progress=False, limit=s.images_per_brain)
+        on_gpu = device.type == "cuda" and images.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]
+        self.dataset = TileDataset(images, self.stats, augment=s.augment, device=device if on_gpu else "cpu")
+        sampler = TileSampler(images.infos(), tile_size=s.tile_size, tiles=s.tiles_per_epoch,
+                              seed=s.seed + 1000 * rank, strategy=s.strategy, tissue=tissue_map(images, self.stats))
+        self.batches = TileBatchSampler(sampler, s.batch_size, drop_last=True)
+        if len(self.batches) == 0:
+            raise UserError(f"sampling.tiles_per_epoch {s.tiles_per_epoch} is less than one batch "
+                            f"({s.batch_size}); raise it")
+        self.workers = config.train.workers
+        test = InMemoryImages(config.data.path, [config.data.test_brain], progress=False)
+        keys = fixed_tiles(test.infos(), tile_size=s.tile_size, count=s.test_tiles, seed=s.seed, strategy="tissue",
+                           tissue=tissue_map(test, self.stats))
+        self.test_keys = keys
+        self.test_dataset = TileDataset(test, self.stats)
+
+    def epoch(self, epoch: int, start: int = 0):
+        """The batches of one epoch from batch `start` on."""
+        self.batches.set_epoch(epoch)
+        loader = DataLoader(self.dataset, batch_sampler=self.batches, collate_fn=identity_collate,
+                            num_workers=self.workers, persistent_workers=False)
+        for k, batch in enumerate(loader):
+            if k >= start:
+                yield batch
+
+    def test_tiles(self, count: int) -> torch.Tensor:
+        return self.test_dataset.__getitems__(self.test_keys[:count])
+
+
+@torch.no_grad()
+def evaluate(model: VAE, tiles: torch.Tensor, *, beta: float, device: torch.device, batch: int = 256) -> dict:
+    """Test-brain reconstruction MSE per pixel, KL per tile, test loss (recon sum + beta KL), active units."""
+    was = model.training
+    model.eval()
+    sq, kl, means = 0.0, 0.0, []
+    for start in range(0, len(tiles), batch):
+        x = tiles[start:start + batch].to(device)
+        recon, mean, logvar = model(x)
+        terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=0.0, variational=model.variational)
+        sq += float(terms["recon"]) * len(x)
+        kl += float(terms["kl"]) * len(x)
+        means.append(mean.float().cpu())
+    model.train(was)
+    n, pixels = len(tiles), tiles[0].numel()
+    active = int((torch.cat(means).var(0) > ACTIVE).sum())
+    return {"test_mse": sq / n / pixels, "test_kl": kl / n, "test_loss": (sq + beta * kl) / n, "active_units": active}
+
+
+def build_model(config: Config, device: torch.device) -> VAE:
+    torch.manual_seed(config.train.seed)
+    model = VAE(config.model, config.sampling.tile_size).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+@dataclass
+class Progress:
+    """What a run must remember across an interruption besides the weights: where it is and how it is doing."""
+
+    step: int = 0
+    best: float = math.inf  # lowest test loss so far (best.pt)
+    floor: float = math.inf  # test loss at the last improvement by more than min_delta
+    stall: int = 0  # evaluations since then (after the warm-up)
+    seconds: float = 0.0  # training time before this process
+    done: bool = False
+    reason: str = ""
+
+    def judge(self, test_loss: float, t) -> bool:
+        """Update with an evaluation; True when test_loss is a new best. Sets done by the stopping rule."""
+        better = test_loss < self.best
+        self.best = min(self.best, test_loss)
+        if test_loss < self.floor * (1 - t.min_delta):
+            self.floor, self.stall = test_loss, 0
+        elif self.step > t.warmup_steps:
+            self.stall += 1
+        if self.stall >= t.patience:
+            self.done, self.reason = True, "converged"
+        elif self.step >= t.max_steps:
+            self.done, self.reason = True, "max_steps"
+        return better
+
+
+def train(config: Config, *, progress: bool = True, stop_at: int | None = None) -> Run:
+    """Train (or resume) the run of `config`; `stop_at` ends early as if killed after that step (tests)."""
+    check_train(config)
+    t = config.train
+    device = pick_device(config)
+    rank, world = distributed_setup(device)
+    if world > 1 and device.type == "cuda":  # one GPU per process under torchrun
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(device)
+    run = Run.of(config)
+    run.folder.mkdir(parents=True, exist_ok=True)
+    data = Data(config, device, rank=rank)
+    model = build_model(config, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
+    noise = torch.Generator(device=device).manual_seed(t.seed + 7919 * rank)
+    state = Progress()
+    if run.last.is_file():
+        saved = checkpoint.load(run.last, config, map_location=device)
+        if saved.get("done"):
+            return run
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        noise.set_state(saved["generator"].cpu())
+        state = Progress(**saved["progress"])
+    if rank == 0:
+        (run.folder / "config.json").write_text(json.dumps(checkpoint.run_signature(config), indent=1))
+    logger = Logger(run, resume_step=state.step) if rank == 0 else None
+    trained = model
+    if world > 1:
+        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=None if device.index is None
+                                                            else [device.index])
+    if t.compile:
+        trained = torch.compile(trained)
+    dtype = autocast_dtype(config, device)
+    test = data.test_tiles(t.eval_tiles)
+    sums, count, started = dict.fromkeys(("recon", "kl", "l2", "total"), 0.0), 0, time.perf_counter()
+    bar = tqdm(total=t.max_steps, initial=state.step, desc=f"training {config.name}", unit="step",
+               disable=not progress or rank != 0)
+    while not state.done and state.step < (stop_at or t.max_steps):
+        epoch, start = divmod(state.step, len(data.batches))
+        for x in data.epoch(epoch, start):
+            beta = t.beta * min(1.0, (state.step + 1) / t.warmup_steps) if t.warmup_steps else t.beta
+            x = x.to(device, non_blocking=True)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                recon, mean, logvar = trained(x, noise)
+            terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational)
+            if not torch.isfinite(terms["total"]):
+                raise UserError(f"step {state.step + 1}: the loss is not finite (recon {terms['recon'].item():.3g}, "
+                                f"KL {terms['kl'].item():.3g}); likely a learning rate too high for this model "
+                                f"(train.lr = {t.lr}); the last good checkpoint {show(run.last)} is kept")
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            optimizer.step()
+            state.step += 1
+            bar.update(1)
+            for k in sums:
+                sums[k] += float(terms[k].detach())
+            count += 1
+            if stop_at is not None and state.step >= stop_at:
+                break  # as if killed here: nothing of this step is written
+            evaluating = state.step % t.eval_every == 0 or state.step == t.max_steps
+            if state.step % t.log_every and not evaluating:
+                continue
+            row = {"step": state.step, "epoch": epoch, "lr": t.lr, "beta": beta,
+                   "seconds": round(state.seconds + time.perf_counter() - started, 2),
+                   **{k: v / count for k, v in sums.items()}}
+            sums, count = dict.fromkeys(sums, 0.0), 0
+            bar.set_postfix(loss=f"{row['total']:.1f}")
+            if evaluating:
+                stop = torch.zeros(1, device=device)
+                if rank == 0:
+                    scores = evaluate(model, test, beta=t.beta, device=device)
+                    row.update(scores)
+                    if state.judge(scores["test_loss"], t):
+                        checkpoint.save(run.best, model=model, optimizer=None, step=state.step,
+                                        generator_state=noise.get_state(), config=config, extra=scores)
+                    saved = dataclasses.replace(state, seconds=row["seconds"])
+                    checkpoint.save(run.last, model=model, optimizer=optimizer, step=state.step,
+                                    generator_state=noise.get_state(), config=config,
+                                    extra={"progress": dataclasses.asdict(saved), "done": state.done,
+                                           "reason": state.reason, "seconds": saved.seconds})
+                    stop[0] = float(state.done)
+                if world > 1:
+                    torch.distributed.broadcast(stop, 0)
+                state.done = bool(stop[0])
+            if logger is not None:
+                logger.write(row)
+            if state.done or state.step >= t.max_steps:
+                break
+    bar.close()
+    if logger is not None:
+        logger.close()
+    return run
+
+
+def distributed_setup(device: torch.device) -> tuple[int, int]:
+    """Rank and world size under torchrun (WORLD_SIZE set), joining the process group once; (0, 1) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return torch.distributed.get_rank(), world
+
+
+class Logger:
+    """metrics.csv (rows after the resumed step dropped) and TensorBoard scalars, one row per log step."""
+
+    def __init__(self, run: Run, *, resume_step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        kept = []
+        if run.metrics.is_file() and resume_step:
+            with open(run.metrics, newline="") as f:
+                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        self.file = open(run.metrics, "w", newline="")
+        self.csv = csv.DictWriter(self.file, fieldnames=FIELDS)
+        self.csv.writeheader()
+        self.csv.writerows(kept)
+        self.tb = SummaryWriter(str(run.folder / "tb"), purge_step=resume_step + 1 if resume_step else None)
+
+    def write(self, row: dict) -> None:
+        self.csv.writerow({k: row.get(k, "") for k in FIELDS})
+        self.file.flush()
+        for k, v in row.items():
+            if k not in ("step", "epoch"):
+                self.tb.add_scalar(k, v, row["step"])
+
+    def close(self) -> None:
+        self.file.close()
+        self.tb.close()
+
+
+def load_model(path: Path, config: Config, device: torch.device | str = "cpu") -> VAE:
+    """A trained model from a checkpoint, in eval mode."""
+    state = checkpoint.load(path, config, map_location=device)
+    model = VAE(config.model, config.sampling.tile_size).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def load_or_train(config: Config, *, progress: bool = True) -> tuple[VAE, Run]:
+    """The best model of the config's run, training (or resuming) only when the run is missing or unfinished."""
+    run = Run.of(config)
+    if not run.done(config):
+        train(config, progress=progress)
+    return load_model(run.best, config), run
+
+
+def read_metrics(run: Run) -> list[dict]:
+    """metrics.csv as dicts of floats (empty cells as None)."""
+    with open(run.metrics, newline="") as f:
+        return [{k: (float(v) if v != "" else None) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+OVERFIT_STEPS = 120
+
+
+def debug_config(config: Config, *, steps: int = OVERFIT_STEPS) -> Config:
+    """The config of the overfitting check (4b): a run of its own, no KL warm-up, no augmentation, no early stop;
+    never longer than the config's own run."""
+    steps = min(steps, config.train.max_steps)
+    return dataclasses.replace(
+        config, name=f"{config.name}-overfit",
+        sampling=dataclasses.replace(config.sampling, augment=False, images_per_brain=2),
+        train=dataclasses.replace(config.train, max_steps=steps, warmup_steps=0, eval_every=max(1, steps // 4),
+                                  patience=steps))

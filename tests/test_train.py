@@ -1,0 +1,227 @@
+"""The model and its training: shapes, the loss, resume, load_or_train, distributed training, and bad input."""
+
+import os
+import socket
+
+import pytest
+import torch
+
+from islandvae import checkpoint
+from islandvae.config import ModelConfig, load_config
+from islandvae.errors import UserError
+from islandvae.model import VAE, Decoder, Encoder, architecture, loss_terms
+from islandvae.synth import generate
+from islandvae.train import Run, load_or_train, pick_device, train
+
+from conftest import write_config
+
+SMALL_RUN = """
+[sampling]
+tile_size = 32
+batch_size = 8
+tiles_per_epoch = 96
+test_tiles = 32
+[model]
+width = 8
+depth = 3
+latent = 16
+[train]
+max_steps = 24
+eval_every = 8
+eval_tiles = 32
+log_every = 4
+warmup_steps = 8
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("train-data") / "tiny.h5"
+    generate(path, preset="tiny", seed=5, progress=False)
+    return path
+
+
+@pytest.fixture
+def config(tiny, tmp_path):
+    return load_config(write_config(tmp_path, tiny, extra=SMALL_RUN))
+
+
+@pytest.mark.parametrize("tile, latent, depth", [(32, 2, 3), (64, 128, 4), (128, 4096, 5)])
+def test_encoder_and_decoder_work_alone_at_every_size(tile, latent, depth):
+    config = ModelConfig(latent=latent, depth=depth)
+    x = torch.randn(3, 1, tile, tile)
+    mean, logvar = Encoder(config, tile)(x)
+    assert mean.shape == logvar.shape == (3, latent) and logvar.abs().max() <= 8
+    assert Decoder(config, tile)(mean).shape == (3, 1, tile, tile)
+
+
+def test_architecture_table_adds_up_to_the_parameters():
+    model = VAE(ModelConfig(), 64)
+    rows = architecture(model)
+    assert sum(r["parameters"] for r in rows) == sum(p.numel() for p in model.parameters())
+    assert rows[-1]["output"] == "1 x 64 x 64"
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(latent=0), "model.latent 0"), (dict(depth=7), "cannot be halved"), (dict(width=12), "multiples of 8"),
+    (dict(kind="gan"), "model.kind"),
+])
+def test_impossible_models_are_refused(change, message):
+    with pytest.raises(UserError, match=message):
+        VAE(ModelConfig(**change), 64)
+
+
+def test_loss_terms_follow_the_stated_reductions():
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent=4), 32)
+    x, recon = torch.randn(5, 1, 32, 32), torch.randn(5, 1, 32, 32)
+    mean, logvar = torch.randn(5, 4), torch.randn(5, 4)
+    terms = loss_terms(x, recon, mean, logvar, model=model, beta=0.5, l2=1e-3)
+    recon_sum = ((x - recon) ** 2).sum() / 5  # summed over pixels, averaged over the batch
+    kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).sum() / 5
+    squares = sum((p**2).sum() for p in model.parameters())
+    torch.testing.assert_close(terms["recon"], recon_sum)
+    torch.testing.assert_close(terms["kl"], kl)
+    torch.testing.assert_close(terms["total"], recon_sum + 0.5 * kl + 1e-3 * squares)
+    assert float(loss_terms(x, recon, mean, logvar, model=model, beta=1, l2=0, variational=False)["kl"]) == 0
+
+
+def test_a_run_logs_every_term_checkpoints_and_learns(config):
+    run = train(config, progress=False)
+    rows = list(__import__("csv").DictReader(open(run.metrics)))
+    assert [int(r["step"]) for r in rows] == list(range(4, 25, 4))
+    assert all(r[k] != "" for r in rows for k in ("recon", "kl", "l2", "total", "lr", "beta"))
+    evals = [r for r in rows if r["test_mse"]]
+    assert [int(r["step"]) for r in evals] == [8, 16, 24]
+    assert float(rows[-1]["recon"]) < float(rows[0]["recon"])
+    state = checkpoint.load(run.last, config)
+    assert state["step"] == 24 and state["done"] and run.best.is_file() and (run.folder / "tb").is_dir()
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tiny, tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    whole = load_config(write_config(tmp_path / "a", tiny, extra=SMALL_RUN))
+    broken = load_config(write_config(tmp_path / "b", tiny, extra=SMALL_RUN))
+    train(whole, progress=False)
+    train(broken, progress=False, stop_at=13)  # killed after step 13: steps 9-13 are lost
+    assert checkpoint.load(Run.of(broken).last, broken)["step"] == 8
+    train(broken, progress=False)
+    a = checkpoint.load(Run.of(whole).last, whole)["model"]
+    b = checkpoint.load(Run.of(broken).last, broken)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    steps = [line.split(",")[0] for line in Run.of(broken).metrics.read_text().splitlines()[1:]]
+    assert steps == [str(s) for s in range(4, 25, 4)]  # no duplicated rows from the lost steps
+
+
+def test_load_or_train_never_retrains_a_finished_run(config, monkeypatch):
+    train(config, progress=False)
+    import islandvae.train as module
+
+    monkeypatch.setattr(module, "train", lambda *a, **k: pytest.fail("retrained"))
+    model, run = load_or_train(config, progress=False)
+    assert not model.training and run.best.is_file()
+
+
+def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(config, monkeypatch):
+    import islandvae.train as module
+
+    real = module.loss_terms
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += kwargs["l2"] > 0  # training steps only (evaluation passes l2=0)
+        terms = real(*args, **kwargs)
+        if calls["n"] == 11:
+            terms["total"] = terms["total"] * float("nan")
+        return terms
+    monkeypatch.setattr(module, "loss_terms", poisoned)
+    with pytest.raises(UserError, match="step 11: the loss is not finite.*last good checkpoint"):
+        train(config, progress=False)
+    assert checkpoint.load(Run.of(config).last, config)["step"] == 8
+
+
+def test_checkpoints_of_another_config_or_damaged_are_refused(config, tiny, tmp_path):
+    run = train(config, progress=False)
+    other = load_config(write_config(tmp_path, tiny, extra=SMALL_RUN.replace("latent = 16", "latent = 32")))
+    with pytest.raises(UserError, match="different config.*model.latent"):
+        checkpoint.load(run.last, other)
+    run.best.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="cannot be read"):
+        checkpoint.load(run.best, config)
+    state = torch.load(run.last, weights_only=False)
+    state["format"] = 99
+    torch.save(state, run.last)
+    with pytest.raises(UserError, match="format 99"):
+        checkpoint.load(run.last, config)
+
+
+def test_cuda_asked_for_but_absent_is_an_error(tiny, tmp_path):
+    config = load_config(write_config(tmp_path, tiny, extra='[train]\ndevice = "cuda"\n'))
+    if torch.cuda.is_available():
+        assert pick_device(config).type == "cuda"
+    else:
+        with pytest.raises(UserError, match="no CUDA device"):
+            pick_device(config)
+
+
+def test_the_cli_trains_once(config, run_cli):
+    code, out, _ = run_cli("train", "--config", config.source)
+    assert code == 0 and "wrote" in out
+    code, out, _ = run_cli("train", "--config", config.source)
+    assert code == 0 and "nothing to do" in out
+
+
+def _ddp_worker(rank, world, port, config_path):
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    train(load_config(config_path), progress=False)
+    torch.distributed.destroy_process_group()
+
+
+def test_two_processes_train_together_with_gloo(tiny, tmp_path):
+    path = write_config(tmp_path, tiny, extra=SMALL_RUN.replace("max_steps = 24", "max_steps = 8"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, port, str(path)), nprocs=2, join=True)
+    config = load_config(path)
+    assert checkpoint.load(Run.of(config).last, config)["step"] == 8
+
+
+@pytest.mark.parametrize("name", ["default", "smoke", "real", "ae", "latent2", "latent4096", "deep"])
+def test_every_shipped_config_builds_its_model(name):
+    from islandvae.config import PROJECT_ROOT
+    from islandvae.train import check_train
+
+    config = load_config(PROJECT_ROOT / "configs" / f"{name}.toml")
+    check_train(config)
+    assert VAE(config.model, config.sampling.tile_size).encoder.head.out_features == 2 * config.model.latent
+
+
+def test_a_killed_training_process_resumes_to_the_same_weights(tiny, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    paths = []
+    for name in ("whole", "killed"):
+        (tmp_path / name).mkdir()
+        paths.append(write_config(tmp_path / name, tiny, extra=SMALL_RUN))
+    command = [sys.executable, "-m", "islandvae", "train", "--config"]
+    subprocess.run(command + [str(paths[0])], check=True, capture_output=True)
+    config = load_config(paths[1])
+    job = subprocess.Popen(command + [str(paths[1])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not Run.of(config).last.is_file() and job.poll() is None:
+        time.sleep(0.05)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    assert job.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    step = checkpoint.load(Run.of(config).last, config)["step"]
+    assert step < 24
+    subprocess.run(command + [str(paths[1])], check=True, capture_output=True)
+    whole = load_config(paths[0])
+    a = checkpoint.load(Run.of(whole).last, whole)["model"]
+    b = checkpoint.load(Run.of(config).last, config)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
