@@ -35,6 +35,7 @@ data: $(READY)
 train: data
 	$(PY) -m islandvae train --overfit
 	$(PY) -m islandvae train
+	$(PY) -m islandvae train --comparisons
 
 test: $(READY)
 	$(PY) -m pytest

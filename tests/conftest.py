@@ -35,6 +35,7 @@ warmup_steps = 6
 eval_every = 6
 eval_tiles = 64
 log_every = 3
+comparison_steps = 6
 """
 
 

@@ -139,3 +139,10 @@ def test_unknown_chunk_option_warns(tmp_path):
         warnings.simplefilter("always")
         parse(path, tmp_path)
     assert any("fig-width" in str(w.message) for w in caught)
+
+
+def test_the_latent_explorer_is_in_the_html_only(smoke):
+    html = (smoke["out"] / "chapters" / "05-analysis.html").read_text()
+    assert 'class="lx-tile"' in html and "<script>" in html
+    text = "".join(page.extract_text() for page in PdfReader(smoke["out"] / "chapters" / "05-analysis.pdf").pages)
+    assert "hover a point" not in text and "Measures" in text

@@ -114,11 +114,19 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train the config's model, or resume its unfinished run; a finished run is left as it is."""
-    from islandvae.train import Run, debug_config, train
+    from islandvae.train import comparison_configs, debug_config
 
     config = _config(args)
-    if args.overfit:
-        config = debug_config(config)
+    if args.comparisons:
+        for variant in comparison_configs(config).values():
+            _train_once(variant)
+        return
+    _train_once(debug_config(config) if args.overfit else config)
+
+
+def _train_once(config) -> None:
+    from islandvae.train import Run, train
+
     run = Run.of(config)
     if run.last.is_file() and run.done(config):
         print(f"{show(run.folder)}: finished run found; nothing to do (delete the folder to retrain)")
@@ -176,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description=cmd_train.__doc__)
     p.add_argument("--overfit", action="store_true",
                    help="instead: the overfitting check of chapter 4 (two images per brain, its own run)")
+    p.add_argument("--comparisons", action="store_true",
+                   help="instead: chapter 5's comparison models (autoencoder, latent 2 and 4096), short budget")
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser("render", help="render the report without Quarto (HTML and PDF)",

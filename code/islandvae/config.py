@@ -78,6 +78,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
     compile: bool = False
     workers: int = 0  # DataLoader worker processes
+    comparison_steps: int = 200  # budget of the comparison models of chapter 5 (autoencoder, other latent sizes)
     seed: int = 0
 
 

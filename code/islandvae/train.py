@@ -49,6 +49,9 @@ class Run:
     best = property(lambda self: self.folder / "best.pt")
     metrics = property(lambda self: self.folder / "metrics.csv")
 
+    def snapshot(self, step: int) -> Path:
+        return self.folder / f"step-{step}.pt"
+
     def done(self, config: Config) -> bool:
         return self.last.is_file() and bool(checkpoint.load(self.last, config).get("done"))
 
@@ -263,6 +266,9 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
                 if world > 1:
                     torch.distributed.broadcast(stop, 0)
                 state.done = bool(stop[0])
+            if rank == 0 and state.step == t.comparison_steps and config.model.kind == "vae" and t.max_steps > state.step:
+                checkpoint.save(run.snapshot(state.step), model=model, optimizer=None, step=state.step,
+                                generator_state=noise.get_state(), config=config)  # same budget as the comparisons
             if logger is not None:
                 logger.write(row)
             if state.done or state.step >= t.max_steps:
@@ -334,6 +340,17 @@ def read_metrics(run: Run) -> list[dict]:
 
 
 OVERFIT_STEPS = 120
+
+
+def comparison_configs(config: Config) -> dict[str, Config]:
+    """Chapter 5's comparison models, each trained for train.comparison_steps: the autoencoder and latent sizes 2
+    and 4096 (runs of their own). The main model at the same budget is its run's step-<n>.pt snapshot."""
+    n = config.train.comparison_steps
+    short = dataclasses.replace(config.train, max_steps=n, patience=n)
+    variants = {"autoencoder": dict(kind="ae"), "latent 2": dict(latent=2), "latent 4096": dict(latent=4096)}
+    return {label: dataclasses.replace(config, name=f"{config.name}-{label.replace(' ', '')}", train=short,
+                                       model=dataclasses.replace(config.model, **change))
+            for label, change in variants.items()}
 
 
 def debug_config(config: Config, *, steps: int = OVERFIT_STEPS) -> Config:

@@ -35,8 +35,20 @@ local function prefix_caption(el, name, n)
   return el
 end
 
+-- Quarto's conditional content: .content-visible / .content-hidden with when-format="html" or "pdf".
+local function conditional(el)
+  local fmt = el.attributes["when-format"]
+  if not fmt then return nil end
+  local here = FORMAT:match("typst") and "pdf" or FORMAT
+  local match = (fmt == here) or (fmt == "pdf" and FORMAT:match("typst"))
+  if el.classes:includes("content-visible") and not match then return {} end
+  if el.classes:includes("content-hidden") and match then return {} end
+  return nil
+end
+
 function Pandoc(doc)
   local numbers = number_targets(doc)
+  doc = doc:walk({ Div = conditional })
   return doc:walk({
     Figure = function(el) return prefix_caption(el, "Figure", numbers[el.identifier]) end,
     Table = function(el) return prefix_caption(el, "Table", numbers[el.identifier]) end,

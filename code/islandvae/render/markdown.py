@@ -50,6 +50,8 @@ def chunk_markdown(chunk: Chunk, outputs: list, figures: Path, link: str, *, ech
                 blocks.append(_figure(chunk, f"{link}/{name}", first=images == 1))
             elif "text/markdown" in data:
                 blocks.append(data["text/markdown"])
+            elif "text/html" in data:  # raw HTML: kept by the HTML writer, dropped by Typst
+                blocks.append(f"```{{=html}}\n{data['text/html']}\n```")
             elif "text/plain" in data:
                 blocks.append(_fence(data["text/plain"]))
     if label.startswith("tbl-") and chunk.options.get("tbl-cap"):

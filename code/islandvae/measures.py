@@ -1,0 +1,167 @@
+"""What a feature space (VAE latent, autoencoder latent, pixel PCA, tile brightness) knows about the tiles.
+
+Every score is computed on the test brain, from features fitted or trained on the training brains
+only, with a 95 % bootstrap interval over test images (a test brain holds few islands, so tiles of
+one image are not independent). Two scores whose intervals overlap are reported as a tie.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.metrics import adjusted_rand_score, balanced_accuracy_score, normalized_mutual_info_score, silhouette_score
+from sklearn.model_selection import cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from islandvae.latent import LABELS
+
+BOOTSTRAP = 200
+NEIGHBOURS = 15
+
+
+def linear():
+    """The linear probe: linear discriminant analysis with shrinkage (closed form, fast, regularised)."""
+    return LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
+
+
+def bootstrap(score, images: np.ndarray, *, reps: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
+    """score(index) on all tiles, and the 2.5 and 97.5 percentiles of score over resampled images."""
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(images == g) for g in np.unique(images)]
+    with warnings.catch_warnings():  # resamples may lack a class; sklearn warns for each
+        warnings.simplefilter("ignore")
+        values = list(_resample(score, groups, reps, rng))
+        full = score(np.arange(len(images)))
+    lo, hi = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
+    return float(full), float(lo), float(hi)
+
+
+def _resample(score, groups, reps, rng):
+    """score on `reps` resamples of the groups (with replacement), skipping resamples where it is undefined."""
+    for _ in range(reps):
+        pick = rng.integers(0, len(groups), len(groups))
+        try:
+            yield score(np.concatenate([groups[p] for p in pick]))
+        except ValueError:  # e.g. a resample with a single class
+            continue
+
+
+def labelled(labels: np.ndarray | None) -> np.ndarray:
+    """Indices of tiles whose label is one of LABELS."""
+    return np.flatnonzero(np.isin(labels, LABELS)) if labels is not None else np.array([], dtype=int)
+
+
+def probes(train_x, train_y, test_x, test_y, test_images) -> dict:
+    """Balanced accuracy of a linear probe and of k-nearest neighbours, trained on training-brain tiles."""
+    tr, te = labelled(train_y), labelled(test_y)
+    out = {}
+    # Distances (kNN, k-means) use the features in their own units: standardising would blow up the
+    # low-variance, mostly-noise directions of PCA features to the weight of the leading ones.
+    for name, clf in (("linear probe", make_pipeline(StandardScaler(), linear())),
+                      ("kNN", KNeighborsClassifier(n_neighbors=NEIGHBOURS))):
+        clf.fit(train_x[tr], train_y[tr])
+        predicted, truth = clf.predict(test_x[te]), test_y[te]
+        out[name] = bootstrap(lambda i: balanced_accuracy_score(truth[i], predicted[i]), test_images[te])
+    islands = ("granular", "parvicellular")
+    tr, te = np.flatnonzero(np.isin(train_y, islands)), np.flatnonzero(np.isin(test_y, islands))
+    if len(set(train_y[tr])) == 2 and len(set(test_y[te])) == 2:
+        clf = make_pipeline(StandardScaler(), linear()).fit(train_x[tr], train_y[tr])
+        predicted, truth = clf.predict(test_x[te]), test_y[te]
+        out["island type"] = bootstrap(lambda i: balanced_accuracy_score(truth[i], predicted[i]), test_images[te])
+    return out
+
+
+def linear_probe(train_x, train_y, test_x, test_y) -> float:
+    """Balanced accuracy of the linear probe alone (no interval), for quick comparisons."""
+    tr, te = labelled(train_y), labelled(test_y)
+    clf = make_pipeline(StandardScaler(), linear()).fit(train_x[tr], train_y[tr])
+    with warnings.catch_warnings():  # a test brain may lack a label the probe predicts
+        warnings.simplefilter("ignore")
+        return float(balanced_accuracy_score(test_y[te], clf.predict(test_x[te])))
+
+
+def clustering(test_x, test_y, test_images, *, seed: int = 0) -> dict:
+    """k-means with k = number of labels on the test tiles: ARI and NMI against the labels; label silhouette."""
+    te = labelled(test_y)
+    x, truth = test_x[te], test_y[te]
+    clusters = KMeans(n_clusters=len(LABELS), n_init=10, random_state=seed).fit_predict(x)
+    out = {"k-means ARI": bootstrap(lambda i: adjusted_rand_score(truth[i], clusters[i]), test_images[te]),
+           "k-means NMI": bootstrap(lambda i: normalized_mutual_info_score(truth[i], clusters[i]), test_images[te])}
+    sub = np.random.default_rng(seed).permutation(len(te))[:1000]  # silhouette is quadratic in the tiles
+    out["silhouette"] = bootstrap(lambda i: silhouette_score(x[sub][i], truth[sub][i]), test_images[te][sub],
+                                  reps=50)
+    return out
+
+
+def brain_leakage(train_x, train_brain, *, seed: int = 0) -> tuple[float, float, float]:
+    """5-fold cross-validated accuracy of a linear probe that predicts the training brain (lower: less leakage)."""
+    clf = make_pipeline(StandardScaler(), linear())
+    scores = cross_val_score(clf, train_x, train_brain, cv=5)
+    return float(scores.mean()), float(scores.min()), float(scores.max())
+
+
+def score_features(name: str, train_x, test_x, train, test, mse: np.ndarray | None) -> dict:
+    """One row of the measures table for one feature space."""
+    row = {"features": name}
+    if mse is not None:
+        row["recon MSE"] = bootstrap(lambda i: float(mse[i].mean()), test.image)
+    if test.label is not None:
+        row |= probes(train_x, train.label, test_x, test.label, test.image)
+        row |= clustering(test_x, test.label, test.image)
+    row["brain probe"] = brain_leakage(train_x, train.brain)
+    return row
+
+
+def fmt(value) -> str:
+    """A score with its interval, '0.82 [0.78, 0.86]'; plain numbers and text as they are."""
+    if isinstance(value, tuple):
+        return f"{value[0]:.2f} [{value[1]:.2f}, {value[2]:.2f}]"
+    return value if isinstance(value, str) else f"{value:.3f}"
+
+
+def compare(rows: list[dict], measure: str, higher_is_better: bool = True) -> str:
+    """A sentence naming the best feature space for one measure, or the tie when intervals overlap."""
+    scored = [r for r in rows if measure in r]
+    if not scored:
+        return ""
+    best = max(scored, key=lambda r: r[measure][0] if higher_is_better else -r[measure][0])
+    ties = [r["features"] for r in scored if r is not best and
+            (r[measure][2] >= best[measure][1] if higher_is_better else r[measure][1] <= best[measure][2])]
+    if ties:
+        return f"{measure}: {best['features']} is best ({best[measure][0]:.2f}), tied within the intervals with " \
+               f"{', '.join(ties)}."
+    return f"{measure}: {best['features']} is best ({best[measure][0]:.2f}), outside the others' intervals."
+
+
+def verdict(rows: list[dict], name: str, measures: list[tuple[str, bool]]) -> str:
+    """Where the feature space `name` stands against every other row: ahead outside the intervals, tied, behind."""
+    me = next(r for r in rows if r["features"].startswith(name))
+    ahead, tied, behind = [], [], []
+    for measure, higher in measures:
+        others = [r for r in rows if r is not me and measure in r]
+        if measure not in me or not others:
+            continue
+        sign = 1 if higher else -1
+        best = max(others, key=lambda r: sign * r[measure][0])
+        lo, hi = me[measure][1:]
+        b_lo, b_hi = best[measure][1:]
+        if (lo > b_hi) if higher else (hi < b_lo):
+            ahead.append(measure)
+        elif (hi < b_lo) if higher else (lo > b_hi):
+            behind.append(f"{measure} (best: {best['features']})")
+        else:
+            tied.append(measure)
+    parts = [f"{label}: {', '.join(items)}" for label, items in
+             (("ahead of every baseline", ahead), ("tied with the best baseline", tied), ("behind", behind)) if items]
+    return f"The {me['features']} is " + "; ".join(parts) + "."
+
+
+def formatted(rows: list[dict]) -> list[dict]:
+    """Rows with the same columns, scores as text with their intervals ('-' where a measure does not apply)."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return [{c: fmt(r[c]) if c in r else "-" for c in columns} for r in rows]
