@@ -125,10 +125,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def _train_once(config) -> None:
-    from islandvae.train import Run, train
+    from islandvae.train import Run, check_train, train
 
+    check_train(config)  # an impossible config is named as such, before any existing run is compared with it
     run = Run.of(config)
-    if run.last.is_file() and run.done(config):
+    if run.done(config):
         print(f"{show(run.folder)}: finished run found; nothing to do (delete the folder to retrain)")
         return
     print(f"{'resuming' if run.last.is_file() else 'training'} {show(run.folder)}")

@@ -21,7 +21,7 @@ from islandvae.data import InMemoryImages, read_inventory, training_brains
 from islandvae.errors import UserError
 from islandvae.model import VAE
 from islandvae.stats import cache_key, file_identity, training_stats, write_atomic
-from islandvae.tiles import TileDataset, fixed_tiles, tissue_map
+from islandvae.tiles import TileDataset, evaluation_keys, fixed_tiles, tissue_map
 from islandvae.truth import TruthFile, truth_path
 
 LABELS = ("granular", "parvicellular", "plain")  # the tile labels the measures use (ambiguous, background left out)
@@ -50,8 +50,7 @@ def tile_sets(config: Config) -> tuple[TileSet, TileSet]:
     if s.test_tiles > positions:
         raise UserError(f"sampling.test_tiles {s.test_tiles} exceeds the {positions:,} distinct tile positions of "
                         f"test brain {config.data.test_brain}; lower it")
-    test_keys = fixed_tiles(test_images.infos(), tile_size=s.tile_size, count=s.test_tiles, seed=s.seed,
-                            strategy="tissue", tissue=tissue_map(test_images, stats))
+    test_keys = evaluation_keys(test_images, stats, tile_size=s.tile_size, count=s.test_tiles, seed=s.seed)
     train_images = InMemoryImages(config.data.path, training_brains(inventory, config.data.test_brain), progress=False)
     train_keys = fixed_tiles(train_images.infos(), tile_size=s.tile_size, count=TRAIN_TILES, seed=s.seed + 1,
                              strategy="tissue", tissue=tissue_map(train_images, stats))
@@ -60,8 +59,8 @@ def tile_sets(config: Config) -> tuple[TileSet, TileSet]:
 
 def _tile_set(config: Config, images: InMemoryImages, keys: list, stats) -> TileSet:
     tiles = TileDataset(images, stats).__getitems__(keys)
-    names = [(i.brain, i.name) for i in images.infos()]
-    image = np.array([names.index((k[0], k[1])) for k in keys])
+    index = {(i.brain, i.name): k for k, i in enumerate(images.infos())}
+    image = np.array([index[(k[0], k[1])] for k in keys])
     grey = (tiles.mean(dim=(1, 2, 3)) * stats.std + stats.mean).numpy()
     label = None
     if truth_path(config.data.path).is_file():

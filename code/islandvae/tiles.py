@@ -342,6 +342,15 @@ class TileBatchSampler(Sampler):
                            inside=bool(inside[start:end].all()))
 
 
+def evaluation_keys(images: InMemoryImages, stats: PixelStats, *, tile_size: int, count: int, seed: int) -> list[Key]:
+    """The test brain's fixed evaluation tiles: tissue-aware and seeded, the same on every run.
+
+    The one definition that training's evaluation and chapters 2, 4 and 5 share.
+    """
+    return fixed_tiles(images.infos(), tile_size=tile_size, count=count, seed=seed, strategy="tissue",
+                       tissue=tissue_map(images, stats))
+
+
 def fixed_tiles(infos: list[ImageInfo], *, tile_size: int, count: int, seed: int = 0,
                 strategy: str = "area", tissue: TissueMap | None = None) -> list[Key]:
     """A fixed, seeded list of tile locations (the same on every run), e.g. the test brain's evaluation set."""

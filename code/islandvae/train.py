@@ -27,8 +27,9 @@ from islandvae.config import Config, show
 from islandvae.data import InMemoryImages, read_inventory, training_brains
 from islandvae.errors import UserError
 from islandvae.model import VAE, check_model, loss_terms
-from islandvae.stats import training_stats
-from islandvae.tiles import TileBatchSampler, TileDataset, TileSampler, fixed_tiles, identity_collate, tissue_map
+from islandvae.stats import PixelStats, training_stats
+from islandvae.tiles import (TileBatchSampler, TileDataset, TileSampler, evaluation_keys, identity_collate,
+                             tissue_map)
 
 FIELDS = ("step", "epoch", "seconds", "lr", "beta", "recon", "kl", "l2", "total",
           "test_mse", "test_kl", "test_loss", "active_units")
@@ -106,11 +107,6 @@ class Data:
             raise UserError(f"sampling.tiles_per_epoch {s.tiles_per_epoch} is less than one batch "
                             f"({s.batch_size}); raise it")
         self.workers = config.train.workers
-        test = InMemoryImages(config.data.path, [config.data.test_brain], progress=False)
-        keys = fixed_tiles(test.infos(), tile_size=s.tile_size, count=s.test_tiles, seed=s.seed, strategy="tissue",
-                           tissue=tissue_map(test, self.stats))
-        self.test_keys = keys
-        self.test_dataset = TileDataset(test, self.stats)
 
     def epoch(self, epoch: int, start: int = 0):
         """The batches of one epoch from batch `start` on."""
@@ -121,8 +117,13 @@ class Data:
             if k >= start:
                 yield batch
 
-    def test_tiles(self, count: int) -> torch.Tensor:
-        return self.test_dataset.__getitems__(self.test_keys[:count])
+
+def test_tiles(config: Config, stats: PixelStats, count: int) -> torch.Tensor:
+    """The first `count` of the test brain's fixed evaluation tiles, standardised (count, 1, s, s)."""
+    s = config.sampling
+    images = InMemoryImages(config.data.path, [config.data.test_brain], progress=False)
+    keys = evaluation_keys(images, stats, tile_size=s.tile_size, count=s.test_tiles, seed=s.seed)
+    return TileDataset(images, stats).__getitems__(keys[:count])
 
 
 @torch.no_grad()
@@ -213,7 +214,7 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
     if t.compile:
         trained = torch.compile(trained)
     dtype = autocast_dtype(config, device)
-    test = data.test_tiles(t.eval_tiles)
+    test = test_tiles(config, data.stats, t.eval_tiles)
     sums, count, started = dict.fromkeys(("recon", "kl", "l2", "total"), 0.0), 0, time.perf_counter()
     bar = tqdm(total=t.max_steps, initial=state.step, desc=f"training {config.name}", unit="step",
                disable=not progress or rank != 0)
@@ -327,6 +328,7 @@ def load_model(path: Path, config: Config, device: torch.device | str = "cpu") -
 
 def load_or_train(config: Config, *, progress: bool = True) -> tuple[VAE, Run]:
     """The best model of the config's run, training (or resuming) only when the run is missing or unfinished."""
+    check_train(config)
     run = Run.of(config)
     if not run.done(config):
         train(config, progress=progress)
