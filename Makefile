@@ -11,17 +11,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: report test data train venv show-config clean help
+.PHONY: report test data train analysis levers zip venv show-config clean help
 
 help:
-	@echo "make report   set up, make the data if it is synthetic and missing, render HTML and PDF into _output/"
+	@echo "make report   set up, make the data if missing, train (once), analyse, render HTML and PDF into _output/"
 	@echo "make test     set up, then run the test suite"
 	@echo "make data     set up, then generate the configured synthetic data file if it is missing"
 	@echo "make train    set up, make the data, train the config's model unless its run is finished"
+	@echo "make analysis compute and cache chapter 5's embeddings, 2-D maps and scores (part of make report)"
+	@echo "make zip      pack handin/project01_<usernames>.zip from the rendered report (team.toml); never overwrites"
+	@echo "make levers   train and score chapter 5's lever runs (about 50 min on 2 cores); writes results/"
 	@echo "CONFIG=...    config to use (now: $(ISLANDVAE_CONFIG))"
 
 # Quarto where it is installed (its Jupyter kernel is this .venv's Python), the pip-only renderer elsewhere.
-report: data train
+report: data train analysis
 	@if command -v quarto >/dev/null 2>&1; then \
 		echo "rendering with Quarto ($$(command -v quarto))"; QUARTO_PYTHON=$(abspath $(PY)) quarto render; \
 	else \
@@ -36,6 +39,19 @@ train: data
 	$(PY) -m islandvae train --overfit
 	$(PY) -m islandvae train
 	$(PY) -m islandvae train --comparisons
+
+# Chapter 5's embeddings, 2-D maps and scores, cached in the run folders (the render reads them).
+analysis: train
+	$(PY) -m islandvae analyse
+
+# The hand-in zip from what `make report` rendered; a second call writes the _v2 version.
+zip: $(READY)
+	$(PY) -m islandvae zip
+
+# Chapter 5's levers: one config change per run at the full budget, then the table in results/.
+levers: train
+	$(PY) -m islandvae train --levers
+	$(PY) -m islandvae levers
 
 test: $(READY)
 	$(PY) -m pytest

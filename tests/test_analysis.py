@@ -102,3 +102,78 @@ def test_without_truth_the_label_measures_are_left_out(plain_file, tmp_path):
     train(config, progress=False)
     rows = Analysis(config).measures()
     assert all("linear probe" not in r and "brain probe" in r for r in rows)
+
+
+def test_each_lever_changes_exactly_one_setting(trained):
+    import dataclasses
+
+    from islandvae.checkpoint import run_signature
+    from islandvae.levers import lever_configs
+
+    base = run_signature(trained)
+    variants = lever_configs(trained)
+    assert len(variants) == 5 and len({c.name for c in variants.values()}) == 5
+    for label, config in variants.items():
+        sig = run_signature(config)
+        changed = [(s, k) for s in base for k in base[s] if base[s][k] != sig[s][k]]
+        assert len(changed) == 1, (label, changed)
+        assert config.name.startswith(trained.name + "-lever-")
+    assert dataclasses.asdict(trained) == dataclasses.asdict(load_config(trained.source))  # the original untouched
+
+
+def test_the_lever_table_scores_finished_runs_and_belongs_to_its_config(trained, tmp_path):
+    import dataclasses
+
+    from islandvae.levers import lever_configs, lever_effects, lever_findings, measure_levers, read_levers
+
+    config = dataclasses.replace(trained, paths=dataclasses.replace(trained.paths, results=tmp_path))
+    beta = next(c for label, c in lever_configs(config).items() if label.startswith("beta"))
+    train(beta, progress=False)  # one lever run; the others are missing and left out
+    said = []
+    table = measure_levers(config, progress=said.append)
+    assert [r["features"] for r in table["rows"]] == ["as configured", f"beta {beta.train.beta:g}"]
+    assert sum("left out" in line for line in said) == 4
+    assert {b["features"] for b in table["baselines"]} == {"pixel PCA-128", "tile mean + std"}
+    saved = read_levers(config)
+    assert saved["rows"] == [{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()} for r in table["rows"]]
+    effects = lever_effects(saved)
+    assert effects[0]["lever"] == "as configured" and "(" in effects[1]["linear probe"]
+    assert effects[-1]["lever"] == "tile mean + std, tile 64"
+    assert "Per measure: recon MSE:" in lever_findings(saved) and "linear probe:" in lever_findings(saved)
+    other = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=2e-3))
+    assert read_levers(other) is None  # measured with other settings: not shown as this config's
+
+
+def test_the_main_model_stands_in_for_itself_when_the_comparison_budget_is_its_whole_run(trained):
+    import dataclasses
+
+    from islandvae.analysis import Analysis
+
+    whole = dataclasses.replace(trained, train=dataclasses.replace(trained.train, comparison_steps=12))
+    a = Analysis(whole)  # no step-12 snapshot: the run itself ended at step 12
+    assert f"latent {whole.model.latent}" in a.comparisons
+
+
+def test_the_cli_analyses_a_trained_run_and_refuses_a_missing_one(trained, run_cli, tmp_path):
+    code, out, err = run_cli("analyse", "--config", trained.source)
+    assert code == 0, err
+    assert (trained.paths.runs / trained.name / "measures.json").is_file()
+    assert (trained.paths.runs / trained.name / "reductions.npz").is_file()
+    code, out, err = run_cli("analyse", "--config", write_config(tmp_path, trained.data.path))
+    assert code == 2 and "no finished run" in err and "make train" in err
+
+
+def test_lever_findings_name_what_moved_outside_the_intervals():
+    from islandvae.levers import lever_findings
+
+    row = lambda name, probe, brain, tile=64, **k: {"features": name, "linear probe": probe, "brain probe": brain,
+                                                    "tile": tile, **k}
+    table = {"rows": [row("as configured", (0.60, 0.55, 0.65), (0.70, 0.65, 0.75), steps=10),
+                      row("beta 0.5", (0.80, 0.75, 0.85), (0.695, 0.64, 0.74), steps=10)],
+             "baselines": [row("pixel PCA-8", (0.50, 0.45, 0.55), (0.60, 0.55, 0.66)),
+                           row("tile mean + std", (0.62, 0.57, 0.67), (0.65, 0.60, 0.70))]}
+    text = lever_findings(table)
+    assert text.startswith("Outside the intervals, the levers moved only: linear probe (beta 0.5).")
+    assert "linear probe: beta 0.5 improved it most, 0.60 to 0.80 (outside the intervals), ahead of the strongest " \
+           "baseline at tile 64, tile mean + std (0.62)" in text
+    assert "brain probe: no lever improved it by 0.01 or more" in text and "tied with the strongest baseline" in text

@@ -37,7 +37,9 @@ class Analysis:
         self.test, self.train = tile_sets(config)
         self.latent = embed(self.model, self.run.best, self.test, self.train)
         self.comparisons = {}  # label -> (model, embeddings, checkpoint)
-        snapshot = self.run.snapshot(config.train.comparison_steps)
+        # The main model at the comparison budget: its snapshot, or the model itself when the budget is its whole run.
+        full = config.train.comparison_steps >= config.train.max_steps
+        snapshot = self.run.best if full else self.run.snapshot(config.train.comparison_steps)
         budget = {f"latent {config.model.latent}": (config, snapshot)}
         budget |= {label: (c, Run.of(c).best) for label, c in comparison_configs(config).items()}
         for label, (c, path) in budget.items():

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from islandvae import __version__
-from islandvae.config import ENV_VAR, Config, load_config, show
+from islandvae.config import ENV_VAR, PROJECT_ROOT, Config, load_config, show
 from islandvae.errors import UserError
 
 
@@ -117,11 +117,56 @@ def cmd_train(args: argparse.Namespace) -> None:
     from islandvae.train import comparison_configs, debug_config
 
     config = _config(args)
-    if args.comparisons:
-        for variant in comparison_configs(config).values():
+    if args.comparisons or args.levers:
+        from islandvae.levers import lever_configs
+
+        for variant in (comparison_configs(config) if args.comparisons else lever_configs(config)).values():
             _train_once(variant)
         return
     _train_once(debug_config(config) if args.overfit else config)
+
+
+def cmd_analyse(args: argparse.Namespace) -> None:
+    """Compute and cache chapter 5's embeddings, 2-D maps and scores (the report then reads them)."""
+    import time
+
+    from islandvae.analysis import Analysis
+
+    config = _config(args)
+    start = time.perf_counter()
+    print(f"analysing the runs of config {config.name}: embeddings of the fixed tiles")
+    analysis = Analysis(config, train_missing=True)
+    if not analysis.available:
+        raise UserError(f"config {config.name} has no finished run to analyse; run `make train` first")
+    print("  2-D maps (PCA, UMAP) and their trustworthiness")
+    analysis.reductions()
+    print("  measures with bootstrap intervals (VAE, autoencoder, pixel PCA, tile mean + std)")
+    analysis.measures()
+    print(f"  done in {time.perf_counter() - start:.0f} s; cached in {show(analysis.run.folder)}")
+
+
+def cmd_levers(args: argparse.Namespace) -> None:
+    """Score the main run and every finished lever run (`islandvae train --levers`) as chapter 5 does."""
+    from islandvae.levers import measure_levers
+
+    measure_levers(_config(args))
+
+
+def cmd_zip(args: argparse.Namespace) -> None:
+    """Pack the hand-in zip project01_<usernames>.zip (the _v2, _v3 ... version when it exists already)."""
+    from islandvae.handin import build_zip, is_example, read_team
+    from islandvae.render import project
+
+    config = _config(args)
+    team = read_team(Path(args.team) if args.team else None)
+    if is_example(team):
+        print("islandvae: warning: team.toml still lists the example members; put your team there before "
+              "handing in", file=sys.stderr)
+    output = Path(args.output_dir) if args.output_dir else \
+        PROJECT_ROOT / (project().get("project", {}).get("output-dir") or "_output")
+    path = build_zip(config, team=team, output=output, folder=Path(args.out),
+                     warn=lambda m: print(f"islandvae: {m}", file=sys.stderr))
+    print(f"wrote {show(path)} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 def _train_once(config) -> None:
@@ -183,11 +228,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("train", parents=[common], help="train the config's model (resumes an unfinished run)",
                             description=cmd_train.__doc__)
-    p.add_argument("--overfit", action="store_true",
-                   help="instead: the overfitting check of chapter 4 (two images per brain, its own run)")
-    p.add_argument("--comparisons", action="store_true",
-                   help="instead: chapter 5's comparison models (autoencoder, latent 2 and 4096), short budget")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--overfit", action="store_true",
+                       help="instead: the overfitting check of chapter 4 (two images per brain, its own run)")
+    which.add_argument("--comparisons", action="store_true",
+                       help="instead: chapter 5's comparison models (autoencoder, latent 2 and 4096), short budget")
+    which.add_argument("--levers", action="store_true",
+                       help="instead: chapter 5's lever runs (augmentation, beta, tile size, budget), full budget each")
     p.set_defaults(run=cmd_train)
+
+    p = commands.add_parser("analyse", parents=[common], help="cache chapter 5's embeddings, 2-D maps and scores",
+                            description=cmd_analyse.__doc__)
+    p.set_defaults(run=cmd_analyse)
+
+    p = commands.add_parser("levers", parents=[common], help="score the main run and the lever runs; write "
+                            "results/levers-<name>.json", description=cmd_levers.__doc__)
+    p.set_defaults(run=cmd_levers)
+
+    p = commands.add_parser("zip", parents=[common], help="pack the hand-in zip from the rendered report",
+                            description=cmd_zip.__doc__)
+    p.add_argument("--team", metavar="TOML", help=f"team file (default: team.toml, or ${{ISLANDVAE_TEAM}})")
+    p.add_argument("--out", default=str(PROJECT_ROOT / "handin"), metavar="DIR",
+                   help="where the zip goes (default: handin/)")
+    p.add_argument("--output-dir", help="the rendered report's folder (default: _output/ from _quarto.yml)")
+    p.set_defaults(run=cmd_zip)
 
     p = commands.add_parser("render", help="render the report without Quarto (HTML and PDF)",
                             description=cmd_render.__doc__)

@@ -119,9 +119,9 @@ def pixel_pca(config: Config, test: TileSet, train: TileSet, components: int) ->
         recon = pca.inverse_transform(f_test)
         return {"test": f_test, "train": pca.transform(x_train), "test_mse": ((recon - x_test) ** 2).mean(1),
                 "explained": np.array(pca.explained_variance_ratio_.sum())}
-    key = cache_key("pca-1", file_identity(config.data.path), test.keys[:3], len(test.keys), train.keys[:3],
+    key = cache_key("pca-2", file_identity(config.data.path), config.sampling.tile_size, test.keys[:3], len(test.keys), train.keys[:3],
                     len(train.keys), components)
-    return cached(config.paths.cache / f"pixel-pca-{components}.npz", key, compute)
+    return cached(config.paths.cache / f"pixel-pca-{config.sampling.tile_size}-{components}.npz", key, compute)
 
 
 def trivial_features(tiles: TileSet) -> np.ndarray:

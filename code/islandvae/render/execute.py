@@ -1,4 +1,8 @@
-"""Running a document's chunks in a fresh kernel, with jupyter-cache in front.
+"""Running a document's chunks in fresh kernels, with jupyter-cache in front.
+
+Chunks run grouped by the file they were written in: the report's chunks from chapters/_02-sampling.qmd
+are the same notebook as those of chapters/02-sampling.qmd, so whichever renders first, the other is a
+cache hit, and each chapter's chunks run in a kernel of their own, as they do when the chapter renders alone.
 
 jupyter-cache keys a notebook by its code cells (and their metadata), not by the modules they
 import or the data they read. So the first cell of every notebook is a comment holding a hash of
@@ -20,6 +24,7 @@ from nbclient.exceptions import CellExecutionError
 
 from islandvae.config import PROJECT_ROOT, load_config
 from islandvae.errors import UserError
+from islandvae.handin import team_path
 from islandvae.render.qmd import Chunk, Document
 from islandvae.stats import file_identity
 
@@ -27,7 +32,8 @@ KEY_PREFIX = "# islandvae render key: "
 
 
 def render_key() -> str:
-    """Hash of what chunk results depend on besides their code: package source, config, data file, trained runs."""
+    """Hash of what chunk results depend on besides their code: package source, config, data file, trained runs,
+    the team file (the summary shows it), kept result tables."""
     digest = hashlib.sha1()
     for path in sorted((PROJECT_ROOT / "code").rglob("*.py")):
         digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
@@ -36,37 +42,66 @@ def render_key() -> str:
     digest.update(config.source.read_bytes() if config.source else b"")
     if config.data.path.exists():
         digest.update(repr(sorted(file_identity(config.data.path).items())).encode())
-    for checkpoint in sorted(config.paths.runs.glob("*/last.pt")):  # a retrained model changes what chapters show
+    team = team_path()
+    digest.update(team.read_bytes() if team.is_file() else b"")
+    for table in sorted(config.paths.results.glob("*.json")):  # kept result tables (levers.py)
+        digest.update(table.read_bytes())
+    runs = [*config.paths.runs.glob(f"{config.name}/last.pt"), *config.paths.runs.glob(f"{config.name}-*/last.pt")]
+    for checkpoint in sorted(runs):  # this config's runs: a retrained model changes what chapters show
         digest.update(repr(sorted(file_identity(checkpoint).items())).encode())
     return digest.hexdigest()[:20]
 
 
-def to_notebook(document: Document) -> nbformat.NotebookNode:
-    """One code cell per chunk to run (after the key cell); markdown is not part of the notebook."""
-    cells = [nbformat.v4.new_code_cell(KEY_PREFIX + render_key())]
+def segments(document: Document) -> list[list[Chunk]]:
+    """The evaluated chunks, grouped by the file they were written in (consecutive runs): each group is one
+    notebook, so a chapter's chunks are the same notebook whether the report or the chapter renders them."""
+    groups: list[list[Chunk]] = []
     for part in document.parts:
         if isinstance(part, Chunk) and part.options.get("eval", True) is not False:
-            cell = nbformat.v4.new_code_cell(part.source)
-            cell.metadata["islandvae"] = {"label": part.label}
-            if part.options.get("error") is True:
-                cell.metadata["tags"] = ["raises-exception"]  # nbclient lets this cell fail
-            cells.append(cell)
+            if groups and groups[-1][0].origin == part.origin:
+                groups[-1].append(part)
+            else:
+                groups.append([part])
+    return groups
+
+
+def to_notebook(chunks: list[Chunk]) -> nbformat.NotebookNode:
+    """One code cell per chunk (after the key cell); markdown is not part of the notebook."""
+    cells = [nbformat.v4.new_code_cell(KEY_PREFIX + render_key())]
+    for chunk in chunks:
+        cell = nbformat.v4.new_code_cell(chunk.source)
+        cell.metadata["islandvae"] = {"label": chunk.label}
+        if chunk.options.get("error") is True:
+            cell.metadata["tags"] = ["raises-exception"]  # nbclient lets this cell fail
+        cells.append(cell)
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 
 
 def execute(document: Document, cache_dir: Path, *, log=print) -> list[nbformat.NotebookNode]:
-    """Outputs of every evaluated chunk, in order, from the cache or from a fresh kernel."""
-    nb = to_notebook(document)
+    """Outputs of every evaluated chunk, in order: per file the chunks were written in, from the cache or from
+    a fresh kernel."""
     cache = get_cache(str(cache_dir))
-    try:
-        _, cached = cache.merge_match_into_notebook(nb)
+    outputs, executed = [], 0
+    for chunks in segments(document):
+        nb = to_notebook(chunks)
+        try:
+            _, cached = cache.merge_match_into_notebook(nb)
+            outputs += [cell.outputs for cell in cached.cells[1:]]
+            continue
+        except KeyError:
+            pass
+        log(f"  {document.path.name}: executing {len(chunks)} chunks of {chunks[0].origin}")
+        outputs += _run(document, nb, cache, PROJECT_ROOT / chunks[0].origin)
+        executed += len(chunks)
+    if not executed:
         log(f"  {document.path.name}: cache hit, nothing executed")
-        return [cell.outputs for cell in cached.cells[1:]]
-    except KeyError:
-        pass
-    log(f"  {document.path.name}: executing {len(nb.cells) - 1} chunks")
+    return outputs
+
+
+def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path) -> list:
+    """Execute one notebook in a fresh kernel and cache it; the outputs of its chunk cells."""
     client = NotebookClient(nb, timeout=None, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(PROJECT_ROOT)}})
     env = os.environ.copy()
@@ -79,11 +114,9 @@ def execute(document: Document, cache_dir: Path, *, log=print) -> list[nbformat.
         raise UserError(f"{document.path}: chunk '{label or '(unlabelled)'}' raised "
                         f"{err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}; fix the chunk "
                         "(or mark it `#| error: true`)") from None
-    cache.cache_notebook_bundle(CacheBundleIn(nb, str(document.path.resolve())), check_validity=False,
-                                overwrite=True)
+    cache.cache_notebook_bundle(CacheBundleIn(nb, str(origin)), check_validity=False, overwrite=True)
     key = KEY_PREFIX + render_key()
     if nb.cells[0].source != key:  # the chunks trained a model: what they showed is what loading it shows
         nb.cells[0].source = key
-        cache.cache_notebook_bundle(CacheBundleIn(nb, str(document.path.resolve())), check_validity=False,
-                                    overwrite=True)
+        cache.cache_notebook_bundle(CacheBundleIn(nb, str(origin)), check_validity=False, overwrite=True)
     return [cell.outputs for cell in nb.cells[1:]]

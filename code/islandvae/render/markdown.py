@@ -63,7 +63,8 @@ def _figure(chunk: Chunk, path: str, *, first: bool) -> str:
     caption = str(chunk.options.get("fig-cap", ""))
     alt = str(chunk.options.get("fig-alt", caption))
     ident = f"#{chunk.label} " if chunk.label.startswith("fig-") and first else ""
-    return f'![{caption}]({path}){{{ident}fig-alt="{_attr(alt)}" alt="{_attr(alt)}"}}'
+    width = f' width="{_attr(str(chunk.options["out-width"]))}"' if chunk.options.get("out-width") else ""
+    return f'![{caption}]({path}){{{ident}fig-alt="{_attr(alt)}" alt="{_attr(alt)}"{width}}}'
 
 
 def document_markdown(document: Document, outputs: list[list], figures: Path, link: str, *, echo: bool,

@@ -15,10 +15,12 @@ import yaml
 
 from islandvae.errors import UserError
 
-KNOWN_OPTIONS = {"label", "fig-cap", "fig-alt", "tbl-cap", "echo", "output", "include", "eval", "warning", "error"}
+KNOWN_OPTIONS = {"label", "fig-cap", "fig-alt", "tbl-cap", "echo", "output", "include", "eval", "warning", "error",
+                 "out-width"}
 INCLUDE = re.compile(r"^\{\{<\s*include\s+(\S+)\s*>\}\}\s*$")
 CHUNK_START = re.compile(r"^```\{python\}\s*$")
 OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*)$")
+ORIGIN = re.compile(r"^<!-- islandvae-origin: (.*) -->$")  # where expanded text came from (never in the output)
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Chunk:
 
     source: str
     options: dict = field(default_factory=dict)
+    origin: str = ""  # the file the chunk was written in (an included file, or the document)
 
     @property
     def label(self) -> str:
@@ -56,8 +59,11 @@ def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
     return meta, text[end + 5 :]
 
 
-def expand_includes(text: str, base: Path, root: Path, seen: tuple[Path, ...] = ()) -> str:
-    """Replace {{< include f >}} lines by the file's text (paths from `base`, or from `root` when absolute)."""
+def expand_includes(text: str, base: Path, root: Path, seen: tuple[Path, ...] = (), origin: str = "") -> str:
+    """Replace {{< include f >}} lines by the file's text (paths from `base`, or from `root` when absolute).
+
+    The included text is framed by ORIGIN lines naming its file, and the including file's name after it,
+    so chunks know which file they were written in."""
     lines = []
     for line in text.splitlines():
         match = INCLUDE.match(line)
@@ -71,7 +77,10 @@ def expand_includes(text: str, base: Path, root: Path, seen: tuple[Path, ...] = 
         if target.resolve() in seen:
             raise UserError(f"{target}: includes itself; remove the loop")
         included = target.read_text(encoding="utf-8")
-        lines.append(expand_includes(included, base, root, (*seen, target.resolve())))
+        name = _relative(target, root)
+        lines.append(f"<!-- islandvae-origin: {name} -->")
+        lines.append(expand_includes(included, base, root, (*seen, target.resolve()), name).rstrip("\n"))
+        lines.append(f"<!-- islandvae-origin: {origin} -->")
     return "\n".join(lines) + "\n"
 
 
@@ -81,12 +90,17 @@ def parse(path: Path | str, root: Path) -> Document:
     if not path.is_file():
         raise UserError(f"document {path} not found; name a .qmd file of the project (report.qmd, chapters/...)")
     meta, body = split_front_matter(path.read_text(encoding="utf-8"), path)
-    body = expand_includes(body, path.parent, root)
+    origin = _relative(path, root)
+    body = expand_includes(body, path.parent, root, origin=origin)
     parts: list = []
     markdown: list[str] = []
     lines = body.splitlines()
     i = 0
     while i < len(lines):
+        if ORIGIN.match(lines[i]):
+            origin = ORIGIN.match(lines[i]).group(1) or _relative(path, root)
+            i += 1
+            continue
         if not CHUNK_START.match(lines[i]):
             markdown.append(lines[i])
             i += 1
@@ -97,9 +111,15 @@ def parse(path: Path | str, root: Path) -> Document:
         parts.append("\n".join(markdown))
         markdown = []
         parts.append(_chunk(lines[i + 1 : end], path))
+        parts[-1].origin = origin
         i = end + 1
     parts.append("\n".join(markdown))
     return Document(path=path, meta=meta, parts=[p for p in parts if not (isinstance(p, str) and not p.strip())])
+
+
+def _relative(path: Path, root: Path) -> str:
+    path = path.resolve()
+    return path.relative_to(root.resolve()).as_posix() if root.resolve() in path.parents else str(path)
 
 
 def _chunk(lines: list[str], path: Path) -> Chunk:
