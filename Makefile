@@ -20,7 +20,7 @@ help:
 	@echo "make train    set up, make the data, train the config's model unless its run is finished"
 	@echo "make analysis compute and cache chapter 5's embeddings, 2-D maps and scores (part of make report)"
 	@echo "make zip      pack handin/project01_<usernames>.zip from the rendered report (team.toml); never overwrites"
-	@echo "make levers   train and score chapter 5's lever runs (about 50 min on 2 cores); writes results/"
+	@echo "make levers   train and score chapter 5's lever runs (about 45 min on 2 cores); writes results/"
 	@echo "CONFIG=...    config to use (now: $(ISLANDVAE_CONFIG))"
 
 # Quarto where it is installed (its Jupyter kernel is this .venv's Python), the pip-only renderer elsewhere.

@@ -144,14 +144,18 @@ def test_the_lever_table_scores_finished_runs_and_belongs_to_its_config(trained,
     assert read_levers(other) is None  # measured with other settings: not shown as this config's
 
 
-def test_the_main_model_stands_in_for_itself_when_the_comparison_budget_is_its_whole_run(trained):
+def test_the_main_model_stands_in_for_itself_when_the_comparison_budget_is_its_whole_run(trained, tmp_path):
     import dataclasses
+    import shutil
 
     from islandvae.analysis import Analysis
 
-    whole = dataclasses.replace(trained, train=dataclasses.replace(trained.train, comparison_steps=12))
+    shutil.copytree(trained.paths.runs / trained.name, tmp_path / trained.name)  # the main run alone
+    whole = dataclasses.replace(trained, train=dataclasses.replace(trained.train, comparison_steps=12),
+                                paths=dataclasses.replace(trained.paths, runs=tmp_path))
     a = Analysis(whole)  # no step-12 snapshot: the run itself ended at step 12
-    assert f"latent {whole.model.latent}" in a.comparisons
+    assert list(a.comparisons) == [f"latent {whole.model.latent}"]
+    assert a.comparisons[f"latent {whole.model.latent}"][2] == a.run.best
 
 
 def test_the_cli_analyses_a_trained_run_and_refuses_a_missing_one(trained, run_cli, tmp_path):

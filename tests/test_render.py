@@ -178,7 +178,7 @@ def test_an_included_file_is_one_notebook_shared_by_every_document_that_includes
     log = []
     render([whole, alone], output_dir=tmp_path / "out", cache_dir=tmp_path / "cache", log=log.append)
     assert sum("executing" in line for line in log) == 2, log  # whole's own chunk, then the part once
-    assert "alone.qmd: cache hit, nothing executed" in log
+    assert "  alone.qmd: cache hit, nothing executed" in log
     assert "42" in (tmp_path / "out" / "alone.html").read_text()
 
 

@@ -73,11 +73,11 @@ def training_rates(config: Config, *, batches: int = 8, rounds: int = 2) -> list
     and a busy moment do not decide the comparison.
     """
     s = config.sampling.tile_size
-    x = torch.randn(config.sampling.batch_size, 1, s, s)
+    x = torch.randn(config.sampling.batch_size, 1, s, s).contiguous(memory_format=torch.channels_last)
     setups = {}
     for name, dtype in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
         torch.manual_seed(0)
-        model = VAE(config.model, s)
+        model = VAE(config.model, s).to(memory_format=torch.channels_last)  # as training has it
         setups[name] = (model, torch.optim.Adam(model.parameters(), lr=config.train.lr), dtype)
     best = dict.fromkeys(setups, 0.0)
     for _ in range(rounds):

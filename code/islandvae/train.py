@@ -147,10 +147,9 @@ def evaluate(model: VAE, tiles: torch.Tensor, *, beta: float, device: torch.devi
 
 def build_model(config: Config, device: torch.device) -> VAE:
     torch.manual_seed(config.train.seed)
-    model = VAE(config.model, config.sampling.tile_size).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    # Channels-last on every device: on this CPU a training step takes 0.30 s instead of 0.39 s and decoding is
+    # 3 times faster (bench/train_speed.py); on CUDA it is what bf16 convolutions want.
+    return VAE(config.model, config.sampling.tile_size).to(device).to(memory_format=torch.channels_last)
 
 
 @dataclass
@@ -222,9 +221,7 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
         epoch, start = divmod(state.step, len(data.batches))
         for x in data.epoch(epoch, start):
             beta = t.beta * min(1.0, (state.step + 1) / t.warmup_steps) if t.warmup_steps else t.beta
-            x = x.to(device, non_blocking=True)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 recon, mean, logvar = trained(x, noise)
             terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational)
@@ -321,7 +318,7 @@ class Logger:
 def load_model(path: Path, config: Config, device: torch.device | str = "cpu") -> VAE:
     """A trained model from a checkpoint, in eval mode."""
     state = checkpoint.load(path, config, map_location=device)
-    model = VAE(config.model, config.sampling.tile_size).to(device)
+    model = VAE(config.model, config.sampling.tile_size).to(device).to(memory_format=torch.channels_last)
     model.load_state_dict(state["model"])
     return model.eval()
 
