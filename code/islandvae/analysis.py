@@ -10,6 +10,7 @@ and the chapter says how to train.
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import torch
@@ -66,7 +67,9 @@ class Analysis:
         def compute():
             x = self.latent["test"]
             pca = PCA(n_components=2, random_state=0).fit_transform(x)
-            umap = UMAP(n_neighbors=15, min_dist=0.1, random_state=0).fit_transform(x)
+            with warnings.catch_warnings():  # umap says that a seed means one thread: known, wanted
+                warnings.filterwarnings("ignore", message="n_jobs value")
+                umap = UMAP(n_neighbors=15, min_dist=0.1, random_state=0).fit_transform(x)
             return {"pca": pca, "umap": umap, "trust_pca": np.array(trustworthiness(x, pca, n_neighbors=10)),
                     "trust_umap": np.array(trustworthiness(x, umap, n_neighbors=10))}
         return cached(self.run.folder / "reductions.npz", self._key("reduce-1"), compute)
