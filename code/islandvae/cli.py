@@ -155,15 +155,14 @@ def cmd_levers(args: argparse.Namespace) -> None:
 def cmd_zip(args: argparse.Namespace) -> None:
     """Pack the hand-in zip project01_<usernames>.zip (the _v2, _v3 ... version when it exists already)."""
     from islandvae.handin import build_zip, is_example, read_team
-    from islandvae.render import project
+    from islandvae.render import output_root
 
     config = _config(args)
     team = read_team(Path(args.team) if args.team else None)
     if is_example(team):
         print("islandvae: warning: team.toml still lists the example members; put your team there before "
               "handing in", file=sys.stderr)
-    output = Path(args.output_dir) if args.output_dir else \
-        PROJECT_ROOT / (project().get("project", {}).get("output-dir") or "_output")
+    output = Path(args.output_dir) if args.output_dir else output_root()
     path = build_zip(config, team=team, output=output, folder=Path(args.out),
                      warn=lambda m: print(f"islandvae: {m}", file=sys.stderr))
     print(f"wrote {show(path)} ({path.stat().st_size / 1e6:.1f} MB)")

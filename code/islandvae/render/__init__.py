@@ -36,6 +36,11 @@ def project() -> dict:
     return yaml.safe_load((PROJECT_ROOT / "_quarto.yml").read_text()) or {}
 
 
+def output_root() -> Path:
+    """Where rendered documents go: project.output-dir of _quarto.yml (default _output/)."""
+    return PROJECT_ROOT / (project().get("project", {}).get("output-dir") or "_output")
+
+
 def project_documents() -> list[Path]:
     """The documents the project renders (project.render in _quarto.yml), in order."""
     paths = []
@@ -92,7 +97,7 @@ def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print)
 def render(paths: list[Path] | None = None, output_dir: Path | None = None, *, cache_dir: Path | None = None,
            log=print) -> list[Path]:
     """Render the given documents (default: the whole project) to HTML and PDF; chunk results cached."""
-    output_dir = output_dir or PROJECT_ROOT / (project().get("project", {}).get("output-dir") or "_output")
+    output_dir = output_dir or output_root()
     cache_dir = cache_dir or PROJECT_ROOT / ".jupyter_cache"
     documents = [Path(p).resolve() for p in paths] if paths else project_documents()
     for path in documents:
