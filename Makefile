@@ -11,11 +11,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: report test data train analysis levers zip venv show-config clean help
+.PHONY: report test test-quick data train analysis levers zip venv show-config clean help
 
 help:
 	@echo "make report   set up, make the data if missing, train (once), analyse, render HTML and PDF into _output/"
-	@echo "make test     set up, then run the test suite"
+	@echo "make test     set up, then run the whole test suite (what CI runs)"
+	@echo "make test-quick  the tests not marked slow: no training, no renders (everyday work)"
 	@echo "make data     set up, then generate the configured synthetic data file if it is missing"
 	@echo "make train    set up, make the data, train the config's model unless its run is finished"
 	@echo "make analysis compute and cache chapter 5's embeddings, 2-D maps and scores (part of make report)"
@@ -55,6 +56,9 @@ levers: train
 
 test: $(READY)
 	$(PY) -m pytest
+
+test-quick: $(READY)
+	$(PY) -m pytest -m "not slow"
 
 venv: $(READY)
 

@@ -15,14 +15,19 @@ import argparse
 from dataclasses import replace
 
 import numpy as np
-from scipy.optimize import least_squares
-
 from islandvae.layout import REAL_GREY
 from islandvae.synth.artefacts import add_artefacts
 from islandvae.synth.cells import SpriteBank
 from islandvae.synth.generate import DEFAULT_DIFFICULTY, PRESETS, make_plans
-from islandvae.synth.optics import GLASS_SPREAD, SECTION_GAIN_SPREAD, SECTION_NEUROPIL_SPREAD, STYLES, Style
+from islandvae.synth.optics import (
+    GLASS_SPREAD,
+    SECTION_GAIN_SPREAD,
+    SECTION_NEUROPIL_SPREAD,
+    STYLES,
+    Style,
+)
 from islandvae.synth.scene import build_scene
+from scipy.optimize import least_squares
 
 
 def sample(plan, bank: SpriteBank, style: Style) -> tuple:

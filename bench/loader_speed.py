@@ -16,12 +16,9 @@ import argparse
 import subprocess
 import sys
 
-import torch
-
 from islandvae.data import InMemoryImages, read_inventory, training_brains
 from islandvae.speed import loader_rates, streaming_bound
 from islandvae.stats import training_stats
-
 
 WORKER_RUN = r"""
 import re, sys, torch

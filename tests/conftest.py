@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from islandvae import cli
 from islandvae.layout import scaled_counts, write_plain_file
 
@@ -24,8 +23,12 @@ def plain_file(tmp_path_factory) -> Path:
     return path
 
 
-# A training run of a few steps for tests that need a trained model (config sections, for write_config's extra).
+# A training run of a few steps for tests that need a trained model (config sections, for write_config's extra),
+# with the default config's model settings.
 QUICK_TRAINING = """
+[model]
+normalise = true
+latent_map = true
 [sampling]
 tiles_per_epoch = 640
 test_tiles = 128

@@ -4,15 +4,13 @@ import re
 
 import numpy as np
 import pytest
-
+from conftest import QUICK_TRAINING, write_config
 from islandvae.config import load_config
 from islandvae.errors import UserError
 from islandvae.explorer import explorer_html
 from islandvae.measures import bootstrap, compare, formatted, probes
 from islandvae.synth import generate
 from islandvae.train import comparison_configs, train
-
-from conftest import QUICK_TRAINING, write_config
 
 
 def test_bootstrap_interval_brackets_the_score_and_resamples_whole_images():
@@ -60,6 +58,7 @@ def trained(tmp_path_factory):
     return config
 
 
+@pytest.mark.slow
 def test_without_a_trained_model_the_analysis_says_so(tmp_path, trained):
     from islandvae.analysis import Analysis
 
@@ -67,43 +66,75 @@ def test_without_a_trained_model_the_analysis_says_so(tmp_path, trained):
     assert not Analysis(other).available
 
 
-def test_the_analysis_scores_every_feature_space_and_caches_them(trained):
+@pytest.mark.slow
+def test_the_analysis_scores_every_feature_space_on_islands_and_caches_it(trained):
+    import json
+
     from islandvae.analysis import Analysis, pick_pairs
+    from islandvae.discovery import Discovery, read_discovery, scores_path
 
     a = Analysis(trained, train_missing=True)
     assert set(a.comparisons) == {"latent 128", *comparison_configs(trained)}
-    rows = a.measures()
-    names = [r["features"] for r in rows]
-    assert names[0].startswith("VAE") and names[1].startswith("autoencoder") and "tile mean + std" in names
-    assert any(n.startswith("pixel PCA") for n in names)
-    for row in rows:
-        lo, hi = row["linear probe"][1:]
-        assert lo <= row["linear probe"][0] <= hi or np.isnan(lo)
-    again = Analysis(trained).measures()  # from the cache: the same numbers
-    assert again == rows
+    result = Discovery(a).result()
+    names = [r["features"] for r in result["measures"]]
+    assert names[0].startswith("VAE") and names[1].startswith("autoencoder")
+    assert {"untrained encoder", "pixel PCA-128", "tile mean + std", "texture statistics"} <= set(names)
+    assert list(result["island scores"]) == names  # one design: every space on the same islands
+    for row in result["measures"]:
+        value, lo, hi = row["brain probe"]
+        assert lo <= value <= hi
+    assert read_discovery(trained) == json.loads(json.dumps(result))  # from the cache: the same numbers
+    table = json.loads(scores_path(trained).read_text())
+    assert set(names) < set(table) and all(set(v) == {"ari", "balanced accuracy"} for v in table.values())
+    assert all(len(v["ari"]) == 3 for v in table.values())
+    assert any(k.startswith("supervised island probe") for k in table)
     within, across = pick_pairs(a.test)
     assert a.test.image[within[1]] == a.test.image[within[2]] and a.test.image[across[1]] != a.test.image[across[2]]
     sizes = {r["model"]: r for r in a.latent_sizes()}
     assert sizes["latent 2"]["active units"] <= 2 and sizes["latent 4096"]["latent"] == 4096
 
 
+@pytest.mark.slow
+def test_a_second_analysis_reads_every_cache_without_the_training_brains(trained, monkeypatch):
+    from islandvae import analysis, discovery
+    from islandvae.analysis import Analysis
+    from islandvae.discovery import Discovery
+
+    Discovery(Analysis(trained)).result()
+    monkeypatch.setattr(analysis, "train_tiles", lambda *a, **k: pytest.fail("training tiles read again"))
+    monkeypatch.setattr(discovery, "enriched_sets", lambda *a, **k: pytest.fail("training brains read again"))
+    a = Analysis(trained)
+    a.reductions(), a.latent_sizes(), a.midpoint_distances(), Discovery(a).result()
+
+
+@pytest.mark.slow
 def test_too_many_test_tiles_for_the_test_brain_is_an_error(trained, tmp_path):
-    from islandvae.latent import tile_sets
+    from islandvae.data import InMemoryImages
+    from islandvae.latent import test_tiles
+    from islandvae.stats import training_stats
 
     config = load_config(write_config(tmp_path, trained.data.path, extra="[sampling]\ntest_tiles = 100000000\n"))
+    images = InMemoryImages(config.data.path, ["B20"], progress=False)
+    stats = training_stats(config.data.path, "B20", cache_dir=tmp_path, progress=False)
     with pytest.raises(UserError, match="sampling.test_tiles 100000000 exceeds"):
-        tile_sets(config)
+        test_tiles(config, images, stats)
 
 
-def test_without_truth_the_label_measures_are_left_out(plain_file, tmp_path):
+@pytest.mark.slow
+def test_without_truth_the_islands_are_found_and_described_but_not_scored(plain_file, tmp_path):
+    from islandvae import discovery
     from islandvae.analysis import Analysis
 
     config = load_config(write_config(tmp_path, plain_file, extra=QUICK_TRAINING.replace("comparison_steps = 6", "comparison_steps = 20")))
     train(config, progress=False)
-    rows = Analysis(config).measures()
-    assert all("linear probe" not in r and "brain probe" in r for r in rows)
+    result = discovery.Discovery(Analysis(config)).result()
+    assert "island scores" not in result and "measures" not in result and "match" not in result
+    for text in (discovery.finding_text(result), discovery.types_text(result), discovery.differences_text(result)):
+        assert text.endswith(".")
+    assert not discovery.scores_path(config).exists()
 
 
+@pytest.mark.slow
 def test_each_lever_changes_exactly_one_setting(trained):
     import dataclasses
 
@@ -112,7 +143,7 @@ def test_each_lever_changes_exactly_one_setting(trained):
 
     base = run_signature(trained)
     variants = lever_configs(trained)
-    assert len(variants) == 5 and len({c.name for c in variants.values()}) == 5
+    assert len(variants) == 6 and len({c.name for c in variants.values()}) == 6
     for label, config in variants.items():
         sig = run_signature(config)
         changed = [(s, k) for s in base for k in base[s] if base[s][k] != sig[s][k]]
@@ -121,10 +152,18 @@ def test_each_lever_changes_exactly_one_setting(trained):
     assert dataclasses.asdict(trained) == dataclasses.asdict(load_config(trained.source))  # the original untouched
 
 
+@pytest.mark.slow
 def test_the_lever_table_scores_finished_runs_and_belongs_to_its_config(trained, tmp_path):
     import dataclasses
+    import json
 
-    from islandvae.levers import lever_configs, lever_effects, lever_findings, measure_levers, read_levers
+    from islandvae.levers import (
+        lever_configs,
+        lever_effects,
+        lever_findings,
+        measure_levers,
+        read_levers,
+    )
 
     config = dataclasses.replace(trained, paths=dataclasses.replace(trained.paths, results=tmp_path))
     beta = next(c for label, c in lever_configs(config).items() if label.startswith("beta"))
@@ -132,18 +171,19 @@ def test_the_lever_table_scores_finished_runs_and_belongs_to_its_config(trained,
     said = []
     table = measure_levers(config, progress=said.append)
     assert [r["features"] for r in table["rows"]] == ["as configured", f"beta {beta.train.beta:g}"]
-    assert sum("left out" in line for line in said) == 4
-    assert {b["features"] for b in table["baselines"]} == {"pixel PCA-128", "tile mean + std"}
+    assert sum("left out" in line for line in said) == 6
+    assert {b["features"] for b in table["baselines"]} == {"pixel PCA-128", "tile mean + std", "texture statistics"}
     saved = read_levers(config)
-    assert saved["rows"] == [{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()} for r in table["rows"]]
+    assert json.dumps(saved["rows"]) == json.dumps(table["rows"])  # as written (text: nan is not equal to nan)
     effects = lever_effects(saved)
-    assert effects[0]["lever"] == "as configured" and "(" in effects[1]["linear probe"]
-    assert effects[-1]["lever"] == "tile mean + std, tile 64"
-    assert "Per measure: recon MSE:" in lever_findings(saved) and "linear probe:" in lever_findings(saved)
+    assert effects[0]["lever"] == "as configured" and "(" in effects[1]["island balanced accuracy"]
+    assert effects[-1]["lever"] == "texture statistics"
+    assert "Per measure: island ARI:" in lever_findings(saved) and "brain probe:" in lever_findings(saved)
     other = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=2e-3))
     assert read_levers(other) is None  # measured with other settings: not shown as this config's
 
 
+@pytest.mark.slow
 def test_the_main_model_stands_in_for_itself_when_the_comparison_budget_is_its_whole_run(trained, tmp_path):
     import dataclasses
     import shutil
@@ -158,11 +198,12 @@ def test_the_main_model_stands_in_for_itself_when_the_comparison_budget_is_its_w
     assert a.comparisons[f"latent {whole.model.latent}"][2] == a.run.best
 
 
+@pytest.mark.slow
 def test_the_cli_analyses_a_trained_run_and_refuses_a_missing_one(trained, run_cli, tmp_path):
     code, out, err = run_cli("analyse", "--config", trained.source)
     assert code == 0, err
-    assert (trained.paths.runs / trained.name / "measures.json").is_file()
-    assert (trained.paths.runs / trained.name / "reductions.npz").is_file()
+    for name in ("discovery.json", "reductions.npz", "islands.json"):
+        assert (trained.paths.runs / trained.name / name).is_file(), name
     code, out, err = run_cli("analyse", "--config", write_config(tmp_path, trained.data.path))
     assert code == 2 and "no finished run" in err and "make train" in err
 
@@ -170,14 +211,38 @@ def test_the_cli_analyses_a_trained_run_and_refuses_a_missing_one(trained, run_c
 def test_lever_findings_name_what_moved_outside_the_intervals():
     from islandvae.levers import lever_findings
 
-    row = lambda name, probe, brain, tile=64, **k: {"features": name, "linear probe": probe, "brain probe": brain,
-                                                    "tile": tile, **k}
+    row = lambda name, ari, brain, **k: {"features": name, "island ARI": ari, "brain probe": brain, **k}
     table = {"rows": [row("as configured", (0.60, 0.55, 0.65), (0.70, 0.65, 0.75), steps=10),
-                      row("beta 0.5", (0.80, 0.75, 0.85), (0.695, 0.64, 0.74), steps=10)],
+                      row("beta 0.5", (0.80, 0.75, 0.85), (0.695, 0.64, 0.74), steps=10),
+                      row("flat latent", (0.30, 0.25, 0.35), (0.90, 0.85, 0.95), steps=10)],
              "baselines": [row("pixel PCA-8", (0.50, 0.45, 0.55), (0.60, 0.55, 0.66)),
                            row("tile mean + std", (0.62, 0.57, 0.67), (0.65, 0.60, 0.70))]}
     text = lever_findings(table)
-    assert text.startswith("Outside the intervals, the levers moved only: linear probe (beta 0.5).")
-    assert "linear probe: beta 0.5 improved it most, 0.60 to 0.80 (outside the intervals), ahead of the strongest " \
-           "baseline at tile 64, tile mean + std (0.62)" in text
+    assert text.startswith("Outside the intervals, levers improved: island ARI (beta 0.5). Outside the intervals, "
+                           "flat latent made island ARI, brain probe worse.")
+    assert "island ARI: beta 0.5 improved it most, 0.60 to 0.80 (outside the intervals), ahead of the strongest " \
+           "baseline, tile mean + std (0.62)" in text
     assert "brain probe: no lever improved it by 0.01 or more" in text and "tied with the strongest baseline" in text
+
+
+def test_the_chapter_has_a_sentence_for_no_island_one_type_and_too_few_islands():
+    from islandvae import discovery
+
+    base = {"grid": {"tiles": 40, "images": 1, "tile": 64, "stride": 32},
+            "clusters": {"k": 2, "density": [10.0, 12.0], "tiles": [20, 20], "island clusters": [],
+                         "tissue density": 11.0}}
+    none = base | {"found": {"islands": 0, "tiles": 0, "candidates": 0},
+                   "types": {"k": 0, "bic": {}, "type": [], "axis": []}, "morphology": [], "described": []}
+    assert "No island was found" in discovery.finding_text(none)
+    assert "too few" in discovery.types_text(none)
+    measures = {m: (50.0, 45.0, 55.0) for m in discovery.MEASURES}
+    one = base | {"found": {"islands": 9, "tiles": 40, "candidates": 10},
+                  "types": {"k": 1, "bic": {"1": 10.0, "2": 12.0}, "type": [0] * 9, "axis": [0.0] * 9},
+                  "morphology": [], "described": [{"type": 1, "islands": 9, **measures}]}
+    assert "do not split into types" in discovery.types_text(one)
+    assert "With one type" in discovery.differences_text(one)
+    two = one | {"described": [{"type": 1, "islands": 5, **measures, "cell diameter (px)": (7.5, 7.3, 7.7)},
+                               {"type": 2, "islands": 4, **measures, "cell diameter (px)": (9.0, 8.5, 9.5)}]}
+    assert "type 1 against type 2: smaller (cell diameter" in discovery.differences_text(two)
+    single = {"true islands": {"granular": 4, "parvicellular": 0}, "island scores": {}}
+    assert not discovery.measurable(single) and "4 granular, 0 parvicellular" in discovery.not_measurable_text(single)

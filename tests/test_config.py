@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from islandvae.config import PROJECT_ROOT, load_config
 from islandvae.errors import UserError
 

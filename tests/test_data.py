@@ -3,7 +3,6 @@ import pickle
 import h5py
 import numpy as np
 import pytest
-
 from islandvae.data import InMemoryImages, LazyImages, read_inventory
 from islandvae.errors import UserError
 

@@ -4,7 +4,6 @@ import re
 import tomllib
 
 import yaml
-
 from islandvae.config import PROJECT_ROOT
 
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name

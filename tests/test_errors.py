@@ -5,7 +5,6 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-
 from conftest import write_config
 
 
@@ -125,3 +124,137 @@ def test_a_good_file_copy_is_accepted(tmp_path, run_cli, plain_file):
     code, out, err = run_cli("stats", "--config", write_config(tmp_path, tmp_path / "good.h5"))
     assert code == 0, err
     assert "mean" in out and list((tmp_path / "cache").glob("stats-*.json"))
+
+
+# Degenerate data: refused or reported with a reason; anything skipped in the file is named once.
+
+def test_training_pixels_without_spread_are_refused(tmp_path, run_cli):
+    data = tmp_path / "flat.h5"
+    with h5py.File(data, "w") as f:
+        for brain in ("B01", "B02", "B20"):
+            f.create_group(brain).create_dataset("0000", data=np.full((40, 50), 128, np.uint8))
+    code, out, err = run_cli("stats", "--config", write_config(tmp_path, data))
+    _check_one_line_error(code, out, err, ["flat.h5", "no spread", "every pixel is 128"])
+
+
+def test_objects_that_are_not_images_are_named_once_in_a_warning(tmp_path, run_cli):
+    data = tmp_path / "nested.h5"
+    with h5py.File(data, "w") as f:
+        _images(f, "B01")
+        _images(f, "B20")
+        f["B01"].create_group("thumbnails").create_dataset("0000", data=np.zeros((4, 4), np.uint8))
+        f.create_dataset("notes", data=np.zeros(3, np.uint8))
+    code, out, err = run_cli("inventory", "--data", data)
+    assert code == 0
+    warnings = [line for line in err.splitlines() if "skipped" in line]
+    assert len(warnings) == 1 and "B01/thumbnails (a group inside a brain)" in warnings[0] and "/notes" in warnings[0]
+
+
+def test_images_of_glass_only_are_named_when_tiles_are_drawn():
+    from islandvae.data import ImageInfo
+    from islandvae.tiles import TileSampler, TissueMap
+
+    infos = [ImageInfo("B05", "0000", 64, 64, "uint8"), ImageInfo("B05", "0001", 64, 64, "uint8")]
+    tissue = TissueMap(blocks=[np.ones((4, 4), bool), np.zeros((4, 4), bool)], means=[np.zeros((4, 4))] * 2)
+    with pytest.warns(UserWarning, match=r"1 image\(s\) of B05 hold no tissue .*0001"):
+        TileSampler(infos, tile_size=32, tiles=8, strategy="tissue", tissue=tissue, seed=11)
+
+
+# Folders the project writes to: a file in the way, no permission, a full disk; never half a file.
+
+def _trained_paths_config(tmp_path, plain_file, **paths):
+    """A config whose [paths] are `paths` (cache and runs default to folders in tmp_path)."""
+    paths = {"cache": tmp_path / "cache", "runs": tmp_path / "runs", **paths}
+    config = tmp_path / "paths.toml"
+    config.write_text(f'name = "test"\n[data]\npath = "{plain_file}"\n[paths]\n'
+                      + "".join(f'{k} = "{v}"\n' for k, v in paths.items()))
+    return config
+
+
+@pytest.mark.parametrize("option, command", [("cache", ["stats"]), ("runs", ["train"]),
+                                             ("figures", None), ("results", None)])
+def test_a_configured_folder_that_is_a_file_is_one_clear_line(tmp_path, run_cli, plain_file, option, command):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    config = _trained_paths_config(tmp_path, plain_file, **{option: blocker})
+    if command is None:  # written by chapters and levers: through the same helper
+        from islandvae.errors import UserError
+        from islandvae.files import folder
+
+        with pytest.raises(UserError, match="blocker is a file, not a folder"):
+            folder(blocker, option)
+        return
+    code, out, err = run_cli(*command, "--config", config)
+    _check_one_line_error(code, out, err, ["blocker", "file", "point the config"])
+    assert blocker.read_text() == "not a folder"
+
+
+def test_an_unwritable_folder_is_one_clear_line(tmp_path, run_cli, plain_file):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("running as root: permissions do not stop root, so an unwritable folder cannot be made")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code, out, err = run_cli("stats", "--config", _trained_paths_config(tmp_path, plain_file, cache=locked / "c"))
+        _check_one_line_error(code, out, err, ["locked", "not writable"])
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_full_disk_leaves_no_partial_file_and_says_so(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from islandvae.errors import UserError
+    from islandvae.files import write_atomic
+
+    target = tmp_path / "out" / "checkpoint.pt"
+    write_atomic(target, b"the good old one")
+
+    original = Path.write_bytes
+
+    def full(self, data):
+        original(self, data[: len(data) // 2])  # half written, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(UserError, match="checkpoint.pt .*No space left.*free some space"):
+        write_atomic(target, b"a new checkpoint of many bytes")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"the good old one"
+    assert [p.name for p in target.parent.iterdir()] == ["checkpoint.pt"]  # no temporary file left
+
+
+def test_an_output_folder_that_is_a_file_stops_the_render_in_one_line(tmp_path, run_cli):
+    blocker = tmp_path / "out"
+    blocker.write_text("x")
+    doc = tmp_path / "doc.qmd"
+    doc.write_text("---\ntitle: t\n---\n\nText.\n")
+    code, out, err = run_cli("render", doc, "--output-dir", blocker)
+    _check_one_line_error(code, out, err, ["out", "is a file, not a folder"])
+
+
+def test_a_hand_in_folder_that_is_a_file_is_refused(tmp_path):
+    from islandvae.errors import UserError
+    from islandvae.files import folder
+
+    (tmp_path / "handin").write_text("x")
+    with pytest.raises(UserError, match="hand-in folder .*handin is a file"):
+        folder(tmp_path / "handin", "hand-in")
+
+
+def test_a_folder_without_write_permission_is_one_clear_line_even_as_root(tmp_path, run_cli, plain_file, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    original = Path.mkdir
+
+    def refused(self, *args, **kwargs):  # what a folder without write permission answers a non-root user
+        if self.name == "cache":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "mkdir", refused)
+    code, out, err = run_cli("stats", "--config", _trained_paths_config(tmp_path, plain_file))
+    _check_one_line_error(code, out, err, ["cache", "Permission denied", "not writable"])

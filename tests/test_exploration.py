@@ -2,10 +2,18 @@
 
 import numpy as np
 import pytest
-
+import torch
+from islandvae.config import PROJECT_ROOT
 from islandvae.data import InMemoryImages, read_inventory
-from islandvae.exploration import (brain_table, extreme_images_figure, histogram_figure, island_counts,
-                                   size_figure, argue_test_brain, wasserstein)
+from islandvae.exploration import (
+    argue_test_brain,
+    brain_table,
+    extreme_images_figure,
+    histogram_figure,
+    island_counts,
+    size_figure,
+    wasserstein,
+)
 from islandvae.stats import training_stats
 from islandvae.synth import generate
 from islandvae.truth import TruthFile, truth_path
@@ -69,5 +77,27 @@ def test_plain_and_project_loaders_cut_the_same_tile_and_both_are_timed(tiny, tm
     key = (info.brain, info.name, 5, 9, 32)
     np.testing.assert_allclose(PlainDataset(images, stats)[key].numpy(), TileDataset(images, stats)[key].numpy(),
                                atol=1e-5)
-    rows = loader_rates(images, stats, sizes=(32,), batch_size=8, batches=5)
+    rows = loader_rates(images, stats, sizes=(32,), batch_size=8, seconds=0.05)
     assert rows[0]["tile"] == 32 and rows[0]["project loader (tiles/s)"] > 0 and rows[0]["plain per-item (tiles/s)"] > 0
+
+
+def test_measurements_are_bounded_by_time_not_by_work():
+    from islandvae.speed import for_seconds
+
+    calls = []
+    timed, seconds = for_seconds(lambda: calls.append(1), 0.05)
+    assert timed == len(calls) - 1 and seconds >= 0.05  # one warm-up call, then calls until the budget is spent
+
+
+@pytest.mark.slow
+def test_bf16_is_reported_not_timed_on_a_cpu_without_it(monkeypatch):
+    from islandvae import speed
+    from islandvae.config import load_config
+
+    monkeypatch.setattr(speed, "native_bf16", lambda: False)
+    config = load_config(PROJECT_ROOT / "configs" / "smoke.toml")
+    rows = speed.speed_table(config, speed.flops_per_tile(config), seconds=0.05)
+    assert [r["precision"] for r in rows] == ["fp32", "bf16 autocast"]
+    assert rows[0]["tiles/s"] > 0 and "no native bf16" in rows[1]["tiles/s"]
+    assert speed.matmul_rate(torch.bfloat16, seconds=0.05) is None
+    assert "no native bfloat16" in speed.describe_cpu()

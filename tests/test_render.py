@@ -2,10 +2,9 @@
 
 import re
 import warnings
+from pathlib import Path
 
 import pytest
-from pypdf import PdfReader
-
 from conftest import QUICK_TRAINING, write_config
 from islandvae.config import PROJECT_ROOT
 from islandvae.errors import UserError
@@ -13,6 +12,7 @@ from islandvae.render import project_documents, render
 from islandvae.render.execute import render_key
 from islandvae.render.qmd import parse
 from islandvae.synth import generate
+from pypdf import PdfReader
 
 pytestmark = pytest.mark.slow
 
@@ -89,9 +89,9 @@ def test_summary_shows_the_team_and_numbers_from_the_results(smoke):
 
 
 def test_zip_follows_the_scheme_and_a_second_call_writes_v2(smoke, run_cli, tmp_path):
-    import torch
     import zipfile
 
+    import torch
     from islandvae.config import load_config
     from islandvae.model import VAE
 
@@ -223,3 +223,112 @@ def test_the_latent_explorer_is_in_the_html_only(smoke):
     assert 'class="lx-tile"' in html and "<script>" in html
     text = "".join(page.extract_text() for page in PdfReader(smoke["out"] / "chapters" / "05-analysis.pdf").pages)
     assert "hover a point" not in text and "Measures" in text
+
+
+# The HTML as a reader's browser shows it: headless Chromium, the page opened from disk, the network blocked.
+
+def _browser():
+    """A headless Chromium driven through chromedriver, with every network address unreachable; or a skip."""
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium "
+                    "chromium-driver; .ci/run installs them)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
+                 "--window-size=1400,1000", "--allow-file-access-from-files"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    import os
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not look for drivers on the network
+    driver = _browser()
+    yield driver
+    driver.quit()
+
+
+def _open(browser, path):
+    """Load a file, wait for it, and return the URLs it requested."""
+    import json
+
+    browser.get_log("performance")  # drop what earlier pages logged
+    browser.get(path.as_uri())
+    browser.execute_script("return document.readyState")
+    requests = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requests.append(message["params"]["request"]["url"])
+    return requests
+
+
+def _screenshot_folder(smoke):
+    import os
+
+    folder = Path(os.environ.get("ISLANDVAE_SCREENSHOTS") or smoke["folder"] / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_every_html_page_loads_nothing_from_the_network_and_its_images_decode(smoke, browser):
+    for html in sorted(smoke["out"].rglob("*.html")):
+        requests = _open(browser, html)
+        external = [u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
+        assert not external, (html.name, external)
+        broken = browser.execute_script(
+            "return [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+        assert broken == 0, html.name
+        assert browser.execute_script("return document.images.length") > 0 or html.stem == "03-model", html.name
+
+
+def test_formulas_are_mathml_drawn_by_the_browser(smoke, browser):
+    _open(browser, smoke["out"] / "chapters" / "03-model.html")
+    assert browser.execute_script("return document.querySelectorAll('math').length") >= 1
+    text = browser.execute_script("return document.body.innerText")
+    assert "\\frac" not in text and "\\[" not in text  # no TeX left as text
+
+
+def test_the_report_page_is_a_readable_column_with_its_contents_beside_it(smoke, browser):
+    _open(browser, smoke["out"] / "report.html")
+    width = browser.execute_script("return document.querySelector('p').getBoundingClientRect().width")
+    assert 500 < width < 900  # a column of readable width on a 1400 px window, not the whole window
+    assert browser.execute_script("return getComputedStyle(document.querySelector('nav#TOC')).position") == "fixed"
+    assert browser.execute_script("return document.querySelectorAll('nav#TOC a').length") > 5
+    browser.save_screenshot(str(_screenshot_folder(smoke) / "report-first-page.png"))
+
+
+def test_the_latent_explorer_shows_a_tile_under_the_pointer(smoke, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    _open(browser, smoke["out"] / "chapters" / "05-analysis.html")
+    tile = browser.find_element(By.CSS_SELECTOR, "#lx .lx-tile")
+    caption = browser.find_element(By.CSS_SELECTOR, "#lx .lx-caption")
+    assert tile.value_of_css_property("visibility") == "hidden"
+    circles = browser.find_elements(By.CSS_SELECTOR, "#lx circle")
+    assert len(circles) > 10
+    point = circles[len(circles) // 2]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", point)
+    ActionChains(browser).move_to_element(point).perform()
+    assert tile.value_of_css_property("visibility") == "visible"
+    import math
+
+    from islandvae.explorer import TILE
+
+    k, columns = int(point.get_attribute("data-k")), math.ceil(math.sqrt(len(circles)))
+    assert caption.text.startswith("B20/") and " at (" in caption.text  # the tile's name and place
+    x, y = -(k % columns) * TILE, -(k // columns) * TILE  # the tile's place in the sprite sheet
+    assert tile.value_of_css_property("background-position") == f"{x}px {y}px"
+    browser.find_element(By.ID, "lx").screenshot(str(_screenshot_folder(smoke) / "explorer-hover.png"))

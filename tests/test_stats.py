@@ -3,7 +3,6 @@ import json
 import h5py
 import numpy as np
 import pytest
-
 from islandvae import stats as stats_module
 from islandvae.stats import brain_histograms, training_stats
 
@@ -47,7 +46,9 @@ def test_a_changed_file_is_recomputed(tmp_path):
     path = tmp_path / "f.h5"
     for value in (10, 200):
         with h5py.File(path, "w") as f:
-            f.create_group("A").create_dataset("0", data=np.full((8, 8), value, np.uint8))
+            pixels = np.full((8, 8), value, np.uint8)
+            pixels[0, :2] = (value - 5, value + 5)  # some spread, the same mean
+            f.create_group("A").create_dataset("0", data=pixels)
             f.create_group("T").create_dataset("0", data=np.zeros((8, 8), np.uint8))
         assert training_stats(path, "T", cache_dir=tmp_path / "c", progress=False).mean == value
 

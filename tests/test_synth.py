@@ -7,7 +7,6 @@ import json
 import h5py
 import numpy as np
 import pytest
-
 from islandvae.data import read_inventory
 from islandvae.synth import PRESETS, generate
 from islandvae.synth.generate import Preset

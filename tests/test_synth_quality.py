@@ -4,7 +4,6 @@ neither trivial nor impossible nor solvable by brightness. Slow (about 1.5 minut
 import collections
 
 import pytest
-
 from islandvae.baselines import island_task
 from islandvae.calibration import grey_table, image_summaries, size_table
 from islandvae.data import read_inventory

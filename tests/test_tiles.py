@@ -4,12 +4,18 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
-
 from islandvae.data import InMemoryImages
 from islandvae.errors import UserError
 from islandvae.stats import PixelStats
-from islandvae.tiles import TileDataset, TileSampler, augment, fixed_tiles, identity_collate, tissue_map
+from islandvae.tiles import (
+    TileDataset,
+    TileSampler,
+    augment,
+    fixed_tiles,
+    identity_collate,
+    tissue_map,
+)
+from torch.utils.data import DataLoader
 
 STATS = PixelStats(min=0, max=255, mean=150.0, std=40.0, count=1, brains=("A",))
 

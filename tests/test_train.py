@@ -5,15 +5,13 @@ import socket
 
 import pytest
 import torch
-
+from conftest import write_config
 from islandvae import checkpoint
 from islandvae.config import ModelConfig, load_config
 from islandvae.errors import UserError
 from islandvae.model import VAE, Decoder, Encoder, architecture, loss_terms
 from islandvae.synth import generate
 from islandvae.train import Run, load_or_train, pick_device, train
-
-from conftest import write_config
 
 SMALL_RUN = """
 [sampling]
@@ -55,6 +53,63 @@ def test_encoder_and_decoder_work_alone_at_every_size(tile, latent, depth):
     assert Decoder(config, tile)(mean).shape == (3, 1, tile, tile)
 
 
+@pytest.mark.parametrize("tile, latent, depth", [(32, 64, 3), (64, 128, 4), (128, 4096, 5)])
+def test_a_latent_map_has_its_channels_at_every_position(tile, latent, depth):
+    config = ModelConfig(latent=latent, depth=depth, latent_map=True)
+    encoder, decoder = Encoder(config, tile), Decoder(config, tile)
+    x = torch.randn(2, 1, tile, tile)
+    mean, _ = encoder(x)
+    assert mean.shape == (2, latent) and decoder(mean).shape == (2, 1, tile, tile)
+    # The map is laid out channel by channel over side x side positions: the bottom-right position's channels
+    # answer to a change in the tile's bottom-right corner.
+    side = tile // 2**depth
+    y = x.clone()
+    y[..., -tile // 4:, -tile // 4:] += 5
+    per = mean.view(2, -1, side, side)
+    assert not torch.allclose(encoder(y)[0].view(2, -1, side, side)[..., -1, -1], per[..., -1, -1])
+
+
+def test_a_latent_that_is_no_map_size_is_refused():
+    with pytest.raises(UserError, match="not a multiple of the latent map"):
+        VAE(ModelConfig(latent=2, latent_map=True), 64)
+
+
+def test_tile_normalisation_leaves_no_brightness_in_the_latent():
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(normalise=True), 64).eval()
+    x = torch.randn(4, 1, 64, 64)
+    brighter = 1.7 * x + 0.8  # another stain: brighter and with more contrast
+    torch.testing.assert_close(model.encode(brighter)[0], model.encode(x)[0], atol=1e-4, rtol=1e-4)
+    recon, _, _ = model(brighter)
+    torch.testing.assert_close(recon, 1.7 * model(x)[0] + 0.8, atol=1e-3, rtol=1e-3)  # scaled back per tile
+
+
+def test_the_texture_term_ignores_where_the_structure_lies():
+    from islandvae.model import band_energy
+
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(), 64)
+    x = torch.randn(2, 1, 64, 64)
+    same = loss_terms(x, x.clone(), torch.zeros(2, 128), torch.zeros(2, 128), model=model, beta=0.1, l2=0, texture=1)
+    assert float(same["texture"]) == 0
+    shifted = torch.roll(x, 5, dims=3)  # the same texture elsewhere: a large error, a small texture difference
+    moved = loss_terms(x, shifted, torch.zeros(2, 128), torch.zeros(2, 128), model=model, beta=0.1, l2=0, texture=1)
+    flat = loss_terms(x, torch.zeros_like(x), torch.zeros(2, 128), torch.zeros(2, 128), model=model, beta=0.1, l2=0,
+                      texture=1)
+    assert float(moved["texture"]) < 0.5 * float(flat["texture"]) and float(moved["recon"]) > float(flat["recon"])
+    assert band_energy(x).shape == (2, 3, 64, 64)
+
+
+def test_the_corrupted_encoder_input_is_reproducible_and_blurs():
+    from islandvae.tiles import corrupt
+
+    x = torch.randn(6, 1, 32, 32)
+    a = corrupt(x, strength=1.5, generator=torch.Generator().manual_seed(3))
+    b = corrupt(x, strength=1.5, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
+    assert float((a[:, :, 1:] - a[:, :, :-1]).abs().mean()) < float((x[:, :, 1:] - x[:, :, :-1]).abs().mean())
+
+
 def test_architecture_table_adds_up_to_the_parameters():
     model = VAE(ModelConfig(), 64)
     rows = architecture(model)
@@ -86,6 +141,7 @@ def test_loss_terms_follow_the_stated_reductions():
     assert float(loss_terms(x, recon, mean, logvar, model=model, beta=1, l2=0, variational=False)["kl"]) == 0
 
 
+@pytest.mark.slow
 def test_a_run_logs_every_term_checkpoints_and_learns(config):
     run = train(config, progress=False)
     rows = list(__import__("csv").DictReader(open(run.metrics)))
@@ -98,6 +154,7 @@ def test_a_run_logs_every_term_checkpoints_and_learns(config):
     assert state["step"] == 24 and state["done"] and run.best.is_file() and (run.folder / "tb").is_dir()
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_weights(tiny, tmp_path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
@@ -114,6 +171,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny, tmp_path):
     assert steps == [str(s) for s in range(4, 25, 4)]  # no duplicated rows from the lost steps
 
 
+@pytest.mark.slow
 def test_load_or_train_never_retrains_a_finished_run(config, monkeypatch):
     train(config, progress=False)
     import islandvae.train as module
@@ -123,6 +181,7 @@ def test_load_or_train_never_retrains_a_finished_run(config, monkeypatch):
     assert not model.training and run.best.is_file()
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(config, monkeypatch):
     import islandvae.train as module
 
@@ -141,6 +200,7 @@ def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(config, 
     assert checkpoint.load(Run.of(config).last, config)["step"] == 8
 
 
+@pytest.mark.slow
 def test_checkpoints_of_another_config_or_damaged_are_refused(config, tiny, tmp_path):
     run = train(config, progress=False)
     other = load_config(write_config(tmp_path, tiny, extra=SMALL_RUN.replace("latent = 16", "latent = 32")))
@@ -165,6 +225,7 @@ def test_cuda_asked_for_but_absent_is_an_error(tiny, tmp_path):
             pick_device(config)
 
 
+@pytest.mark.slow
 def test_the_cli_trains_once(config, run_cli):
     code, out, _ = run_cli("train", "--config", config.source)
     assert code == 0 and "wrote" in out
@@ -179,6 +240,7 @@ def _ddp_worker(rank, world, port, config_path):
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_processes_train_together_with_gloo(tiny, tmp_path):
     path = write_config(tmp_path, tiny, extra=SMALL_RUN.replace("max_steps = 24", "max_steps = 8"))
     with socket.socket() as s:
@@ -196,9 +258,12 @@ def test_every_shipped_config_builds_its_model(name):
 
     config = load_config(PROJECT_ROOT / "configs" / f"{name}.toml")
     check_train(config)
-    assert VAE(config.model, config.sampling.tile_size).encoder.head.out_features == 2 * config.model.latent
+    s = config.sampling.tile_size
+    mean, logvar = VAE(config.model, s).encode(torch.zeros(1, 1, s, s))
+    assert mean.shape == logvar.shape == (1, config.model.latent)
 
 
+@pytest.mark.slow
 def test_a_killed_training_process_resumes_to_the_same_weights(tiny, tmp_path):
     import signal
     import subprocess

@@ -1,24 +1,36 @@
-"""Chapter 5's numbers: what the trained models' latent spaces know, computed once and cached beside the run.
+"""Chapter 5's numbers: what the trained models' latent spaces show of the test brain, computed once and cached.
 
-`Analysis(config)` gathers the trained models (the main VAE, its snapshot at the comparison budget,
-and the comparison runs), the fixed tile sets, latent means and baseline features. Heavy results
-(embeddings, 2-D reductions, scores) are cached as files in the run folder, keyed by the checkpoints
-they come from, so a re-render only reads them. Without a finished main run, `available` is False
-and the chapter says how to train.
+`Analysis(config)` gathers the trained models (the main VAE, its snapshot at the comparison budget, and the
+comparison runs), the test brain's images and fixed tiles, and their latent means. Everything heavy (the
+embeddings, 2-D reductions, midpoint distances, latent-size probes, and the island pipeline of discovery.py)
+is cached as files in the run folder, keyed by the checkpoints it comes from and what defines the tile sets,
+so `make analysis` computes them and a render only reads them: no training brain is read when the caches
+are there. Without a finished main run, `available` is False and the chapter says how to train.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from islandvae.config import Config
-from islandvae.latent import LABELS, TileSet, cached, embed, pixel_pca, tile_sets, trivial_features
-from islandvae.measures import score_features
-from islandvae.stats import cache_key, file_identity, training_stats, write_atomic
+from islandvae.data import InMemoryImages
+from islandvae.files import write_atomic
+from islandvae.latent import (
+    LABELS,
+    TileSet,
+    cached,
+    embed,
+    sets_key,
+    test_tiles,
+    train_tiles,
+)
+from islandvae.stats import cache_key, file_identity, training_stats
 from islandvae.train import Run, comparison_configs, load_model, train
 
 
@@ -35,28 +47,50 @@ class Analysis:
         self.stats = training_stats(config.data.path, config.data.test_brain, cache_dir=config.paths.cache,
                                     progress=False)
         self.model = load_model(self.run.best, config)
-        self.test, self.train = tile_sets(config)
-        self.latent = embed(self.model, self.run.best, self.test, self.train)
-        self.comparisons = {}  # label -> (model, embeddings, checkpoint)
-        # The main model at the comparison budget: its snapshot, or the model itself when the budget is its whole run.
-        full = config.train.comparison_steps >= config.train.max_steps
-        snapshot = self.run.best if full else self.run.snapshot(config.train.comparison_steps)
-        budget = {f"latent {config.model.latent}": (config, snapshot)}
-        budget |= {label: (c, Run.of(c).best) for label, c in comparison_configs(config).items()}
-        for label, (c, path) in budget.items():
-            if train_missing and c is not config and not Run.of(c).done(c):
+        self.test_images = InMemoryImages(config.data.path, [config.data.test_brain], progress=False)
+        self.test = test_tiles(config, self.test_images, self.stats)
+        self.train_missing = train_missing
+
+    @functools.cached_property
+    def latent(self) -> dict:
+        """The main model's latent means of the test and training tiles, and its test reconstruction MSE."""
+        return embed(self.config, self.model, self.run.best, self.test, lambda: self.train)
+
+    @functools.cached_property
+    def comparisons(self) -> dict:
+        """The models at the comparison budget: label -> (model, embeddings, checkpoint) for those trained (and,
+        with train_missing, the missing ones trained first)."""
+        out = {}
+        for label, (c, path) in budget_models(self.config).items():
+            if self.train_missing and c is not self.config and not Run.of(c).done(c):
                 train(c, progress=False)
             if path.is_file():
                 model = load_model(path, c)
-                self.comparisons[label] = (model, embed(model, path, self.test, self.train), path)
+                out[label] = (model, embed(c, model, path, self.test, lambda: self.train), path)
+        return out
+
+    @functools.cached_property
+    def train(self) -> TileSet:
+        """The fixed training-brain tiles, read from the file when a cache needs them."""
+        return train_tiles(self.config, self.stats)
 
     @property
     def has_truth(self) -> bool:
         return self.test.label is not None
 
-    def pca(self, components: int | None = None) -> dict:
-        """Pixel-PCA baseline with as many components as the latent (or `components`)."""
-        return pixel_pca(self.config, self.test, self.train, components or self.config.model.latent)
+    def _key(self, what: str, *more) -> str:
+        return cache_key(what, file_identity(self.run.best), sets_key(self.config), *more)
+
+    def _json(self, name: str, key: str, compute):
+        """A JSON result cached as <run>/<name>.json for `key`."""
+        path = self.run.folder / f"{name}.json"
+        if path.is_file():
+            saved = json.loads(path.read_text())
+            if saved.get("key") == key:
+                return saved["value"]
+        value = compute()
+        write_atomic(path, json.dumps({"key": key, "value": value}).encode())
+        return value
 
     def reductions(self) -> dict:
         """PCA and UMAP (seeded) of the test latents to 2-D, and the trustworthiness of each."""
@@ -72,67 +106,67 @@ class Analysis:
                 umap = UMAP(n_neighbors=15, min_dist=0.1, random_state=0).fit_transform(x)
             return {"pca": pca, "umap": umap, "trust_pca": np.array(trustworthiness(x, pca, n_neighbors=10)),
                     "trust_umap": np.array(trustworthiness(x, umap, n_neighbors=10))}
-        return cached(self.run.folder / "reductions.npz", self._key("reduce-1"), compute)
-
-    def _key(self, what: str) -> str:
-        return cache_key(what, file_identity(self.run.best), len(self.test.keys))
-
-    def measures(self) -> list[dict]:
-        """The measures table: one row per feature space (cached as JSON beside the run)."""
-        path = self.run.folder / "measures.json"
-        paths = [self.run.best] + [p for _, _, p in self.comparisons.values()]
-        key = cache_key("measures-1", [file_identity(p) for p in paths], len(self.test.keys))
-        if path.is_file():
-            saved = json.loads(path.read_text())
-            if saved["key"] == key:
-                return [{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()} for r in saved["rows"]]
-        d = self.config.model.latent
-        pca = self.pca()
-        spaces = [(f"VAE (latent {d})", self.latent)]
-        if "autoencoder" in self.comparisons:
-            spaces.append((f"autoencoder ({self.config.train.comparison_steps} steps)",
-                           self.comparisons["autoencoder"][1]))
-        spaces += [(f"pixel PCA-{pca['test'].shape[1]}", pca),
-                   ("tile mean + std", {"train": trivial_features(self.train), "test": trivial_features(self.test)})]
-        rows = [score_features(name, f["train"], f["test"], self.train, self.test, f.get("test_mse"))
-                for name, f in spaces]
-        write_atomic(path, json.dumps({"key": key, "rows": rows}).encode())
-        return rows
+        return cached(self.run.folder / "reductions.npz", self._key("reduce-2"), compute)
 
     def latent_sizes(self) -> list[dict]:
         """Models of the same budget: test MSE, active units and (with truth) the linear-probe balanced accuracy."""
         from islandvae.measures import linear_probe
 
-        rows = []
-        for label, (model, latent, _) in self.comparisons.items():
-            row = {"model": label, "latent": latent["test"].shape[1], "test MSE": float(latent["test_mse"].mean()),
-                   "active units": int((latent["test"].var(0) > 0.01).sum())}
-            if self.has_truth:
-                row["linear probe"] = linear_probe(latent["train"], self.train.label, latent["test"], self.test.label)
-            rows.append(row)
-        return rows
+        def compute():
+            rows = []
+            for label, (model, latent, _) in self.comparisons.items():
+                row = {"model": label, "latent": int(latent["test"].shape[1]),
+                       "test MSE": float(latent["test_mse"].mean()),
+                       "active units": int((latent["test"].var(0) > 0.01).sum())}
+                if self.has_truth:
+                    row["linear probe"] = linear_probe(latent["train"], self.train.label, latent["test"],
+                                                       self.test.label)
+                rows.append(row)
+            return rows
+        paths = [file_identity(p) for _, _, p in self.comparisons.values()]
+        return self._json("latent-sizes", self._key("sizes-1", paths), compute)
 
     def midpoint_distances(self, pairs: int = 100, seed: int = 0) -> dict:
         """Decoded interpolation midpoints: distance to the nearest real test tile, against real tiles' own
         nearest-neighbour distance (RMS over pixels, standardised units)."""
-        rng = np.random.default_rng(seed)
-        x = self.test.tiles.flatten(1)
-        a, b = rng.integers(0, len(x), pairs), rng.integers(0, len(x), pairs)
-        z = torch.from_numpy((self.latent["test"][a] + self.latent["test"][b]) / 2)
-        with torch.no_grad():
-            mids = self.model.decoder(z).flatten(1)
-            recon = self.model.decoder(torch.from_numpy(self.latent["test"][a])).flatten(1)
-        def nearest(q, exclude=None):
-            d = torch.cdist(q, x) / x.shape[1] ** 0.5
-            if exclude is not None:
-                d[torch.arange(len(q)), torch.from_numpy(exclude)] = float("inf")
-            return d.min(1).values.numpy()
-        return {"midpoint to nearest real": float(np.median(nearest(mids))),
-                "reconstruction to nearest real": float(np.median(nearest(recon))),
-                "real to nearest other real": float(np.median(nearest(x[a], exclude=a)))}
+        def compute():
+            rng = np.random.default_rng(seed)
+            x = self.test.tiles.flatten(1)
+            a, b = rng.integers(0, len(x), pairs), rng.integers(0, len(x), pairs)
+            with torch.no_grad():
+                mids = self.model.decode(*midpoints(self.model, self.test.tiles[a], self.test.tiles[b])).flatten(1)
+                recon = self.model(self.test.tiles[a])[0].flatten(1)
+
+            def nearest(q, exclude=None):
+                d = torch.cdist(q, x) / x.shape[1] ** 0.5
+                if exclude is not None:
+                    d[torch.arange(len(q)), torch.from_numpy(exclude)] = float("inf")
+                return d.min(1).values.numpy()
+            return {"midpoint to nearest real": float(np.median(nearest(mids))),
+                    "reconstruction to nearest real": float(np.median(nearest(recon))),
+                    "real to nearest other real": float(np.median(nearest(x[a], exclude=a)))}
+        return self._json("midpoints", self._key("mid-1", pairs, seed), compute)
 
     def labels_present(self) -> list[str]:
         return [name for name in LABELS if self.has_truth and (self.test.label == name).any()]
+
+
+def midpoints(model, a: torch.Tensor, b: torch.Tensor):
+    """Latent midpoints of tile pairs, with the mean of the pairs' tile moments (for decode)."""
+    from islandvae.model import tile_moments
+
+    za, zb = model.encode(a)[0], model.encode(b)[0]
+    (ma, sa), (mb, sb) = tile_moments(a), tile_moments(b)
+    return (za + zb) / 2, (ma + mb) / 2, (sa + sb) / 2
+
+
+def budget_models(config: Config) -> dict[str, tuple[Config, Path]]:
+    """Chapter 5's models at the comparison budget: label -> (config, checkpoint). The main model's entry is its
+    snapshot at that step, or its best checkpoint when the budget is its whole run."""
+    run = Run.of(config)
+    full = config.train.comparison_steps >= config.train.max_steps
+    budget = {f"latent {config.model.latent}": (config, run.best if full else run.snapshot(config.train.comparison_steps))}
+    return budget | {label: (c, Run.of(c).best) for label, c in comparison_configs(config).items()}
 
 
 def pick_pairs(test: TileSet) -> list[tuple[str, int, int]]:
@@ -164,50 +198,3 @@ def pick_pairs(test: TileSet) -> list[tuple[str, int, int]]:
         pairs.append(("darkest tile to the brightest of another section", int(own[grey[own].argmin()]),
                       int(other[grey[other].argmax()])))
     return pairs
-
-
-def find_clusters(latent: np.ndarray, *, k_range=range(2, 9), seed: int = 0) -> dict:
-    """Gaussian mixtures on the first 10 principal components of the standardised latent means, k by lowest BIC;
-    k-means with the same k for comparison. Returns k, the BIC per k, and both assignments."""
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-    from sklearn.mixture import GaussianMixture
-    from sklearn.preprocessing import StandardScaler
-
-    x = StandardScaler().fit_transform(latent)
-    x = PCA(n_components=min(10, x.shape[1]), random_state=seed).fit_transform(x)
-    bic = {k: GaussianMixture(k, covariance_type="full", random_state=seed).fit(x).bic(x) for k in k_range}
-    k = min(bic, key=bic.get)
-    gmm = GaussianMixture(k, covariance_type="full", random_state=seed).fit(x).predict(x)
-    kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
-    return {"k": k, "bic": bic, "gmm": gmm, "kmeans": kmeans}
-
-
-def cluster_table(clusters: np.ndarray, test: TileSet) -> list[dict]:
-    """Per cluster: tiles, mean grey value, and (with truth) the share of each label."""
-    rows = []
-    for c in np.unique(clusters):
-        members = clusters == c
-        row = {"cluster": int(c), "tiles": int(members.sum()), "mean grey": float(test.grey[members].mean())}
-        if test.label is not None:
-            for label in (*LABELS, "ambiguous", "background"):
-                row[f"{label} %"] = 100 * float((test.label[members] == label).mean())
-        rows.append(row)
-    return rows
-
-
-def island_clusters(rows: list[dict]) -> str:
-    """A sentence per island type naming the clusters where that type is the most common label."""
-    if not rows or "granular %" not in rows[0]:
-        return "Without a truth file, the clusters cannot be matched to island types; they are described by their tiles."
-    parts = []
-    for label in ("granular", "parvicellular"):
-        best = max(rows, key=lambda r: r[f"{label} %"])
-        share = best[f"{label} %"]
-        if share == 0:
-            parts.append(f"no test tile is labelled {label}")
-            continue
-        parts.append(f"{label} islands are most concentrated in cluster {best['cluster']} ({share:.0f} % of its "
-                     f"{best['tiles']} tiles)")
-    text = "; ".join(parts)
-    return text[0].upper() + text[1:] + "."

@@ -71,7 +71,7 @@ def brightness_features(tiles: TileSet) -> np.ndarray:
 
 
 def texture_features(tiles: TileSet) -> np.ndarray:
-    """Blob and band-pass statistics of each tile after normalising it to zero mean, unit variance, (N, 8)."""
+    """Blob and band-pass statistics of each tile after normalising it to zero mean, unit variance, (N, 7)."""
     rows = []
     for tile in tiles.tiles.astype(np.float64):
         z = (tile - tile.mean()) / max(tile.std(), 1e-6)

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from islandvae import __version__
-from islandvae.config import Config, show
+from islandvae.config import Config, DataConfig, show
 from islandvae.errors import UserError
-from islandvae.stats import write_atomic
+from islandvae.files import write_atomic
 
 FORMAT = 1  # bump when the checkpoint layout changes
 RUN_SECTIONS = ("data", "sampling", "model", "train")  # what defines a run; paths may move
@@ -36,6 +36,13 @@ def run_signature(config: Config) -> dict:
     out["train"].pop("comparison_steps", None)  # only decides which snapshot is kept
     out["data"].pop("path", None)  # the same file may sit elsewhere; its identity is not the point here
     return out
+
+
+def with_defaults(signature: dict) -> dict:
+    """A stored signature with the settings added since it was written filled in at their defaults: a setting
+    at its default does what the code did before it existed, so such a run still belongs to the config."""
+    defaults = run_signature(Config(data=DataConfig(path=Path("."))))
+    return {s: {**defaults.get(s, {}), **v} if s in RUN_SECTIONS else v for s, v in signature.items()}
 
 
 def save(path: Path, *, model, optimizer, step: int, generator_state: torch.Tensor, config: Config,
@@ -63,9 +70,12 @@ def load(path: Path, config: Config, *, map_location="cpu") -> dict:
         raise UserError(f"checkpoint {show(path)} has format {state['format']} (package {state.get('version')}), "
                         f"this package {__version__} reads format {FORMAT}; retrain (delete the run folder)")
     mine = run_signature(config)
+    state["signature"] = with_defaults(state["signature"])
     if state["signature"] != mine:
-        diffs = [f"{s}.{k}: {state['signature'].get(s, {}).get(k)!r} there, {v!r} here"
-                 for s in RUN_SECTIONS for k, v in mine[s].items() if state["signature"].get(s, {}).get(k) != v]
+        theirs = state["signature"]
+        diffs = [f"{s}.{k}: {theirs.get(s, {}).get(k, 'unset')!r} there, {mine[s].get(k, 'unset')!r} here"
+                 for s in RUN_SECTIONS for k in dict.fromkeys([*mine[s], *theirs.get(s, {})])
+                 if theirs.get(s, {}).get(k, "unset") != mine[s].get(k, "unset")]
         raise UserError(f"checkpoint {show(path)} was made with a different config ({'; '.join(diffs[:3])}); "
                         f"give this config another name, or delete {show(path.parent)} to retrain")
     return state

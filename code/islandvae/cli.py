@@ -94,7 +94,12 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def cmd_calibration(args: argparse.Namespace) -> None:
     """Compare the data file with the course file's published figures: grey values and image sizes."""
-    from islandvae.calibration import format_table, grey_table, image_summaries, size_table
+    from islandvae.calibration import (
+        format_table,
+        grey_table,
+        image_summaries,
+        size_table,
+    )
 
     path = _data_path(args, _config(args))
     summaries = image_summaries(path)
@@ -127,21 +132,28 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_analyse(args: argparse.Namespace) -> None:
-    """Compute and cache chapter 5's embeddings, 2-D maps and scores (the report then reads them)."""
+    """Compute and cache chapter 5's embeddings, 2-D maps, island pipeline and scores (the report then reads them)."""
     import time
 
     from islandvae.analysis import Analysis
+    from islandvae.discovery import Discovery
 
     config = _config(args)
     start = time.perf_counter()
-    print(f"analysing the runs of config {config.name}: embeddings of the fixed tiles")
+    print(f"analysing the runs of config {config.name}")
     analysis = Analysis(config, train_missing=True)
     if not analysis.available:
         raise UserError(f"config {config.name} has no finished run to analyse; run `make train` first")
-    print("  2-D maps (PCA, UMAP) and their trustworthiness")
-    analysis.reductions()
-    print("  measures with bootstrap intervals (VAE, autoencoder, pixel PCA, tile mean + std)")
-    analysis.measures()
+    steps = (("embeddings of the fixed tiles", lambda: (analysis.latent, analysis.comparisons)),
+             ("2-D maps (PCA, UMAP) and their trustworthiness", analysis.reductions),
+             ("interpolation midpoints", analysis.midpoint_distances),
+             ("latent sizes", analysis.latent_sizes),
+             ("islands: found, typed, described" + (" and scored against the truth" if analysis.has_truth else ""),
+              lambda: Discovery(analysis).result()))
+    for what, step in steps:  # each cached: a second call only reads
+        tick = time.perf_counter()
+        step()
+        print(f"  {what}: {time.perf_counter() - tick:.0f} s", flush=True)
     print(f"  done in {time.perf_counter() - start:.0f} s; cached in {show(analysis.run.folder)}")
 
 
@@ -246,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("zip", parents=[common], help="pack the hand-in zip from the rendered report",
                             description=cmd_zip.__doc__)
-    p.add_argument("--team", metavar="TOML", help=f"team file (default: team.toml, or ${{ISLANDVAE_TEAM}})")
+    p.add_argument("--team", metavar="TOML", help="team file (default: team.toml, or ${ISLANDVAE_TEAM})")
     p.add_argument("--out", default=str(PROJECT_ROOT / "handin"), metavar="DIR",
                    help="where the zip goes (default: handin/)")
     p.add_argument("--output-dir", help="the rendered report's folder (default: _output/ from _quarto.yml)")
@@ -279,4 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head`: stop quietly
         sys.stderr.close()
         return 0
+    except OSError as err:  # a full disk, a folder that is a file, no permission: the user's to fix, not a bug
+        from islandvae.files import problem, user_problem
+
+        if not (user_problem(err) and err.filename):
+            raise
+        print(f"islandvae: error: {problem(err, err.filename)}", file=sys.stderr)
+        return 2
     return 0

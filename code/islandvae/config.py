@@ -43,6 +43,8 @@ class SamplingConfig:
     tiles_per_epoch: int = 64_000
     strategy: str = "tissue"  # uniform, area or tissue
     augment: bool = True
+    corrupt: float = 0.0  # the encoder sees each training tile blurred (Gaussian, sigma up to this many px) and
+    # with added noise (std up to a tenth of this, standardised units); the decoder reconstructs the clean tile
     test_tiles: int = 3000  # the fixed, seeded evaluation set of the test brain
     images_per_brain: int = 0  # train on the first n images of each brain only (the overfitting check); 0: all
     seed: int = 0
@@ -58,6 +60,10 @@ class ModelConfig:
     max_width: int = 256
     depth: int = 4  # strided downsamplings: a 64 px tile reaches 4 x 4 before the fully connected layer
     blocks: int = 1  # residual blocks per stage
+    normalise: bool = False  # per-tile contrast normalisation: the encoder sees each tile at zero mean and unit
+    # std, the decoder's output is scaled back with the tile's mean and std (so the latent holds no brightness)
+    latent_map: bool = False  # the latent as a small map (latent / side^2 channels at each of the side x side
+    # positions after the last downsampling) instead of one vector from a fully connected layer
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class TrainConfig:
     lr: float = 1e-3
     beta: float = 0.1  # weight of the KL term; the decoder noise it implies has variance beta / 2
     l2: float = 1e-6  # weight of the sum of squared parameters
+    texture: float = 0.0  # weight of a term on the local energy of three frequency bands (model.band_energy)
     warmup_steps: int = 200  # KL weight rises linearly from 0 to beta (a guard against posterior collapse)
     eval_every: int = 100  # steps between test-brain evaluations (and checkpoints)
     eval_tiles: int = 512  # of the fixed test set, used during training

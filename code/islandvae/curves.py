@@ -1,11 +1,10 @@
-"""Chapters 3 and 4: the initial-loss check, training curves, reconstructions, and training speed.
+"""Chapters 3 and 4: the initial-loss check, training curves, reconstructions, and time to quality.
 
-Everything here reads a finished run (metrics.csv, best.pt) or measures a few batches; nothing trains.
+Everything here reads a finished run (metrics.csv, best.pt) or evaluates a few batches; nothing trains.
+Training speed is measured by speed.py.
 """
 
 from __future__ import annotations
-
-import time
 
 import torch
 
@@ -66,48 +65,6 @@ def reconstructions_figure(model: VAE, tiles: torch.Tensor, stats: PixelStats, *
                      titles=[f"test {k + 1}" for k in range(count)] + [f"recon. {k + 1}" for k in range(count)])
 
 
-def training_rates(config: Config, *, batches: int = 8, rounds: int = 2) -> list[dict]:
-    """Tiles/s of forward + backward + Adam step on this CPU, fp32 and bf16 autocast (random tiles).
-
-    The two precisions take turns for `rounds` rounds and each keeps its best round, so that warm-up
-    and a busy moment do not decide the comparison.
-    """
-    s = config.sampling.tile_size
-    x = torch.randn(config.sampling.batch_size, 1, s, s).contiguous(memory_format=torch.channels_last)
-    setups = {}
-    for name, dtype in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
-        torch.manual_seed(0)
-        model = VAE(config.model, s).to(memory_format=torch.channels_last)  # as training has it
-        setups[name] = (model, torch.optim.Adam(model.parameters(), lr=config.train.lr), dtype)
-    best = dict.fromkeys(setups, 0.0)
-    for _ in range(rounds):
-        for name, (model, optimizer, dtype) in setups.items():
-            for k in range(batches + 2):
-                if k == 2:
-                    start = time.perf_counter()
-                with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
-                    recon, mean, logvar = model(x)
-                terms = loss_terms(x, recon, mean, logvar, model=model, beta=config.train.beta, l2=config.train.l2)
-                optimizer.zero_grad()
-                terms["total"].backward()
-                optimizer.step()
-            best[name] = max(best[name], len(x) * batches / (time.perf_counter() - start))
-    return [{"precision": name, "tiles/s": rate} for name, rate in best.items()]
-
-
-def flops_per_tile(config: Config) -> float:
-    """Forward + backward FLOPs of the model per tile, by torch's FLOP counter."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    s = config.sampling.tile_size
-    model = VAE(config.model, s)
-    x = torch.randn(4, 1, s, s)
-    with FlopCounterMode(display=False) as counter:
-        recon, mean, logvar = model(x)
-        loss_terms(x, recon, mean, logvar, model=model, beta=1.0, l2=0.0)["total"].backward()
-    return counter.get_total_flops() / len(x)
-
-
 def time_to_quality(rows: list[dict], minutes=(2, 5, 10)) -> list[dict]:
     """The best test-brain MSE reached within each number of minutes of training."""
     evals = [r for r in rows if r["test_mse"] is not None]
@@ -117,13 +74,3 @@ def time_to_quality(rows: list[dict], minutes=(2, 5, 10)) -> list[dict]:
         out.append({"minutes": m, "step": int(reached[-1]["step"]) if reached else 0,
                     "test MSE": min(r["test_mse"] for r in reached) if reached else float("nan")})
     return out
-
-
-def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 2048, repeats: int = 8) -> float:
-    """This CPU's measured matrix-multiply rate in GFLOP/s (n x n by n x n)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9

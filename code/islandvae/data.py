@@ -9,6 +9,7 @@ are made only of single tiles, later, by the tile pipeline.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,15 +122,20 @@ def describe_file(f: h5py.File, path: Path) -> Inventory:
     """The inventory of an open file, every image checked (2-D, uint8 or uint16, not empty)."""
     where = show(path)
     brains = [name for name in f if isinstance(f.get(name), h5py.Group)]
+    skipped = [f"/{name} (not a group)" for name in f if name not in brains]
     if not brains:
         raise UserError(f"data file {where} holds no groups; expected one group per brain (B01, B02, ...) of 2-D images")
     images = []
     for brain in brains:
         group = f[brain]
         names = [name for name in group if isinstance(group.get(name), h5py.Dataset)]
+        skipped += [f"{brain}/{name} (a group inside a brain)" for name in group if name not in names]
         if not names:
             raise UserError(f"group '{brain}' in {where} holds no images; remove the empty group or use another file")
         images.extend(_describe(group[name], brain, name, where) for name in names)
+    if skipped:
+        warn_once(f"data file {where} holds {len(skipped)} object(s) that are not images of a brain and are "
+                  f"skipped: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     dtypes = sorted({info.dtype for info in images})
     if len(dtypes) > 1:
         raise UserError(f"data file {where} mixes pixel types {', '.join(dtypes)}; convert all images to one type")
@@ -148,6 +154,16 @@ def _describe(ds: h5py.Dataset, brain: str, name: str, where: str) -> ImageInfo:
     if dtype not in SUPPORTED_DTYPES:
         raise UserError(f"{label} has pixel type {dtype}; expected uint8 or uint16 grey values: convert it")
     return ImageInfo(brain=brain, name=name, height=int(shape[0]), width=int(shape[1]), dtype=dtype.name, squeeze=squeeze)
+
+
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """A warning that a process gives once, however often the file is read."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, stacklevel=3)
 
 
 def check_brain(inventory: Inventory, brain: str, *, option: str = "data.test_brain") -> None:

@@ -94,7 +94,7 @@ def island_counts(path: Path | str, inventory: Inventory) -> dict[str, dict[str,
 def argue_test_brain(rows: list[dict], test_brain: str) -> str:
     """Sentences on the configured test brain, worked out from `brain_table` rows (nothing hard-coded)."""
     me = next(r for r in rows if r["brain"] == test_brain)
-    rank = lambda key: sorted(rows, key=lambda r: r[key]).index(me) + 1  # noqa: E731
+    rank = lambda key: sorted(rows, key=lambda r: r[key]).index(me) + 1
     n = len(rows)
     text = (f"The configured test brain {test_brain} holds {me['images']} images and {me['pixels %']:.0f} % of "
             f"the pixels ({ordinal(rank('pixels %'))} smallest share of {n}), so training keeps "

@@ -18,6 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from islandvae import files
 from islandvae.config import PROJECT_ROOT, Config, show
 from islandvae.errors import UserError
 
@@ -147,7 +148,7 @@ def _state_dict(path: Path, config: Config) -> bytes:
 def build_zip(config: Config, *, team: list[Member], output: Path, folder: Path, warn=print) -> Path:
     """Write the hand-in zip into `folder`; return its path."""
     items = contents(config, output)
-    folder.mkdir(parents=True, exist_ok=True)
+    files.folder(folder, "hand-in")
     path = next_zip(folder, zip_stem(team))
     top = path.stem
     partial = path.with_name(f".{path.name}.partial")
@@ -159,6 +160,8 @@ def build_zip(config: Config, *, team: list[Member], output: Path, folder: Path,
                 else:
                     z.write(item, f"{top}/{name}")
         os.replace(partial, path)
+    except OSError as err:
+        raise files.problem(err, path) from None
     finally:
         partial.unlink(missing_ok=True)
     size = path.stat().st_size / 1e6

@@ -1,10 +1,12 @@
-"""Chapter 5's data: fixed tile sets, their latent means and baseline features, cached beside the run.
+"""Chapter 5's data: fixed tile sets, their latent codes and baseline features, cached beside the run.
 
-`tile_sets` gives the test brain's fixed evaluation tiles and a fixed set from the training brains,
-with per-tile image, mean grey value and (where a truth file exists) label. `embed` encodes them with
-a trained model; `pixel_pca` fits PCA on the training tiles' pixels (the linear baseline). Results
-are cached as .npz files keyed by the checkpoint (path, size, mtime) or the data file, so a
-re-render only reads them.
+`test_tiles` gives the test brain's fixed evaluation tiles (the assignment's ~3,000 tiles for the 2-D maps)
+and `train_tiles` a fixed set from the training brains (the pixel-PCA fit and the brain probe), read region by
+region from the file, so no training brain is held in memory. `embed` encodes them with a trained model;
+`readout` is what the island pipeline uses of a model's posterior: for a latent map, per latent channel the
+mean and spread of its posterior mean over the map's positions, and of its log-variance (a description of the
+tile that does not depend on where in the tile a cell lies). Results are cached as .npz files keyed by the
+checkpoint (path, size, mtime) and what defines the tile sets, so a re-render reads them without cutting tiles.
 """
 
 from __future__ import annotations
@@ -17,15 +19,23 @@ import numpy as np
 import torch
 
 from islandvae.config import Config
-from islandvae.data import InMemoryImages, read_inventory, training_brains
+from islandvae.data import (
+    ImageSource,
+    InMemoryImages,
+    LazyImages,
+    read_inventory,
+    training_brains,
+)
 from islandvae.errors import UserError
-from islandvae.model import VAE
-from islandvae.stats import cache_key, file_identity, training_stats, write_atomic
-from islandvae.tiles import TileDataset, evaluation_keys, fixed_tiles, tissue_map
+from islandvae.files import write_atomic
+from islandvae.model import VAE, latent_channels
+from islandvae.stats import PixelStats, cache_key, file_identity
+from islandvae.tiles import Key, TileDataset, evaluation_keys, fixed_tiles, tissue_map
 from islandvae.truth import TruthFile, truth_path
 
 LABELS = ("granular", "parvicellular", "plain")  # the tile labels the measures use (ambiguous, background left out)
-TRAIN_TILES = 2000  # fixed tiles from the training brains for probes and the PCA baseline
+TRAIN_TILES = 2000  # fixed tiles from the training brains for the PCA baseline and the brain probe
+BATCH = 512  # tiles encoded at a time
 
 
 @dataclass
@@ -34,55 +44,117 @@ class TileSet:
 
     keys: list
     tiles: torch.Tensor
-    image: np.ndarray  # index of the tile's image (for the bootstrap over images)
+    image: np.ndarray  # index of the tile's image
     brain: np.ndarray  # brain name per tile
     grey: np.ndarray  # mean grey value per tile (0..255)
     label: np.ndarray | None  # truth label per tile (str), None without a truth file
+    group: np.ndarray | None = None  # the bootstrap's unit per tile (default: the image)
+
+    @property
+    def unit(self) -> np.ndarray:
+        """What a bootstrap resamples: the group when set, else the image."""
+        return self.image if self.group is None else self.group
 
 
-def tile_sets(config: Config) -> tuple[TileSet, TileSet]:
-    """The test brain's fixed evaluation tiles and a fixed set from the training brains."""
+def sets_key(config: Config) -> list:
+    """What defines the fixed tile sets: the data file, the test brain and the sampling settings that cut them."""
     s = config.sampling
-    inventory = read_inventory(config.data.path)
-    stats = training_stats(config.data.path, config.data.test_brain, cache_dir=config.paths.cache, progress=False)
-    test_images = InMemoryImages(config.data.path, [config.data.test_brain], progress=False)
-    positions = sum(max(i.height - s.tile_size + 1, 1) * max(i.width - s.tile_size + 1, 1) for i in test_images.infos())
+    return ["sets-1", file_identity(config.data.path), config.data.test_brain, s.tile_size, s.test_tiles, s.seed,
+            TRAIN_TILES]
+
+
+def test_tiles(config: Config, images: InMemoryImages, stats: PixelStats) -> TileSet:
+    """The test brain's fixed evaluation tiles (`images` holds the test brain)."""
+    s = config.sampling
+    positions = sum(max(i.height - s.tile_size + 1, 1) * max(i.width - s.tile_size + 1, 1) for i in images.infos())
     if s.test_tiles > positions:
         raise UserError(f"sampling.test_tiles {s.test_tiles} exceeds the {positions:,} distinct tile positions of "
                         f"test brain {config.data.test_brain}; lower it")
-    test_keys = evaluation_keys(test_images, stats, tile_size=s.tile_size, count=s.test_tiles, seed=s.seed)
-    train_images = InMemoryImages(config.data.path, training_brains(inventory, config.data.test_brain), progress=False)
-    train_keys = fixed_tiles(train_images.infos(), tile_size=s.tile_size, count=TRAIN_TILES, seed=s.seed + 1,
-                             strategy="tissue", tissue=tissue_map(train_images, stats))
-    return _tile_set(config, test_images, test_keys, stats), _tile_set(config, train_images, train_keys, stats)
+    keys = evaluation_keys(images, stats, tile_size=s.tile_size, count=s.test_tiles, seed=s.seed)
+    return tile_set(config, images, keys, stats)
 
 
-def _tile_set(config: Config, images: InMemoryImages, keys: list, stats) -> TileSet:
-    tiles = TileDataset(images, stats).__getitems__(keys)
+def train_tiles(config: Config, stats: PixelStats) -> TileSet:
+    """A fixed set of tissue tiles from the training brains, read region by region from the file."""
+    s = config.sampling
+    brains = training_brains(read_inventory(config.data.path), config.data.test_brain)
+    images = LazyImages(config.data.path, brains)
+    try:
+        keys = fixed_tiles(images.infos(), tile_size=s.tile_size, count=TRAIN_TILES, seed=s.seed + 1,
+                           strategy="tissue", tissue=tissue_map(images, stats))
+        return tile_set(config, images, keys, stats)
+    finally:
+        images.close()
+
+
+def cut(images: ImageSource, keys: list[Key], stats: PixelStats) -> torch.Tensor:
+    """Standardised tiles (N, 1, s, s) of `keys`: one gather from images in RAM, region reads from a file."""
+    if isinstance(images, InMemoryImages):
+        dataset = TileDataset(images, stats)
+        return torch.cat([dataset.__getitems__(keys[k:k + 4096]) for k in range(0, len(keys), 4096)]) \
+            if keys else torch.zeros(0, 1, 1, 1)
+    s = keys[0][4] if keys else 1
+    out = torch.zeros(len(keys), 1, s, s)  # pixels beyond a small image stay at the mean: 0 standardised
+    for k, (brain, name, row, col, size) in enumerate(keys):
+        info = images.inventory.get(brain, name)
+        h, w = min(size, info.height - row), min(size, info.width - col)
+        block = images.region(brain, name, row, col, h, w).astype(np.float32)
+        out[k, 0, :h, :w] = torch.from_numpy((block - stats.mean) / stats.std)
+    return out
+
+
+def tile_set(config: Config, images: ImageSource, keys: list, stats: PixelStats, *,
+             group: np.ndarray | None = None) -> TileSet:
+    """The tiles of `keys` with their image index, brain, mean grey value and (with a truth file) label."""
+    tiles = cut(images, keys, stats)
     index = {(i.brain, i.name): k for k, i in enumerate(images.infos())}
-    image = np.array([index[(k[0], k[1])] for k in keys])
+    image = np.array([index[(k[0], k[1])] for k in keys], dtype=int)
     grey = (tiles.mean(dim=(1, 2, 3)) * stats.std + stats.mean).numpy()
     label = None
     if truth_path(config.data.path).is_file():
         with TruthFile(truth_path(config.data.path)) as truth:
-            label = np.array([truth.tile_label(*k) for k in keys])
-    return TileSet(keys=keys, tiles=tiles, image=image, brain=np.array([k[0] for k in keys]), grey=grey, label=label)
+            label = np.array([truth.tile_label(*k) for k in keys], dtype=str)
+    return TileSet(keys=keys, tiles=tiles, image=image, brain=np.array([k[0] for k in keys], dtype=str),
+                   grey=grey, label=label, group=group)
 
 
-@torch.no_grad()
-def encode(model: VAE, tiles: torch.Tensor, batch: int = 256) -> np.ndarray:
+def batches(tiles: torch.Tensor, batch: int = BATCH):
+    """Tiles in batches, channels-last (the layout the CPU's convolutions are fastest in, as in training)."""
+    for k in range(0, len(tiles), batch):
+        yield tiles[k:k + batch].contiguous(memory_format=torch.channels_last)
+
+
+@torch.inference_mode()
+def encode(model: VAE, tiles: torch.Tensor, batch: int = BATCH) -> np.ndarray:
     """Posterior means (N, latent) of tiles."""
     model.eval()
-    return torch.cat([model.encoder(tiles[k:k + batch])[0] for k in range(0, len(tiles), batch)]).numpy()
+    return torch.cat([model.encode(x)[0] for x in batches(tiles, batch)]).numpy()
 
 
-@torch.no_grad()
-def reconstruction_mse(model: VAE, tiles: torch.Tensor, batch: int = 256) -> np.ndarray:
+@torch.inference_mode()
+def reconstruction_mse(model: VAE, tiles: torch.Tensor, batch: int = BATCH) -> np.ndarray:
     """Per-tile mean squared error (standardised pixels) of the reconstruction from the latent mean."""
     model.eval()
-    out = [(model(tiles[k:k + batch])[0] - tiles[k:k + batch]).pow(2).flatten(1).mean(1)
-           for k in range(0, len(tiles), batch)]
-    return torch.cat(out).numpy()
+    return torch.cat([(model(x)[0] - x).pow(2).flatten(1).mean(1) for x in batches(tiles, batch)]).numpy()
+
+
+@torch.inference_mode()
+def readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH) -> np.ndarray:
+    """The island pipeline's description of each tile from the model's posterior, (N, d).
+
+    For a latent map (model.latent_map): per latent channel, the mean and the standard deviation over the map's
+    positions of the posterior mean and (for a VAE) of the log-variance: 4 x channels numbers that do not change
+    when the cells move within the tile. For a flat latent: the posterior mean (and log-variance)."""
+    model.eval()
+    channels = latent_channels(model.config, model.tile_size)
+    parts = []
+    for x in batches(tiles, batch):
+        mean, logvar = model.encode(x)
+        codes = [mean, logvar] if model.variational else [mean]
+        if channels:
+            codes = [f(c.view(len(c), channels, -1)) for c in codes for f in (lambda a: a.mean(2), lambda a: a.std(2))]
+        parts.append(torch.cat(codes, dim=1))
+    return torch.cat(parts).numpy() if parts else np.zeros((0, 1))
 
 
 def cached(path: Path, key: str, compute) -> dict:
@@ -94,17 +166,19 @@ def cached(path: Path, key: str, compute) -> dict:
     arrays = compute()
     buffer = io.BytesIO()
     np.savez(buffer, key=np.array(key), **arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, buffer.getvalue())
     return arrays
 
 
-def embed(model: VAE, checkpoint: Path, test: TileSet, train: TileSet) -> dict:
-    """Latent means of both tile sets and per-tile test reconstruction MSE, cached beside the checkpoint."""
-    key = cache_key("embed-1", file_identity(checkpoint), test.keys[:3], len(test.keys), len(train.keys))
-    return cached(checkpoint.parent / "embeddings.npz", key, lambda: {
-        "test": encode(model, test.tiles), "train": encode(model, train.tiles),
-        "test_mse": reconstruction_mse(model, test.tiles)})
+def embed(config: Config, model: VAE, checkpoint: Path, test: TileSet, train) -> dict:
+    """Latent means of both tile sets and per-tile test reconstruction MSE, cached beside the checkpoint;
+    `train()` gives the training tile set (called only when they are computed)."""
+    def compute():
+        train_set = train()
+        return {"test": encode(model, test.tiles), "train": encode(model, train_set.tiles),
+                "test_mse": reconstruction_mse(model, test.tiles)}
+    key = cache_key("embed-2", file_identity(checkpoint), sets_key(config))
+    return cached(checkpoint.parent / f"embeddings-{checkpoint.stem}.npz", key, compute)  # one per checkpoint
 
 
 def pixel_pca(config: Config, test: TileSet, train: TileSet, components: int) -> dict:
@@ -119,9 +193,10 @@ def pixel_pca(config: Config, test: TileSet, train: TileSet, components: int) ->
         recon = pca.inverse_transform(f_test)
         return {"test": f_test, "train": pca.transform(x_train), "test_mse": ((recon - x_test) ** 2).mean(1),
                 "explained": np.array(pca.explained_variance_ratio_.sum())}
-    key = cache_key("pca-2", file_identity(config.data.path), config.sampling.tile_size, test.keys[:3], len(test.keys), train.keys[:3],
-                    len(train.keys), components)
-    return cached(config.paths.cache / f"pixel-pca-{config.sampling.tile_size}-{components}.npz", key, compute)
+    key = cache_key("pca-3", sets_key(config), test.keys[:3], len(test.keys), train.keys[:3], len(train.keys),
+                    components)
+    name = f"pixel-pca-{config.sampling.tile_size}-{components}-{cache_key(test.keys[:3], len(test.keys))}.npz"
+    return cached(config.paths.cache / name, key, compute)
 
 
 def trivial_features(tiles: TileSet) -> np.ndarray:

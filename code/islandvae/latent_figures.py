@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from islandvae.model import tile_moments
 from islandvae.report import tile_grid
 from islandvae.stats import PixelStats
 
@@ -23,7 +24,7 @@ def samples_figure(stats: PixelStats, real: torch.Tensor, models: dict, *, count
     for name, model in models.items():
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(count, model.config.latent, generator=g)
-        rows.append(_grey(model.eval().decoder(z), stats))
+        rows.append(_grey(model.eval().decode(z), stats))
         titles += [name] + [""] * (count - 1)
     return tile_grid(np.concatenate(rows), columns=count, titles=titles, size=0.75)
 
@@ -34,10 +35,12 @@ def interpolation_figure(model, stats: PixelStats, tiles: torch.Tensor, pairs: l
     model.eval()
     rows, titles = [], []
     for why, a, b in pairs:
-        za, zb = model.encoder(tiles[[a, b]])[0]
+        za, zb = model.encode(tiles[[a, b]])[0]
+        (ma, mb), (sa, sb) = tile_moments(tiles[[a, b]])  # the tiles' level and contrast, for a normalising model
         w = torch.linspace(0, 1, steps + 2)[1:-1, None]
-        line = model.decoder(za * (1 - w) + zb * w)
-        ends = model.decoder(torch.stack([za, zb]))
+        line = model.decode(za * (1 - w) + zb * w, ma * (1 - w[..., None, None]) + mb * w[..., None, None],
+                            sa * (1 - w[..., None, None]) + sb * w[..., None, None])
+        ends = model.decode(torch.stack([za, zb]), torch.stack([ma, mb]), torch.stack([sa, sb]))
         row = torch.cat([tiles[[a]], ends[:1], line, ends[1:], tiles[[b]]])
         rows.append(_grey(row, stats))
         titles += ["A", "recon. A"] + [f"{k + 1}/{steps + 1}" for k in range(steps)] + ["recon. B", "B"]
@@ -94,7 +97,7 @@ def latent_plane_figure(model, stats: PixelStats, latent2: np.ndarray, test, *, 
     lo, hi = np.percentile(latent2, [1, 99], axis=0)
     xs, ys = np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid)
     z = torch.tensor([[x, y] for y in ys[::-1] for x in xs], dtype=torch.float32)
-    decoded = _grey(model.eval().decoder(z), stats)
+    decoded = _grey(model.eval().decode(z), stats)
     s = decoded.shape[-1]
     mosaic = decoded.reshape(grid, grid, s, s).transpose(0, 2, 1, 3).reshape(grid * s, grid * s)
     fig, (left, right) = plt.subplots(1, 2, figsize=(7.4, 3.6))

@@ -1,10 +1,11 @@
-"""Which lever moves chapter 5's measures: one change to the config at a time, trained and scored.
+"""Which lever moves chapter 5's island scores: one change to the config at a time, trained and scored.
 
-`lever_configs(config)` gives the variants (augmentation off, beta lower and higher, tile size 32,
-twice the budget), each a run of its own. `measure_levers(config)` scores the main run and every
-finished variant the way chapter 5 scores the main model, beside the two baselines at the variant's
-tile size, and writes the table to `results/levers-<name>.json` with the signature of the config it
-belongs to. Training them takes longer than a report (`make levers`), so the table is kept in the
+`lever_configs(config)` gives the variants, each a run of its own at the same budget: the levers aimed at
+making the latent carry cell size and shape rather than brightness (tile normalisation, the latent map, a
+texture term in the loss, a corrupted encoder input, island-rich sampling) and the KL weight. `measure_levers(config)`
+puts the main run and every finished variant through chapter 5's island pipeline (discovery.py) and writes
+their island-level scores, with the baselines', to `results/levers-<name>.json` with the signature of the
+config it belongs to. Training them takes longer than a report (`make levers`), so the table is kept in the
 repository and the chapter shows it only while that signature matches its config.
 """
 
@@ -17,26 +18,28 @@ import time
 
 from islandvae import checkpoint
 from islandvae.config import Config, show
-from islandvae.latent import embed, pixel_pca, tile_sets, trivial_features
-from islandvae.measures import score_features
-from islandvae.stats import write_atomic
-from islandvae.train import Run, load_model
+from islandvae.files import write_atomic
+from islandvae.train import Run
 
-SHOWN = ("recon MSE", "linear probe", "kNN", "island type", "brain probe")  # the measures the levers table keeps
+SHOWN = ("island ARI", "island balanced accuracy", "island type", "brain probe", "recon MSE")
+HIGHER = {"island ARI": True, "island balanced accuracy": True, "island type": True, "brain probe": False,
+          "recon MSE": False}
+BASELINES = ("pixel PCA", "tile mean + std", "texture statistics")
 
 
 def lever_configs(config: Config) -> dict[str, Config]:
     """One config per lever, each differing from `config` in one setting (its own run folder)."""
-    s, t = config.sampling, config.train
+    s, m, t = config.sampling, config.model, config.train
     variants = {
-        "augmentation off": dict(sampling=dataclasses.replace(s, augment=not s.augment)),
+        f"tile normalisation {'off' if m.normalise else 'on'}": dict(model=dataclasses.replace(m, normalise=not m.normalise)),
+        f"{'flat latent' if m.latent_map else 'latent map'}": dict(model=dataclasses.replace(m, latent_map=not m.latent_map)),
+        f"texture term {'off' if t.texture else 'on'}": dict(train=dataclasses.replace(t, texture=0.0 if t.texture else 2.0)),
+        f"encoder input {'clean' if s.corrupt else 'corrupted'}": dict(
+            sampling=dataclasses.replace(s, corrupt=0.0 if s.corrupt else 1.5)),
+        f"{'tissue' if s.strategy == 'dense' else 'dense'} sampling": dict(
+            sampling=dataclasses.replace(s, strategy="tissue" if s.strategy == "dense" else "dense")),
         f"beta {t.beta / 5:g}": dict(train=dataclasses.replace(t, beta=t.beta / 5)),
-        f"beta {t.beta * 5:g}": dict(train=dataclasses.replace(t, beta=t.beta * 5)),
-        f"tile {s.tile_size // 2}": dict(sampling=dataclasses.replace(s, tile_size=s.tile_size // 2)),
-        f"budget {2 * t.max_steps} steps": dict(train=dataclasses.replace(t, max_steps=2 * t.max_steps)),
     }
-    if s.augment is False:
-        variants["augmentation on"] = variants.pop("augmentation off")
     return {label: dataclasses.replace(config, name=f"{config.name}-lever-{slug(label)}", **change)
             for label, change in variants.items()}
 
@@ -49,40 +52,42 @@ def results_path(config: Config):
     return config.paths.results / f"levers-{config.name}.json"
 
 
+def scored(name: str, result: dict, features: str) -> dict:
+    """One table row from a discovery result: the island-level and tile-level scores of `features`."""
+    island = result["island scores"][features]
+    tile = next(r for r in result["measures"] if r["features"] == features)
+    row = {"features": name, "island ARI": island["ari"], "island balanced accuracy": island["balanced accuracy"]}
+    return row | {k: tile[k] for k in ("island type", "brain probe", "recon MSE") if k in tile}
+
+
 def measure_levers(config: Config, progress=print) -> dict:
-    """Score the main run and every finished lever run; write and return the table."""
+    """Score the main run and every finished lever run with the island pipeline; write and return the table."""
+    from islandvae.analysis import Analysis
+    from islandvae.discovery import Discovery
+
     runs = {"as configured": config} | lever_configs(config)
-    rows, baselines = [], {}
+    rows, baselines = [], []
     for label, c in runs.items():
         run = Run.of(c)
         if not (run.best.is_file() and run.done(c)):
             progress(f"{label}: no finished run in {show(run.folder)}; left out")
             continue
-        progress(f"{label}: scoring {show(run.best)}")
-        test, train = tile_sets(c)
-        latent = embed(load_model(run.best, c), run.best, test, train)
-        row = score_features(label, latent["train"], latent["test"], train, test, latent["test_mse"])
-        tile = c.sampling.tile_size
-        row |= {"steps": checkpoint.load(run.last, c)["step"], "tile": tile}
-        rows.append(_kept(row))
-        if tile not in baselines:
-            pca = pixel_pca(c, test, train, c.model.latent)
-            baselines[tile] = [
-                _kept(score_features(f"pixel PCA-{pca['test'].shape[1]}", pca["train"], pca["test"], train, test,
-                                     pca["test_mse"]) | {"tile": tile}),
-                _kept(score_features("tile mean + std", trivial_features(train), trivial_features(test), train, test,
-                                     None) | {"tile": tile})]
+        progress(f"{label}: island pipeline on {show(run.best)}")
+        analysis = Analysis(c)
+        if not analysis.has_truth:
+            progress(f"{label}: the data has no truth file; nothing to score")
+            return {}
+        result = Discovery(analysis, baselines=label == "as configured").result()  # the baselines once
+        vae = next(iter(result["island scores"]))
+        rows.append(scored(label, result, vae) | {"steps": checkpoint.load(run.last, c)["step"]})
+        if label == "as configured":
+            baselines = [scored(name, result, name) for name in result["island scores"]
+                         if name.startswith(BASELINES)]
     table = {"signature": checkpoint.run_signature(config), "measured": time.strftime("%Y-%m-%d"),
-             "commit": _commit(), "rows": rows, "baselines": [r for rs in baselines.values() for r in rs]}
-    path = results_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(table, indent=1).encode())
-    progress(f"wrote {show(path)}")
+             "commit": _commit(), "rows": rows, "baselines": baselines}
+    write_atomic(results_path(config), json.dumps(table, indent=1).encode())
+    progress(f"wrote {show(results_path(config))}")
     return table
-
-
-def _kept(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k in ("features", "steps", "tile", *SHOWN)}
 
 
 def _commit() -> str:
@@ -99,8 +104,11 @@ def read_levers(config: Config) -> dict | None:
     if not path.is_file():
         return None
     table = json.loads(path.read_text())
-    if table.get("signature") != json.loads(json.dumps(checkpoint.run_signature(config))):
+    if checkpoint.with_defaults(table.get("signature", {})) != json.loads(json.dumps(checkpoint.run_signature(config))):
         return None
+    rows = table.get("rows") or []
+    if not rows or any(m not in rows[0] for m in SHOWN[:2]):
+        return None  # no run scored, or a table of another layout (an earlier version's tile-level levers)
     for row in table["rows"] + table["baselines"]:
         for k, v in row.items():
             if isinstance(v, list):
@@ -108,9 +116,22 @@ def read_levers(config: Config) -> dict | None:
     return table
 
 
+def lever_intro(config: Config, table: dict | None) -> str:
+    """What the lever section is about, and where its table comes from (or how to make it)."""
+    text = ("The model behind these results is one setting of each lever that could make the latent carry the cells' "
+            "size and shape rather than the stain's brightness. Each lever run changes one setting of the config "
+            "and keeps every other at the same budget; all are scored by the island pipeline above. `make levers` "
+            "trains them (each takes about as long as the main run on 2 CPU cores) and writes the table to "
+            "`results/`, where it is kept, because a report render cannot afford the training.")
+    if table is None:
+        return text + (f" There is no lever table for this config yet (`{results_path(config).name}` is missing or "
+                       "was measured with other settings): `make levers` trains the lever runs and writes it.")
+    return text
+
+
 def lever_effects(table: dict, measures=SHOWN) -> list[dict]:
     """Per lever: each measure's value and its change from the run as configured ('+0.03', or 'tie' inside the
-    intervals)."""
+    intervals); then the baselines."""
     base = next((r for r in table["rows"] if r["features"] == "as configured"), None)
     out = []
     for row in table["rows"]:
@@ -121,29 +142,25 @@ def lever_effects(table: dict, measures=SHOWN) -> list[dict]:
             v, lo, hi = row[m]
             entry[m] = f"{v:.2f}"
             if base is not None and row is not base and m in base:
-                b, b_lo, b_hi = base[m]
-                moved = f"{v - b:+.2f}"
-                entry[m] += f" ({moved}{'' if hi < b_lo or lo > b_hi else ', tie'})"
+                entry[m] += f" ({v - base[m][0]:+.2f})" if _apart(row[m], base[m]) else " (tie)"
         out.append(entry)
-    for b in table["baselines"]:  # the baselines at each tile size, for comparison
-        out.append({"lever": f"{b['features']}, tile {b['tile']}", "steps": "-",
-                    **{m: f"{b[m][0]:.2f}" for m in measures if m in b}})
+    for b in table["baselines"]:
+        out.append({"lever": b["features"], "steps": "-", **{m: f"{b[m][0]:.2f}" for m in measures if m in b}})
     return [{k: r.get(k, "-") for k in ("lever", "steps", *measures) if any(k in x for x in out)} for r in out]
 
 
 def lever_findings(table: dict) -> str:
     """Per measure: the lever that improved the VAE most, by how much and whether outside the intervals (or that
-    none improved it), and where that lever run stands against the strongest baseline at its tile size."""
+    none improved it), and where that run stands against the strongest baseline."""
     rows = {r["features"]: r for r in table["rows"]}
     base = rows.get("as configured")
     if base is None or len(rows) < 2:
         return "The table lacks the run as configured or every lever run; `make levers` completes it."
     sentences, moved_any = [], []
-    for m, higher in (("recon MSE", False), *((m, True) for m in ("linear probe", "kNN", "island type")),
-                      ("brain probe", False)):
+    for m in SHOWN:
         if m not in base:
             continue
-        sign = 1 if higher else -1
+        sign = 1 if HIGHER[m] else -1
         best = max((r for r in rows.values() if r is not base and m in r), key=lambda r: sign * r[m][0])
         gain = sign * (best[m][0] - base[m][0])
         outside = _apart(best[m], base[m])
@@ -155,16 +172,24 @@ def lever_findings(table: dict) -> str:
                     f"({'outside' if outside else 'inside'} the intervals)")
             if outside:
                 moved_any.append(f"{m} ({best['features']})")
-        rivals = [b for b in table["baselines"] if b["tile"] == best["tile"] and m in b]
+        rivals = [b for b in table["baselines"] if m in b]
         if rivals:
             strongest = max(rivals, key=lambda b: sign * b[m][0])
             ahead = sign * (best[m][0] - strongest[m][0]) > 0
             where = "tied with" if not _apart(best[m], strongest[m]) else "ahead of" if ahead else "behind"
-            text += f", {where} the strongest baseline at tile {best['tile']}, {strongest['features']} " \
-                    f"({strongest[m][0]:.2f})"
+            text += f", {where} the strongest baseline, {strongest['features']} ({strongest[m][0]:.2f})"
         sentences.append(text)
-    lead = ("Outside the intervals, the levers moved only: " + ", ".join(moved_any) + ". " if moved_any else
-            "No lever moved any measure outside the intervals. ")
+    worse = {}
+    for label, row in rows.items():
+        for m in SHOWN:
+            if row is not base and m in row and m in base and _apart(row[m], base[m]) \
+                    and (1 if HIGHER[m] else -1) * (row[m][0] - base[m][0]) < 0:
+                worse.setdefault(label, []).append(m)
+    lead = ("Outside the intervals, levers improved: " + ", ".join(moved_any) + ". " if moved_any else
+            "No lever improved any measure outside the intervals. ")
+    if worse:
+        lead += ("Outside the intervals, " + "; ".join(f"{label} made {', '.join(ms)} worse"
+                                                       for label, ms in worse.items()) + ". ")
     return lead + "Per measure: " + "; ".join(sentences) + "."
 
 

@@ -1,8 +1,9 @@
 """What a feature space (VAE latent, autoencoder latent, pixel PCA, tile brightness) knows about the tiles.
 
 Every score is computed on the test brain, from features fitted or trained on the training brains
-only, with a 95 % bootstrap interval over test images (a test brain holds few islands, so tiles of
-one image are not independent). Two scores whose intervals overlap are reported as a tie.
+only, with a 95 % bootstrap interval over the test set's units (islands, and the plain tiles of each image,
+on the island-enriched tiles; images otherwise): tiles of one island are not independent. Two scores whose
+intervals overlap are reported as a tie.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ import warnings
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.metrics import adjusted_rand_score, balanced_accuracy_score, normalized_mutual_info_score, silhouette_score
+from sklearn.metrics import (
+    adjusted_rand_score,
+    balanced_accuracy_score,
+    normalized_mutual_info_score,
+    silhouette_score,
+)
 from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -22,6 +28,7 @@ from islandvae.latent import LABELS
 
 BOOTSTRAP = 200
 NEIGHBOURS = 15
+WIDE = 256  # linear_probe: wider features are reduced to this many principal components first
 
 
 def linear():
@@ -30,7 +37,8 @@ def linear():
 
 
 def bootstrap(score, images: np.ndarray, *, reps: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
-    """score(index) on all tiles, and the 2.5 and 97.5 percentiles of score over resampled images."""
+    """score(index) on all tiles, and the 2.5 and 97.5 percentiles of score over resampled units (`images`: the
+    unit of each tile, an image or an island)."""
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(images == g) for g in np.unique(images)]
     with warnings.catch_warnings():  # resamples may lack a class; sklearn warns for each
@@ -51,6 +59,14 @@ def _resample(score, groups, reps, rng):
             continue
 
 
+def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean over the true classes present of the share predicted right (sklearn's balanced accuracy, without its
+    per-call checks: a bootstrap calls it thousands of times)."""
+    classes, truth_codes = np.unique(truth, return_inverse=True)
+    hits = np.bincount(truth_codes, weights=(truth == predicted), minlength=len(classes))
+    return float(np.mean(hits / np.bincount(truth_codes, minlength=len(classes))))
+
+
 def labelled(labels: np.ndarray | None) -> np.ndarray:
     """Indices of tiles whose label is one of LABELS."""
     return np.flatnonzero(np.isin(labels, LABELS)) if labels is not None else np.array([], dtype=int)
@@ -66,20 +82,25 @@ def probes(train_x, train_y, test_x, test_y, test_images) -> dict:
                       ("kNN", KNeighborsClassifier(n_neighbors=NEIGHBOURS))):
         clf.fit(train_x[tr], train_y[tr])
         predicted, truth = clf.predict(test_x[te]), test_y[te]
-        out[name] = bootstrap(lambda i: balanced_accuracy_score(truth[i], predicted[i]), test_images[te])
+        out[name] = bootstrap(lambda i: balanced_accuracy(truth[i], predicted[i]), test_images[te])
     islands = ("granular", "parvicellular")
     tr, te = np.flatnonzero(np.isin(train_y, islands)), np.flatnonzero(np.isin(test_y, islands))
     if len(set(train_y[tr])) == 2 and len(set(test_y[te])) == 2:
         clf = make_pipeline(StandardScaler(), linear()).fit(train_x[tr], train_y[tr])
         predicted, truth = clf.predict(test_x[te]), test_y[te]
-        out["island type"] = bootstrap(lambda i: balanced_accuracy_score(truth[i], predicted[i]), test_images[te])
+        out["island type"] = bootstrap(lambda i: balanced_accuracy(truth[i], predicted[i]), test_images[te])
     return out
 
 
 def linear_probe(train_x, train_y, test_x, test_y) -> float:
-    """Balanced accuracy of the linear probe alone (no interval), for quick comparisons."""
+    """Balanced accuracy of the linear probe alone (no interval), for quick comparisons; features wider than
+    WIDE are first reduced to their WIDE leading principal components (the probe's cost grows with the cube
+    of the width)."""
+    from sklearn.decomposition import PCA
+
     tr, te = labelled(train_y), labelled(test_y)
-    clf = make_pipeline(StandardScaler(), linear()).fit(train_x[tr], train_y[tr])
+    steps = [StandardScaler()] + ([PCA(WIDE, random_state=0)] if train_x.shape[1] > WIDE else []) + [linear()]
+    clf = make_pipeline(*steps).fit(train_x[tr], train_y[tr])
     with warnings.catch_warnings():  # a test brain may lack a label the probe predicts
         warnings.simplefilter("ignore")
         return float(balanced_accuracy_score(test_y[te], clf.predict(test_x[te])))
@@ -109,10 +130,10 @@ def score_features(name: str, train_x, test_x, train, test, mse: np.ndarray | No
     """One row of the measures table for one feature space."""
     row = {"features": name}
     if mse is not None:
-        row["recon MSE"] = bootstrap(lambda i: float(mse[i].mean()), test.image)
+        row["recon MSE"] = bootstrap(lambda i: float(mse[i].mean()), test.unit)
     if test.label is not None:
-        row |= probes(train_x, train.label, test_x, test.label, test.image)
-        row |= clustering(test_x, test.label, test.image)
+        row |= probes(train_x, train.label, test_x, test.label, test.unit)
+        row |= clustering(test_x, test.label, test.unit)
     row["brain probe"] = brain_leakage(train_x, train.brain)
     return row
 
@@ -155,10 +176,14 @@ def verdict(rows: list[dict], name: str, measures: list[tuple[str, bool]]) -> st
         elif (hi < b_lo) if higher else (lo > b_hi):
             behind.append(f"{measure} (best: {best['features']})")
         else:
-            tied.append(measure)
-    parts = [f"{label}: {', '.join(items)}" for label, items in
+            tied.append(f"{measure} ({best['features']})")
+    parts = [f"{label} on {_listed(items)}" for label, items in
              (("ahead of every baseline", ahead), ("tied with the best baseline", tied), ("behind", behind)) if items]
-    return f"The {me['features']} is " + "; ".join(parts) + "."
+    return f"The {me['features']} is " + "; ".join(parts) + "." if parts else f"The {me['features']} has no score."
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def formatted(rows: list[dict]) -> list[dict]:

@@ -19,6 +19,8 @@ LOGVAR_LIMIT = 8.0
 GROUPS = 8
 TILE_RANGE = (32, 256)
 LATENT_RANGE = (2, 4096)
+TEXTURE_AREA = 4.0  # px: the blur over which band energies are averaged (band_energy)
+MIN_STD = 0.05  # standardised units: about 2.4 grey levels on the stand-in; flatter tiles are not blown up
 
 
 def check_model(model: ModelConfig, tile_size: int) -> None:
@@ -35,8 +37,18 @@ def check_model(model: ModelConfig, tile_size: int) -> None:
     if model.width < GROUPS or model.width % GROUPS or model.max_width % GROUPS or model.max_width < model.width:
         raise UserError(f"model.width {model.width} and model.max_width {model.max_width} must be multiples of "
                         f"{GROUPS} (GroupNorm groups) with width <= max_width; use e.g. 16 and 256")
+    side = tile_size // 2**model.depth
+    if model.latent_map and model.latent % (side * side):
+        raise UserError(f"model.latent {model.latent} is not a multiple of the latent map's {side} x {side} positions "
+                        f"(tile {tile_size}, depth {model.depth}); use a multiple of {side * side} or latent_map = false")
     if model.blocks < 0:
         raise UserError(f"model.blocks {model.blocks} must be 0 or more")
+
+
+def latent_channels(model: ModelConfig, tile_size: int) -> int:
+    """Latent channels per position of a latent map (model.latent_map), 0 for a flat latent."""
+    side = tile_size // 2**model.depth
+    return model.latent // (side * side) if model.latent_map else 0
 
 
 def channels(model: ModelConfig) -> list[int]:
@@ -67,13 +79,18 @@ class Encoder(nn.Module):
         for k in range(model.depth):
             layers.append(nn.Conv2d(c[k], c[k + 1], 3, stride=2, padding=1))
             layers += [ResBlock(c[k + 1]) for _ in range(model.blocks)]
-        layers += [nn.GroupNorm(GROUPS, c[-1]), nn.SiLU(), nn.Flatten()]
+        layers += [nn.GroupNorm(GROUPS, c[-1]), nn.SiLU()]
         self.features = nn.Sequential(*layers)
         side = tile_size // 2**model.depth
-        self.head = nn.Linear(c[-1] * side * side, 2 * model.latent)
+        self.per_position = latent_channels(model, tile_size)
+        if self.per_position:  # a latent map: the same 1x1 convolution at each of the side x side positions
+            self.head = nn.Conv2d(c[-1], 2 * self.per_position, 1)
+        else:
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(c[-1] * side * side, 2 * model.latent))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, logvar = self.head(self.features(x)).float().chunk(2, dim=1)
+        out = self.head(self.features(x)).float()  # (B, 2 latent) or (B, 2 c, side, side)
+        mean, logvar = (part.flatten(1) for part in out.chunk(2, dim=1))  # a map flattens channel by channel
         return mean, LOGVAR_LIMIT * torch.tanh(logvar / LOGVAR_LIMIT)
 
 
@@ -86,7 +103,11 @@ class Decoder(nn.Module):
         c = channels(model)
         self.side = tile_size // 2**model.depth
         self.top = c[-1]
-        self.head = nn.Linear(model.latent, c[-1] * self.side * self.side)
+        self.per_position = latent_channels(model, tile_size)
+        if self.per_position:
+            self.head = nn.Conv2d(self.per_position, c[-1], 3, padding=1)
+        else:
+            self.head = nn.Linear(model.latent, c[-1] * self.side * self.side)
         layers: list[nn.Module] = []
         for k in reversed(range(model.depth)):
             layers += [ResBlock(c[k + 1]) for _ in range(model.blocks)]
@@ -95,7 +116,10 @@ class Decoder(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.head(z).view(-1, self.top, self.side, self.side)
+        if self.per_position:
+            h = self.head(z.view(-1, self.per_position, self.side, self.side))
+        else:
+            h = self.head(z).view(-1, self.top, self.side, self.side)
         return self.body(h).float()
 
 
@@ -112,24 +136,66 @@ class VAE(nn.Module):
     def variational(self) -> bool:
         return self.config.kind == "vae"
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        """Reconstruction, latent mean, latent log-variance."""
-        mean, logvar = self.encoder(x)
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, seen: torch.Tensor | None = None):
+        """Reconstruction of x, latent mean, latent log-variance; `seen` is what the encoder gets instead of x
+        (a corrupted copy in training, sampling.corrupt)."""
+        shift, scale = tile_moments(x) if self.config.normalise else (0.0, 1.0)
+        mean, logvar = self.encoder(((x if seen is None else seen) - shift) / scale)
         z = mean
         if self.variational and self.training:
             noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z = mean + torch.exp(0.5 * logvar) * noise
-        return self.decoder(z), mean, logvar
+        return self.decoder(z) * scale + shift, mean, logvar
+
+    def decode(self, z: torch.Tensor, shift: torch.Tensor | float = 0.0, scale: torch.Tensor | float = 1.0):
+        """Tiles (B, 1, s, s) from latents; with tile normalisation, given the tiles' mean and std (default: a
+        tile of mean 0 and std 1 in standardised units, the average tile's level and contrast)."""
+        return self.decoder(z) * scale + shift if self.config.normalise else self.decoder(z)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent mean and log-variance of tiles, (B, latent) each (after the tile normalisation, if on)."""
+        shift, scale = tile_moments(x) if self.config.normalise else (0.0, 1.0)
+        return self.encoder((x - shift) / scale)
+
+
+def tile_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each tile's mean and standard deviation, (B, 1, 1, 1) each; the std floored at MIN_STD (flat glass)."""
+    return x.mean(dim=(1, 2, 3), keepdim=True), x.std(dim=(1, 2, 3), keepdim=True).clamp_min(MIN_STD)
 
 
 def loss_terms(x: torch.Tensor, recon: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *,
-               model: nn.Module, beta: float, l2: float, variational: bool = True) -> dict[str, torch.Tensor]:
+               model: nn.Module, beta: float, l2: float, variational: bool = True,
+               texture: float = 0.0) -> dict[str, torch.Tensor]:
     """Reconstruction (squared error summed over pixels), KL to N(0, I) (summed over latent dimensions),
-    both averaged over the batch; L2 = sum of squared parameters; total = recon + beta * KL + l2 * L2."""
-    recon_term = (recon.float() - x.float()).pow(2).flatten(1).sum(1).mean()
+    both averaged over the batch; L2 = sum of squared parameters; texture = squared difference of the local
+    band energies (band_energy) of reconstruction and tile, summed over pixels and bands, averaged over the
+    batch. total = recon + texture weight * texture + beta * KL + l2 * L2."""
+    error = recon.float() - x.float()
+    recon_term = error.pow(2).flatten(1).sum(1).mean()
     kl = (0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar)).sum(1).mean() if variational else recon_term.new_zeros(())
     squares = sum(p.pow(2).sum() for p in model.parameters())
-    return {"recon": recon_term, "kl": kl, "l2": squares, "total": recon_term + beta * kl + l2 * squares}
+    energy = ((band_energy(recon.float()) - band_energy(x.float())).pow(2).flatten(1).sum(1).mean() if texture
+              else recon_term.new_zeros(()))
+    return {"recon": recon_term, "texture": energy, "kl": kl, "l2": squares,
+            "total": recon_term + texture * energy + beta * kl + l2 * squares}
+
+
+def band_energy(x: torch.Tensor) -> torch.Tensor:
+    """Local energy of three frequency bands of (B, 1, s, s) images: each band (the difference of Gaussian blurs
+    one octave apart, at 1, 2 and 4 px) squared and blurred over TEXTURE_AREA px, (B, 3, s, s). It says how much
+    structure of each size a region holds, whatever its exact position: a texture, not an image."""
+    blurs = [x] + [blur(x, sigma) for sigma in (1.0, 2.0, 4.0)]
+    return torch.cat([blur((a - b).pow(2), TEXTURE_AREA) for a, b in zip(blurs, blurs[1:])], dim=1)
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A separable Gaussian blur of (B, 1, s, s) images, reflecting at the borders."""
+    half = min(max(1, round(3 * sigma)), x.shape[-1] - 1)  # reflection padding needs fewer taps than pixels
+    taps = torch.arange(-half, half + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    x = nn.functional.conv2d(nn.functional.pad(x, (half, half, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+    return nn.functional.conv2d(nn.functional.pad(x, (0, 0, half, half), mode="reflect"), kernel.view(1, 1, -1, 1))
 
 
 def architecture(model: VAE) -> list[dict]:

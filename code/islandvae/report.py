@@ -10,6 +10,7 @@ import matplotlib
 
 from islandvae.config import Config, load_config
 
+
 def setup() -> Config:
     """Set the report's figure style and return the config in use (see ISLANDVAE_CONFIG)."""
     matplotlib.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "figure.figsize": (6.4, 3.6),
@@ -24,18 +25,26 @@ def save_figure(fig, name: str) -> None:
     Showing it explicitly and closing it makes a chunk's output exactly one image, whatever the
     backend's interactive mode, under Quarto and the pip-only renderer alike.
     """
+    import io
+
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    folder = load_config().paths.figures
-    folder.mkdir(parents=True, exist_ok=True)
-    fig.savefig(folder / f"{name}.png", bbox_inches="tight")
+    from islandvae.files import folder, write_atomic
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    write_atomic(folder(load_config().paths.figures, "figures") / f"{name}.png", buffer.getvalue())
     display(fig)
     plt.close(fig)
 
 
-def markdown_table(rows: list[dict], *, digits: int = 1):
-    """A list of dicts as a pandoc pipe table, displayed as markdown in both renderers."""
+def markdown_table(rows: list[dict], *, digits: int = 1, caption: str = "", label: str = ""):
+    """A list of dicts as a pandoc pipe table, displayed as markdown in both renderers.
+
+    With `caption` (and `label`, e.g. "tbl-levers") the caption is part of the output (pandoc's `: caption
+    {#tbl-x}` line), for tables a chunk shows only sometimes: a chunk option `tbl-cap` would leave its caption
+    and label behind when the chunk shows no table."""
     from IPython.display import Markdown
 
     headers = list(rows[0])
@@ -43,6 +52,8 @@ def markdown_table(rows: list[dict], *, digits: int = 1):
         return f"{v:,.{digits}f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(r[h]) for h in headers) + " |" for r in rows]
+    if caption:
+        lines += ["", f": {caption}" + (f" {{#{label}}}" if label else "")]
     return Markdown("\n".join(lines))
 
 

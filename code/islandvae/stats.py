@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,8 +22,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from islandvae.config import show
-from islandvae.data import ImageInfo, Inventory, describe_file, first_line, open_h5, training_brains
+from islandvae.data import (
+    ImageInfo,
+    Inventory,
+    describe_file,
+    first_line,
+    open_h5,
+    training_brains,
+)
 from islandvae.errors import UserError
+from islandvae.files import write_atomic
 
 BLOCK_PIXELS = 1 << 22  # rows are read in blocks of about 4 Mpx (32 MB as int64 in bincount)
 CACHE_VERSION = 1
@@ -53,14 +60,6 @@ def cache_key(*parts) -> str:
     """A short stable hash of JSON-able parts."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha1(blob).hexdigest()[:16]
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to `path` through a temporary file and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def stats_from_histogram(hist: np.ndarray, brains: tuple[str, ...]) -> PixelStats:
@@ -140,6 +139,10 @@ def training_stats(path: Path | str, test_brain: str, *, cache_dir: Path, recomp
             pass  # an unreadable cache entry is recomputed and replaced
     hists = brain_histograms(path, brains, cache_dir=cache_dir, progress=progress)
     stats = stats_from_histogram(sum(hists.values()), brains)
+    if stats.std == 0:
+        raise UserError(f"the training brains ({', '.join(brains)}) of {show(path)} have no spread: every pixel is "
+                        f"{stats.min:g}, so tiles cannot be standardised; check the file (an export error?) or "
+                        "choose another data.test_brain")
     record = {"file": file_identity(path), "test_brain": test_brain, "dtype": inventory.dtype.name,
               "stats": asdict(stats)}
     write_atomic(cached, json.dumps(record, indent=2).encode())

@@ -10,8 +10,10 @@ from __future__ import annotations
 from islandvae.config import Config
 from islandvae.handin import Member
 
-FIGURES = (("latent-embedding", "test tiles in 2-D (chapter 5)"), ("reconstructions", "test reconstructions (chapter 4)"),
-           ("samples", "prior samples (chapter 5)"))
+FIGURES = (("latent-embedding", "test tiles in 2-D (chapter 5)"),
+           ("type-examples", "islands of each type found (chapter 5)"),
+           ("reconstructions", "test reconstructions (chapter 4)"))
+STAND_IN = {"type-examples": ("samples", "prior samples (chapter 5)")}  # when no island was found
 
 
 def team_line(team: list[Member]) -> str:
@@ -22,11 +24,14 @@ def team_line(team: list[Member]) -> str:
 def approach_line(config: Config) -> str:
     """What was done, with the config's numbers."""
     s, m = config.sampling, config.model
+    shape = "a latent map" if m.latent_map else "a flat latent"
     return (f"**Approach.** Random {s.tile_size}-px tiles of the training brains' tissue, standardised with the "
-            f"training statistics{' and augmented' if s.augment else ''}, train a convolutional VAE with a "
-            f"{m.latent}-dimensional latent space (KL weight {config.train.beta:g}, warm-up, test-brain early stopping). "
-            "The test brain's tiles are encoded, and their latent means are scored against a pixel-PCA and a "
-            "brightness baseline, with 95 % bootstrap intervals over test images.")
+            f"training statistics{' and augmented' if s.augment else ''}, train a convolutional VAE with "
+            f"{shape} of {m.latent} numbers (KL weight {config.train.beta:g}, warm-up, test-brain early stopping"
+            f"{', each tile normalised to its own mean and contrast' if m.normalise else ''}). "
+            "On the test brain, islands are found as connected regions of grid tiles in latent clusters of dense "
+            "cells, typed by a Gaussian mixture along the direction that separates islands (types by BIC), and "
+            "each type is described by cell density, size and roundness on the pixels.")
 
 
 def training_line(config: Config) -> str:
@@ -46,29 +51,50 @@ def training_line(config: Config) -> str:
             f"{last['test_mse']:.3f} per standardised pixel (a model that outputs the mean scores 1).")
 
 
-def numbers_table(rows: list[dict]) -> list[dict]:
-    """Chapter 5's measures, the columns that fit a page: one row per feature space, 'value (low-high)'."""
-    columns = [c for c in ("recon MSE", "linear probe", "island type", "brain probe") if any(c in r for r in rows)]
-    out = []
-    for r in rows:
-        entry = {"features": r["features"]}
-        for c in columns:
-            entry[c] = f"{r[c][0]:.2f} ({r[c][1]:.2f}-{r[c][2]:.2f})" if c in r else "-"
-        out.append(entry)
-    return out
+def short(name: str) -> str:
+    """A feature space's name without its parenthesised detail, except the VAE's (its latent size)."""
+    return name if name.startswith("VAE") or " (" not in name else name[:name.index(" (")]
+
+
+def numbers_table(result: dict) -> list[dict]:
+    """Chapter 5's scores that fit a page: per feature space the island-level ARI and balanced accuracy, and the
+    tile-level island-type probe and brain probe, as 'value (low-high)'."""
+    def cell(v):
+        return f"{v[0]:.2f} ({v[1]:.2f}-{v[2]:.2f})" if v is not None else "-"
+    tiles = {r["features"]: r for r in result["measures"]}
+    return [{"features": short(name), "island ARI": cell(v["ari"]), "island bal. acc.": cell(v["balanced accuracy"]),
+             "tile island type": cell(tiles[name].get("island type")), "brain probe": cell(tiles[name].get("brain probe"))}
+            for name, v in result["island scores"].items()]
+
+
+def types_line(result: dict) -> str:
+    """The types found in the test brain, with their measured cells (one sentence, data with or without truth)."""
+    rows = result["described"]
+    if not rows:
+        return "No island was found in the test brain."
+
+    def each(key, fmt):
+        values = [format(r[key][0] if isinstance(r[key], (list, tuple)) else r[key], fmt) for r in rows]
+        return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+    return (f"{result['found']['islands']} islands found in the test brain, {len(rows)} type"
+            f"{'s' * (len(rows) != 1)} by the BIC ({each('islands', 'd')} islands) with {each('cells / 10,000 px', '.0f')} "
+            f"cells per 10,000 px, cell diameters {each('cell diameter (px)', '.1f')} px and roundness "
+            f"{each('roundness', '.2f')}.")
 
 
 def composed_figure(config: Config):
     """The saved chapter figures in one fixed-size figure (None when one is missing)."""
     import matplotlib.pyplot as plt
 
-    paths = [config.paths.figures / f"{name}.png" for name, _ in FIGURES]
+    chosen = [(name, title) if (config.paths.figures / f"{name}.png").is_file() else STAND_IN.get(name, (name, title))
+              for name, title in FIGURES]
+    paths = [config.paths.figures / f"{name}.png" for name, _ in chosen]
     if not all(p.is_file() for p in paths):
         return None
-    fig = plt.figure(figsize=(7.0, 3.1))
+    fig = plt.figure(figsize=(7.0, 2.2))
     grid = fig.add_gridspec(2, 2, width_ratios=(1.0, 1.25), wspace=0.03, hspace=0.15)
     places = (grid[:, 0], grid[0, 1], grid[1, 1])
-    for k, (path, place, (_, title)) in enumerate(zip(paths, places, FIGURES)):
+    for k, (path, place, (_, title)) in enumerate(zip(paths, places, chosen)):
         ax = fig.add_subplot(place)
         ax.imshow(plt.imread(path))
         ax.set_title(f"{'abc'[k]}: {title}", fontsize=7)

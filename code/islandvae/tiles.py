@@ -21,12 +21,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from islandvae.data import ImageInfo, InMemoryImages
+from islandvae.data import ImageInfo, ImageSource, InMemoryImages
 from islandvae.errors import UserError
 from islandvae.stats import PixelStats
 
 Key = tuple[str, str, int, int, int]  # (brain, image, row, column, tile_size)
-STRATEGIES = ("uniform", "area", "tissue")
+STRATEGIES = ("uniform", "area", "tissue", "dense")
+DENSE_WEIGHT = 1.0  # strategy "dense": a block's weight is exp(DENSE_WEIGHT x how many spreads darker it is than
+# its image's median tissue block), clipped to [-2, 3] spreads
 TISSUE_BLOCK = 16  # px per cell of the tissue map
 
 
@@ -178,25 +180,59 @@ def augment(tiles: torch.Tensor, *, seed: int, brightness: float = 0.2, contrast
     return out * (1 + c.to(tiles.device))[:, None, None] + b.to(tiles.device)[:, None, None]
 
 
+def corrupt(tiles: torch.Tensor, *, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Tiles (B, 1, s, s) blurred with a Gaussian of sigma uniform in [0, strength] px and given Gaussian noise of
+    std uniform in [0, strength / 10], per tile: what the imaging varies between sections, not the tissue."""
+    b, s = tiles.shape[0], tiles.shape[-1]
+    sigma = torch.rand(b, generator=generator) * strength + 1e-3
+    half = max(1, math.ceil(2 * strength))
+    taps = torch.arange(-half, half + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (taps[None] / sigma[:, None]) ** 2)
+    kernel = (kernel / kernel.sum(1, keepdim=True)).to(tiles)  # (B, 2 half + 1), one kernel per tile
+    x = tiles.reshape(1, b, s, s)
+    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (half, half, 0, 0), mode="reflect"),
+                                   kernel[:, None, None, :], groups=b)
+    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 0, half, half), mode="reflect"),
+                                   kernel[:, None, :, None], groups=b)
+    noise = torch.randn(tiles.shape, generator=generator).to(tiles) * (torch.rand(b, generator=generator).to(tiles)
+                                                                       * strength / 10)[:, None, None, None]
+    return x.reshape(tiles.shape) + noise
+
+
 @dataclass(frozen=True)
 class TissueMap:
-    """Per image, which TISSUE_BLOCK x TISSUE_BLOCK blocks hold tissue (not glass, not a tear)."""
+    """Per image, which TISSUE_BLOCK x TISSUE_BLOCK blocks hold tissue (not glass, not a tear), and their means."""
 
     blocks: list[np.ndarray]  # bool (ceil(H / b), ceil(W / b)) per image
+    means: list[np.ndarray] | None = None  # float32, the same shape: each block's mean grey value
+
+    def dense_weights(self, k: int) -> np.ndarray:
+        """Sampling weights of image k's tissue blocks for the "dense" strategy: darker than the image's median
+        tissue block (where cells crowd: islands) weighs more, exp(DENSE_WEIGHT z), z clipped to [-2, 3]."""
+        tissue = self.means[k][self.blocks[k]]
+        if not tissue.size:
+            return tissue
+        spread = float(np.std(tissue)) or 1.0
+        z = np.clip((np.median(tissue) - tissue) / spread, -2, 3)
+        return np.exp(DENSE_WEIGHT * z)
 
 
-def tissue_map(images: InMemoryImages, stats: PixelStats) -> TissueMap:
-    """Blocks whose mean is below the glass level or whose texture is clearly above noise."""
+def tissue_map(images: ImageSource, stats: PixelStats) -> TissueMap:
+    """Blocks whose mean is below the glass level or whose texture is clearly above noise (an image at a time)."""
     glass = stats.mean + 1.5 * stats.std  # about 230 on the stand-in; glass is brighter and flat
-    blocks = []
-    for info in images.infos():
-        a = images.arrays[(info.brain, info.name)]
-        b = TISSUE_BLOCK
-        hb, wb = math.ceil(info.height / b), math.ceil(info.width / b)
-        padded = np.pad(a, ((0, hb * b - info.height), (0, wb * b - info.width)), mode="edge").astype(np.float32)
-        cells = padded.reshape(hb, b, wb, b)
-        blocks.append((cells.mean(axis=(1, 3)) < glass) | (cells.std(axis=(1, 3)) > 0.35 * stats.std))
-    return TissueMap(blocks=blocks)
+    pairs = [tissue_blocks(images.image(info.brain, info.name), glass, 0.35 * stats.std) for info in images.infos()]
+    return TissueMap(blocks=[b for b, _ in pairs], means=[m for _, m in pairs])
+
+
+def tissue_blocks(a: np.ndarray, glass: float, texture: float) -> tuple[np.ndarray, np.ndarray]:
+    """(ceil(H / b), ceil(W / b)) bool: blocks of one image darker than `glass` or with a std above `texture`; and
+    every block's mean."""
+    b = TISSUE_BLOCK
+    hb, wb = math.ceil(a.shape[0] / b), math.ceil(a.shape[1] / b)
+    padded = np.pad(a, ((0, hb * b - a.shape[0]), (0, wb * b - a.shape[1])), mode="edge").astype(np.float32)
+    cells = padded.reshape(hb, b, wb, b)
+    means = cells.mean(axis=(1, 3))
+    return (means < glass) | (cells.std(axis=(1, 3)) > texture), means
 
 
 class TileSampler(Sampler):
@@ -215,13 +251,15 @@ class TileSampler(Sampler):
             raise UserError(f"tiles per epoch {tiles!r} must be a positive integer; ask for at least one tile")
         if strategy not in STRATEGIES:
             raise UserError(f"sampling strategy '{strategy}' is unknown; choose one of {', '.join(STRATEGIES)}")
-        if strategy == "tissue" and tissue is None:
-            raise ValueError("the tissue strategy needs a TissueMap")
+        if strategy in ("tissue", "dense") and tissue is None:
+            raise ValueError(f"the {strategy} strategy needs a TissueMap")
         if not infos:
             raise UserError("no images to sample tiles from; check data.test_brain and the data file")
         self.infos, self.tiles, self.seed, self.strategy, self.tissue = infos, tiles, seed, strategy, tissue
         self.epoch = 0
         self._warn_small()
+        if tissue is not None and strategy in ("tissue", "dense"):
+            self._warn_glass()
 
     def _warn_small(self) -> None:
         small = [i for i in self.infos if i.height < self.tile_size or i.width < self.tile_size]
@@ -229,6 +267,17 @@ class TileSampler(Sampler):
             brains = sorted({i.brain for i in small})
             warnings.warn(f"tile size {self.tile_size} exceeds {len(small)} image(s) of {', '.join(brains)}; "
                           "their tiles are padded with the training mean", stacklevel=3)
+
+    def _warn_glass(self) -> None:
+        from islandvae.data import warn_once
+
+        glass = [i for i, b in zip(self.infos, self.tissue.blocks) if not b.any()]
+        for brain in sorted({i.brain for i in glass}):
+            names = [i.name for i in glass if i.brain == brain]
+            whole = len(names) == sum(i.brain == brain for i in self.infos)
+            what = f"brain {brain} holds" if whole else f"{len(names)} image(s) of {brain} hold"
+            shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+            warn_once(f"{what} no tissue by the tissue map (only glass: {shown}); no tile is drawn from them")
 
     def __len__(self) -> int:
         return self.tiles
@@ -254,10 +303,12 @@ class TileSampler(Sampler):
         s, n = self.tile_size, self.tiles
         heights = torch.tensor([i.height for i in self.infos])
         widths = torch.tensor([i.width for i in self.infos])
-        if self.strategy == "tissue":
-            # Every tissue block of every image is equally likely: images count by tissue area.
-            image, by, bx = self._tissue_cells()
-            pick = torch.randint(0, image.numel(), (n,), generator=g)
+        if self.strategy in ("tissue", "dense"):
+            # tissue: every tissue block of every image is equally likely (images count by tissue area);
+            # dense: blocks darker than their image's median tissue block (crowded cells: islands) more likely.
+            image, by, bx, weight = self._tissue_cells()
+            pick = (torch.randint(0, image.numel(), (n,), generator=g) if self.strategy == "tissue" else
+                    torch.multinomial(weight, n, replacement=True, generator=g))
             jitter = torch.rand(n, 2, generator=g)
             image = image[pick]
             rows = ((by[pick] + jitter[:, 0]) * TISSUE_BLOCK).long() - s // 2
@@ -272,14 +323,19 @@ class TileSampler(Sampler):
         cols = (u[:, 1] * (widths[image] - s + 1).clamp(min=1)).long()
         return image, rows, cols
 
-    def _tissue_cells(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Image index, block row and block column of every tissue block of every image."""
+    def _tissue_cells(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Image index, block row and block column of every tissue block of every image (and, for the dense
+        strategy, each block's weight)."""
         if not hasattr(self, "_cells"):
             parts = [(k, *np.nonzero(m)) for k, m in enumerate(self.tissue.blocks)]
             if not any(len(p[1]) for p in parts):
                 raise UserError("no image holds tissue by the tissue map; use sampling strategy 'area'")
             self._cells = tuple(torch.from_numpy(np.concatenate(x).astype(np.int64)) for x in zip(
                 *[(np.full(len(y), k), y, x) for k, y, x in parts]))
+            weight = None
+            if self.strategy == "dense":
+                weight = torch.from_numpy(np.concatenate([self.tissue.dense_weights(k) for k, *_ in parts]))
+            self._cells = (*self._cells, weight)
         return self._cells
 
     def __iter__(self):

@@ -22,16 +22,23 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from islandvae import checkpoint
+from islandvae import checkpoint, files
 from islandvae.config import Config, show
 from islandvae.data import InMemoryImages, read_inventory, training_brains
 from islandvae.errors import UserError
 from islandvae.model import VAE, check_model, loss_terms
 from islandvae.stats import PixelStats, training_stats
-from islandvae.tiles import (TileBatchSampler, TileDataset, TileSampler, evaluation_keys, identity_collate,
-                             tissue_map)
+from islandvae.tiles import (
+    TileBatchSampler,
+    TileDataset,
+    TileSampler,
+    corrupt,
+    evaluation_keys,
+    identity_collate,
+    tissue_map,
+)
 
-FIELDS = ("step", "epoch", "seconds", "lr", "beta", "recon", "kl", "l2", "total",
+FIELDS = ("step", "epoch", "seconds", "lr", "beta", "recon", "texture", "kl", "l2", "total",
           "test_mse", "test_kl", "test_loss", "active_units")
 ACTIVE = 0.01  # a latent unit is active when its posterior mean varies by more than this over test tiles
 
@@ -43,7 +50,7 @@ class Run:
     folder: Path
 
     @classmethod
-    def of(cls, config: Config) -> "Run":
+    def of(cls, config: Config) -> Run:
         return cls(config.paths.runs / config.name)
 
     last = property(lambda self: self.folder / "last.pt")
@@ -189,7 +196,7 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
         torch.cuda.set_device(device)
     run = Run.of(config)
-    run.folder.mkdir(parents=True, exist_ok=True)
+    files.folder(run.folder, "run")
     data = Data(config, device, rank=rank)
     model = build_model(config, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
@@ -214,7 +221,7 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
         trained = torch.compile(trained)
     dtype = autocast_dtype(config, device)
     test = test_tiles(config, data.stats, t.eval_tiles)
-    sums, count, started = dict.fromkeys(("recon", "kl", "l2", "total"), 0.0), 0, time.perf_counter()
+    sums, count, started = dict.fromkeys(("recon", "texture", "kl", "l2", "total"), 0.0), 0, time.perf_counter()
     bar = tqdm(total=t.max_steps, initial=state.step, desc=f"training {config.name}", unit="step",
                disable=not progress or rank != 0)
     while not state.done and state.step < (stop_at or t.max_steps):
@@ -222,9 +229,15 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
         for x in data.epoch(epoch, start):
             beta = t.beta * min(1.0, (state.step + 1) / t.warmup_steps) if t.warmup_steps else t.beta
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            seen = None
+            if config.sampling.corrupt:  # seeded by the step: an interrupted run resumes with the same corruption
+                g = torch.Generator().manual_seed(config.sampling.seed * 1_000_003 + state.step + 7 * rank)
+                seen = corrupt(x, strength=config.sampling.corrupt, generator=g).contiguous(
+                    memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                recon, mean, logvar = trained(x, noise)
-            terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational)
+                recon, mean, logvar = trained(x, noise, seen)
+            terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational,
+                               texture=t.texture)
             if not torch.isfinite(terms["total"]):
                 raise UserError(f"step {state.step + 1}: the loss is not finite (recon {terms['recon'].item():.3g}, "
                                 f"KL {terms['kl'].item():.3g}); likely a learning rate too high for this model "
@@ -346,7 +359,8 @@ def comparison_configs(config: Config) -> dict[str, Config]:
     and 4096 (runs of their own). The main model at the same budget is its run's step-<n>.pt snapshot."""
     n = config.train.comparison_steps
     short = dataclasses.replace(config.train, max_steps=n, patience=n)
-    variants = {"autoencoder": dict(kind="ae"), "latent 2": dict(latent=2), "latent 4096": dict(latent=4096)}
+    variants = {"autoencoder": dict(kind="ae"), "latent 2": dict(latent=2, latent_map=False),  # 2 numbers: no map
+                "latent 4096": dict(latent=4096)}
     return {label: dataclasses.replace(config, name=f"{config.name}-{label.replace(' ', '')}", train=short,
                                        model=dataclasses.replace(config.model, **change))
             for label, change in variants.items()}

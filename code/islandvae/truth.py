@@ -76,7 +76,7 @@ class TruthFile:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "TruthFile":
+    def __enter__(self) -> TruthFile:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -21,11 +21,14 @@ import yaml
 
 from islandvae.config import PROJECT_ROOT, show
 from islandvae.errors import UserError
-from islandvae.render.execute import execute
+from islandvae.files import folder, problem, write_atomic
+from islandvae.render.execute import execute, render_key
 from islandvae.render.markdown import document_markdown
 from islandvae.render.qmd import parse
+from islandvae.stats import cache_key
 
 FILTER = Path(__file__).with_name("crossref.lua")
+CSS = Path(__file__).with_name("page.css")  # the page's look: a readable column, the contents beside it
 HTML_KEYS = ("title", "subtitle", "author", "date", "abstract", "toc", "toc-depth", "lang")
 TYPST_KEYS = (*HTML_KEYS, "papersize", "fontsize", "margin", "section-numbering", "columns", "mainfont")
 
@@ -67,8 +70,14 @@ def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print)
     outputs = execute(document, cache_dir, log=log)
 
     target = output_dir / relative.parent
-    target.mkdir(parents=True, exist_ok=True)
+    folder(target, "output")
     html, pdf = target / f"{relative.stem}.html", target / f"{relative.stem}.pdf"
+    # What the two files are made from: if it is what made the files there, they are left as they are.
+    made_from = cache_dir / "outputs" / relative.with_suffix(".key")
+    key = cache_key("outputs-1", render_key(), str(output_dir.resolve()), document.meta, document.parts, outputs)
+    if html.is_file() and pdf.is_file() and made_from.is_file() and made_from.read_text() == key:
+        log(f"  {show(html)} and {show(pdf)} are up to date")
+        return html, pdf
     with tempfile.TemporaryDirectory(dir=target, prefix=f".{relative.stem}-") as build:
         build = Path(build)
         body = document_markdown(document, outputs, build / "figures", "figures",
@@ -78,9 +87,10 @@ def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print)
             source = build / f"{relative.stem}.{fmt}.md"
             source.write_text("---\n" + yaml.safe_dump(_metadata(document.meta, fmt)) + "---\n\n" + body)
             if fmt == "html":
+                toc = ["--toc"] if _metadata(document.meta, "html").get("toc") else []
                 pypandoc.convert_file(str(source), "html", outputfile=str(build / "out.html"),
-                                      extra_args=["-s", "--embed-resources", "--mathml", f"--lua-filter={FILTER}",
-                                                  f"--resource-path={build}"])
+                                      extra_args=["-s", "--embed-resources", "--mathml", f"--css={CSS}", *toc,
+                                                  f"--lua-filter={FILTER}", f"--resource-path={build}"])
             else:
                 pypandoc.convert_file(str(source), "typst", outputfile=str(build / "out.typ"),
                                       extra_args=["-s", f"--lua-filter={FILTER}"])
@@ -88,8 +98,12 @@ def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print)
                     typst.compile(str(build / "out.typ"), output=str(build / "out.pdf"), root=str(build))
                 except Exception as err:  # typst raises its own error types
                     raise UserError(f"{show(path)}: Typst could not make the PDF ({str(err).splitlines()[0]})") from None
-        os.replace(build / "out.html", html)
-        os.replace(build / "out.pdf", pdf)
+        try:
+            os.replace(build / "out.html", html)
+            os.replace(build / "out.pdf", pdf)
+        except OSError as err:
+            raise problem(err, html) from None
+    write_atomic(made_from, key.encode())
     log(f"  wrote {show(html)} and {show(pdf)}")
     return html, pdf
 
@@ -110,4 +124,4 @@ def render(paths: list[Path] | None = None, output_dir: Path | None = None, *, c
     return written
 
 
-__all__ = ["render", "render_document", "project_documents"]
+__all__ = ["project_documents", "render", "render_document"]

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import nbformat
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets import CaselessStrEnum
 
 from islandvae.config import PROJECT_ROOT, load_config
 from islandvae.errors import UserError
@@ -28,7 +31,16 @@ from islandvae.handin import team_path
 from islandvae.render.qmd import Chunk, Document
 from islandvae.stats import file_identity
 
+
+class LocalKernelManager(KernelManager):
+    """A kernel reached through local sockets (files), not TCP ports: nothing listens on the network, and
+    ipykernel has no reason to warn about unencrypted TCP in every render."""
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+
 KEY_PREFIX = "# islandvae render key: "
+SLOW_CHUNK = 5.0  # seconds: a chunk that takes longer is named in the render log
 
 
 def render_key() -> str:
@@ -93,17 +105,26 @@ def execute(document: Document, cache_dir: Path, *, log=print) -> list[nbformat.
         except KeyError:
             pass
         log(f"  {document.path.name}: executing {len(chunks)} chunks of {chunks[0].origin}")
-        outputs += _run(document, nb, cache, PROJECT_ROOT / chunks[0].origin)
+        outputs += _run(document, nb, cache, PROJECT_ROOT / chunks[0].origin, log=log)
         executed += len(chunks)
     if not executed:
         log(f"  {document.path.name}: cache hit, nothing executed")
     return outputs
 
 
-def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path) -> list:
+def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path, *, log=print) -> list:
     """Execute one notebook in a fresh kernel and cache it; the outputs of its chunk cells."""
     client = NotebookClient(nb, timeout=None, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(PROJECT_ROOT)}})
+                            resources={"metadata": {"path": str(PROJECT_ROOT)}},
+                            **({"kernel_manager_class": LocalKernelManager} if os.name == "posix" else {}))
+    started = {}
+    client.on_cell_start = lambda cell, cell_index: started.__setitem__(cell_index, time.perf_counter())
+
+    def finished(cell, cell_index, execute_reply):  # long chunks are named as they finish: progress, and the slowest
+        seconds = time.perf_counter() - started.pop(cell_index, time.perf_counter())
+        if seconds >= SLOW_CHUNK:
+            log(f"    chunk '{cell.metadata.get('islandvae', {}).get('label') or cell_index}': {seconds:.0f} s")
+    client.on_cell_executed = finished
     env = os.environ.copy()
     try:
         client.execute(env=env)

@@ -54,8 +54,8 @@ def chunk_markdown(chunk: Chunk, outputs: list, figures: Path, link: str, *, ech
                 blocks.append(f"```{{=html}}\n{data['text/html']}\n```")
             elif "text/plain" in data:
                 blocks.append(_fence(data["text/plain"]))
-    if label.startswith("tbl-") and chunk.options.get("tbl-cap"):
-        blocks.append(f": {chunk.options['tbl-cap']} {{#{label}}}")
+    if label.startswith("tbl-") and chunk.options.get("tbl-cap") and any(b.lstrip().startswith("|") for b in blocks):
+        blocks.append(f": {chunk.options['tbl-cap']} {{#{label}}}")  # only under a table: never a stray caption
     return "\n\n".join(blocks)
 
 

@@ -14,7 +14,15 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from islandvae.synth.cells import DIFFICULTY_REACH, SpriteBank, stamp
-from islandvae.synth.fields import COARSE, blob, coarse_grid, coarse_shape, sample_points, smooth_noise, upsample
+from islandvae.synth.fields import (
+    COARSE,
+    blob,
+    coarse_grid,
+    coarse_shape,
+    sample_points,
+    smooth_noise,
+    upsample,
+)
 
 GRANULAR, PARVICELLULAR, PSEUDO = 1, 2, 3  # island kinds; the truth mask stores 1 and 2, pseudo-islands as 0
 NO_TISSUE = 255

@@ -1,0 +1,338 @@
+"""Islands as the unit: tiles on a dense grid over whole images, islands from the truth or found from features,
+and island types.
+
+A `Grid` holds every tissue tile of some brains at a fixed stride (half a tile: neighbouring tiles overlap),
+with its place on its image's grid. On the stand-in the truth labels each tile and gives the true islands:
+connected regions (8-neighbourhood) of tiles of one island type. On data without truth, `find_islands`
+groups the tiles' features into clusters, names as island clusters those whose tiles hold the densest small
+dark blobs (morphology.py, measured on the pixels), and takes connected regions of such tiles on each image.
+`island_types` places each island on the direction along which islands differ most relative to the spread
+of their own tiles, and fits Gaussian mixtures to those places, the number of types by the lowest BIC.
+`describe` gives each island the mean and spread of its tiles' features (the supervised ceiling's input).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from islandvae.data import ImageInfo, ImageSource
+from islandvae.tiles import TISSUE_BLOCK, Key, TissueMap
+from islandvae.truth import (
+    GRANULAR,
+    ISLAND_SHARE,
+    NO_TISSUE,
+    PARVICELLULAR,
+    PLAIN_SHARE,
+    TISSUE_SHARE,
+)
+
+TYPES = ("granular", "parvicellular")
+EIGHT = np.ones((3, 3), dtype=bool)  # 8-neighbourhood on the tile grid
+MAX_TYPES = 4  # the island-type mixture tries 1 .. MAX_TYPES components
+MIN_ISLANDS = 4  # islands per type at the least, on average: fewer islands are one type
+TYPED_TILES = 4  # the types are fitted on islands of at least this many tiles (smaller ones are then assigned)
+FIT_TILES = 6000  # tiles the tile clustering is fitted on (all tiles are then assigned)
+MAX_CLUSTERS = 8
+CLUSTER_COMPONENTS = 10  # principal components of the standardised tile features the tile clustering sees
+DENSITY_SAMPLE = 150  # tiles per cluster whose cell density is measured
+DENSE = 3.0  # island clusters hold at least this many times the cell density of the median tissue tile
+MODERATE = 1.5  # an island's border may hold tiles of clusters this much denser than the median tissue tile
+DENSE_ISLAND = 2.0  # and a found island's own core at least this much (its border tiles dilute the clusters')
+
+
+@dataclass
+class Grid:
+    """Tissue tiles on a regular grid over every image of some brains."""
+
+    infos: list[ImageInfo]
+    tile: int
+    stride: int
+    keys: list[Key]
+    image: np.ndarray  # (N,) index into infos
+    gy: np.ndarray  # (N,) grid row of the tile on its image
+    gx: np.ndarray  # (N,) grid column
+    label: np.ndarray | None = None  # (N,) truth label (granular, parvicellular, plain, ambiguous, background)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def subset(self, pick: np.ndarray) -> Grid:
+        """The tiles at indices `pick` (a Grid again)."""
+        return Grid(self.infos, self.tile, self.stride, [self.keys[k] for k in pick], self.image[pick],
+                    self.gy[pick], self.gx[pick], None if self.label is None else self.label[pick])
+
+
+def grid_positions(height: int, width: int, tile: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-left rows and columns of a grid of tiles that covers an image; an image smaller than a tile gets one
+    (padded) tile at (0, 0), and the last row and column are shifted inwards to reach the border."""
+    def starts(n: int) -> np.ndarray:
+        if n <= tile:
+            return np.zeros(1, dtype=int)
+        out = np.arange(0, n - tile + 1, stride)
+        return out if out[-1] == n - tile else np.append(out, n - tile)
+    return starts(height), starts(width)
+
+
+def _window_sums(counts: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: int) -> np.ndarray:
+    """Sums of `counts` (H, W) over the windows [r:r+size, c:c+size] (clipped to the array), for all r x c."""
+    integral = np.zeros((counts.shape[0] + 1, counts.shape[1] + 1), dtype=np.int64)
+    integral[1:, 1:] = counts.cumsum(0).cumsum(1)
+    r0, c0 = rows[:, None], cols[None, :]
+    r1, c1 = np.minimum(r0 + size, counts.shape[0]), np.minimum(c0 + size, counts.shape[1])
+    return integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
+
+
+def grid_labels(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, tile: int) -> np.ndarray:
+    """Truth labels (as truth.label_from_mask gives them) of every tile of a grid, (len(rows), len(cols))."""
+    tissue = _window_sums(mask != NO_TISSUE, rows, cols, tile)
+    area = _window_sums(np.ones(mask.shape, dtype=bool), rows, cols, tile)
+    gran = _window_sums(mask == GRANULAR, rows, cols, tile) / np.maximum(tissue, 1)
+    parvi = _window_sums(mask == PARVICELLULAR, rows, cols, tile) / np.maximum(tissue, 1)
+    label = np.full(tissue.shape, "ambiguous", dtype=object)
+    label[gran + parvi < PLAIN_SHARE] = "plain"
+    label[parvi >= ISLAND_SHARE] = "parvicellular"
+    label[gran >= ISLAND_SHARE] = "granular"
+    label[tissue < TISSUE_SHARE * area] = "background"
+    return label.astype(str)
+
+
+def tissue_grid(infos: list[ImageInfo], tissue: TissueMap, *, tile: int, stride: int, truth=None) -> Grid:
+    """Every grid tile of the images whose footprint is at least half tissue by the tissue map (with truth:
+    labelled from the island masks)."""
+    keys, image, gy, gx, labels = [], [], [], [], []
+    b = TISSUE_BLOCK
+    for k, (info, blocks) in enumerate(zip(infos, tissue.blocks)):
+        rows, cols = grid_positions(info.height, info.width, tile, stride)
+        # Tissue share from the block map: each block stands for its b x b pixels.
+        pixels = np.kron(blocks, np.ones((b, b), dtype=bool))[:info.height, :info.width]
+        area = min(tile, info.height) * min(tile, info.width)  # every window is whole but in an image below a tile
+        keep = _window_sums(pixels, rows, cols, tile) >= TISSUE_SHARE * area
+        if truth is not None:
+            label = grid_labels(truth.mask(info.brain, info.name), rows, cols, tile)
+        for y, x in zip(*np.nonzero(keep)):
+            keys.append((info.brain, info.name, int(rows[y]), int(cols[x]), tile))
+            image.append(k)
+            gy.append(y)
+            gx.append(x)
+            if truth is not None:
+                labels.append(label[y, x])
+    as_int = lambda v: np.array(v, dtype=int)
+    return Grid(infos, tile, stride, keys, as_int(image), as_int(gy), as_int(gx),
+                np.array(labels, dtype=str) if truth is not None else None)
+
+
+def regions(grid: Grid, member: np.ndarray) -> np.ndarray:
+    """Connected regions (8-neighbourhood) of the tiles where `member` is true, on each image's grid: a region
+    number per tile (0, 1, ... over all images), -1 for tiles outside every region."""
+    out = np.full(len(grid), -1, dtype=int)
+    next_id = 0
+    for k in np.unique(grid.image[member]):
+        on = np.flatnonzero((grid.image == k) & member)
+        plane = np.zeros((grid.gy[on].max() + 1, grid.gx[on].max() + 1), dtype=bool)
+        plane[grid.gy[on], grid.gx[on]] = True
+        numbered, count = ndimage.label(plane, structure=EIGHT)
+        out[on] = numbered[grid.gy[on], grid.gx[on]] - 1 + next_id
+        next_id += count
+    return out
+
+
+def true_islands(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """From the truth: an island number per tile (-1 outside islands) and the type of each island. An island is
+    a connected region of tiles labelled with one island type."""
+    island = np.full(len(grid), -1, dtype=int)
+    kinds: list[str] = []
+    for kind in TYPES:
+        member = grid.label == kind
+        ids = regions(grid, member)
+        island[member] = ids[member] + len(kinds)
+        kinds += [kind] * (ids.max() + 1 if member.any() else 0)
+    return island, np.array(kinds, dtype=str)
+
+
+def describe(features: np.ndarray, island: np.ndarray) -> np.ndarray:
+    """Per island (numbers 0 .. n-1 in `island`, -1 ignored): the mean and the standard deviation of its tiles'
+    features, side by side, (n, 2 d); zeros for a number without tiles."""
+    n = island.max() + 1 if (island >= 0).any() else 0
+    inside = island >= 0
+    counts = np.bincount(island[inside], minlength=n)[:, None]
+    sums = np.zeros((n, features.shape[1]))
+    squares = np.zeros((n, features.shape[1]))
+    np.add.at(sums, island[inside], features[inside])
+    np.add.at(squares, island[inside], features[inside] ** 2)
+    mean = sums / np.maximum(counts, 1)  # an island without tiles (none here) stays at 0
+    spread = np.sqrt(np.maximum(squares / np.maximum(counts, 1) - mean**2, 0))
+    return np.hstack([mean, spread])
+
+
+def island_types(features: np.ndarray, island: np.ndarray, *, seed: int = 0, max_types: int = MAX_TYPES) -> dict:
+    """Island types from tile features (N, d) and each tile's island number (N,; -1 for tiles outside islands).
+
+    The standardised features are projected on the direction along which islands differ most relative to how
+    much the tiles within one island vary (linear discriminant analysis with the islands as classes: it needs
+    no island type, only which tiles belong together). Each island is placed by the mean of its tiles on that
+    axis, and Gaussian mixtures with 1 .. max_types components (fewer with few islands) are fitted to the
+    places of the islands of at least TYPED_TILES tiles (a smaller island's mean is too noisy to shape the
+    types; it is assigned to the nearest afterwards); the number of types is the one with the lowest BIC. Returns k, the BIC per k, each island's type
+    (0 .. k-1, ordered along the axis) and its place on the axis."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.mixture import GaussianMixture
+    from sklearn.preprocessing import StandardScaler
+
+    inside = island >= 0
+    n = int(island.max()) + 1 if inside.any() else 0
+    if n < MIN_ISLANDS:
+        return {"k": 1 if n else 0, "bic": {}, "type": np.zeros(n, dtype=int), "axis": np.zeros(n)}
+    x = StandardScaler().fit_transform(features[inside])
+    with warnings.catch_warnings():  # an island of one tile adds no within-island spread; sklearn warns of it
+        warnings.filterwarnings("ignore", message="Only one sample available")
+        axis = LinearDiscriminantAnalysis(n_components=1, solver="eigen", shrinkage="auto").fit(x, island[inside])
+    place = describe(axis.transform(x), island[inside])[:, :1]  # (n, 1): the mean of each island's tiles
+    sizes = np.bincount(island[inside], minlength=n)
+    fit = place[sizes >= TYPED_TILES] if (sizes >= TYPED_TILES).sum() >= 2 * MIN_ISLANDS else place
+    fits = {k: GaussianMixture(k, covariance_type="tied", n_init=10, random_state=seed).fit(fit)
+            for k in range(1, min(max_types, len(fit) // MIN_ISLANDS) + 1)}
+    bic = {k: float(m.bic(fit)) for k, m in fits.items()}
+    k = min(bic, key=bic.get)
+    raw = fits[k].predict(place)
+    order = np.argsort(fits[k].means_[:, 0])  # type 0 lies lowest on the axis
+    return {"k": k, "bic": bic, "type": np.argsort(order)[raw], "axis": place[:, 0]}
+
+
+def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = 200, seed: int = 0) -> dict:
+    """Island-level agreement of found types with true types: the adjusted Rand index and the balanced accuracy
+    after naming each type by the true type most of its islands have, each as (value, low, high) with a 95 %
+    bootstrap interval over islands; nan when the truth holds fewer than two types."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from islandvae.measures import balanced_accuracy
+
+    if len(set(truth)) < 2:  # one true type: agreement is not measurable (a single cluster would score 1)
+        return {"ari": (float("nan"),) * 3, "balanced accuracy": (float("nan"),) * 3}
+    named = np.empty(len(types), dtype=object)
+    for t in np.unique(types):
+        kinds, counts = np.unique(truth[types == t], return_counts=True)
+        named[types == t] = kinds[counts.argmax()]
+    named = named.astype(str)
+    rng = np.random.default_rng(seed)
+    picks = [rng.integers(0, len(types), len(types)) for _ in range(reps)]
+
+    def interval(score):
+        values = [score(p) for p in picks if len(set(truth[p])) > 1]
+        lo, hi = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
+        return (float(score(np.arange(len(types)))), float(lo), float(hi))
+    return {"ari": interval(lambda p: adjusted_rand_score(truth[p], types[p])),
+            "balanced accuracy": interval(lambda p: balanced_accuracy(truth[p], named[p]))}
+
+
+def find_islands(grid: Grid, features: np.ndarray, images: ImageSource, *, seed: int = 0) -> dict:
+    """Islands found without truth: the grid's tiles clustered by their features, the clusters of dense cells
+    named from the pixels, and connected regions of such tiles.
+
+    A Gaussian mixture on the first principal components of the standardised features (fitted on at most
+    FIT_TILES tiles; 2 .. MAX_CLUSTERS components, the number by the lowest BIC) puts every tile in a cluster.
+    The cell density of up to DENSITY_SAMPLE tiles per cluster is measured by the blob detector; clusters whose
+    median density is at least DENSE times that of the median tissue tile are island clusters. Returns the
+    cluster of each tile, each cluster's median density, the island clusters and the found island of each
+    tile (-1 outside): a connected region of island-cluster tiles (its core) and of the tiles of moderately
+    dense clusters (MODERATE) next to them, where the island's border cuts through tiles, kept when the cells
+    of its core, counted on its own pixels, are DENSE_ISLAND times as dense as in the median tissue tile; and
+    the measures of each found island's core (morphology.region_measures)."""
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+    from sklearn.preprocessing import StandardScaler
+
+    from islandvae.morphology import cells, region_measures
+
+    rng = np.random.default_rng(seed)
+    if len(grid) < 2 * MAX_CLUSTERS:
+        return {"cluster": np.zeros(len(grid), dtype=int), "density": [], "island clusters": [],
+                "island": np.full(len(grid), -1), "core": np.zeros(len(grid), dtype=bool),
+                "tissue density": float("nan"), "candidates": 0, "morphology": []}
+    fit = rng.permutation(len(grid))[:FIT_TILES]
+    scale = StandardScaler().fit(features[fit])
+    pca = PCA(n_components=min(CLUSTER_COMPONENTS, features.shape[1]), random_state=seed).fit(scale.transform(features[fit]))
+    x = pca.transform(scale.transform(features))
+    fits = {k: GaussianMixture(k, covariance_type="full", random_state=seed).fit(x[fit])
+            for k in range(2, MAX_CLUSTERS + 1)}
+    best = min(fits, key=lambda k: fits[k].bic(x[fit]))
+    cluster = fits[best].predict(x)
+
+    def density(tiles):
+        return [cells(images.region(*key[:2], key[2], key[3], *tile_extent(grid, key)))["density"]
+                for key in (grid.keys[t] for t in tiles)]
+    sampled = {c: rng.permutation(np.flatnonzero(cluster == c))[:DENSITY_SAMPLE] for c in range(best)}
+    per_cluster = {c: float(np.median(density(t))) if len(t) else 0.0 for c, t in sampled.items()}
+    tissue = float(np.median(density(rng.permutation(len(grid))[:DENSITY_SAMPLE])))
+    dense = [c for c, d in per_cluster.items() if d >= DENSE * max(tissue, 1e-9)]
+    moderate = [c for c, d in per_cluster.items() if d >= MODERATE * max(tissue, 1e-9)]
+    core = np.isin(cluster, dense)
+    member = core | (np.isin(cluster, moderate) & next_to(grid, core))  # the border: one ring of moderate tiles
+    candidate = regions(grid, member)
+    # An island must itself be dense: the cells of its core, counted on its own pixels, as the clusters' rule asks.
+    measured = [region_measures(*island_crop(images, grid, np.where(core, candidate, -1), k, margin=0))
+                for k in range(int(candidate.max()) + 1)]
+    kept = [k for k, m in enumerate(measured) if m["cells / 10,000 px"] >= DENSE_ISLAND * tissue]
+    renumber = np.full(int(candidate.max()) + 2, -1)
+    renumber[kept] = np.arange(len(kept))
+    island = renumber[candidate]  # candidate -1 maps to the last entry, -1
+    return {"cluster": cluster, "density": [per_cluster[c] for c in range(best)], "island clusters": dense,
+            "island": island, "core": core & (island >= 0), "tissue density": tissue,
+            "candidates": int(candidate.max()) + 1, "morphology": [measured[k] for k in kept]}
+
+
+def next_to(grid: Grid, member: np.ndarray) -> np.ndarray:
+    """Tiles that are 8-neighbours, on their image's grid, of a tile where `member` is true."""
+    out = np.zeros(len(grid), dtype=bool)
+    for k in np.unique(grid.image[member]):
+        on = np.flatnonzero(grid.image == k)
+        plane = np.zeros((grid.gy[on].max() + 1, grid.gx[on].max() + 1), dtype=bool)
+        plane[grid.gy[on], grid.gx[on]] = member[on]
+        out[on] = ndimage.binary_dilation(plane, EIGHT)[grid.gy[on], grid.gx[on]]
+    return out
+
+
+def tile_extent(grid: Grid, key: Key) -> tuple[int, int]:
+    """Height and width of a grid tile's pixels inside its image (a tile of an image smaller than a tile is cut)."""
+    info = next(i for i in grid.infos if (i.brain, i.name) == key[:2])
+    return min(grid.tile, info.height - key[2]), min(grid.tile, info.width - key[3])
+
+
+def match_found(found: np.ndarray, true: np.ndarray) -> dict:
+    """How well found islands (a number per tile, -1 none) match the true ones: recall (share of true islands of
+    which one found island holds at least half the tiles), precision (share of found islands at least half made
+    of true island tiles) and overlap (mean over true islands of the best intersection over union)."""
+    n_true = true.max() + 1 if (true >= 0).any() else 0
+    n_found = found.max() + 1 if (found >= 0).any() else 0
+    if n_true == 0:
+        return {"true islands": 0, "found islands": int(n_found), "recall": float("nan"),
+                "precision": float("nan"), "overlap": float("nan")}
+    both = (true >= 0) & (found >= 0)
+    shared = np.zeros((n_true, max(n_found, 1)), dtype=int)
+    np.add.at(shared, (true[both], found[both]), 1)
+    size_true = np.bincount(true[true >= 0], minlength=n_true)
+    size_found = np.bincount(found[found >= 0], minlength=max(n_found, 1))
+    iou = shared / (size_true[:, None] + size_found[None, :] - shared)
+    recall = float(np.mean(shared.max(1) >= 0.5 * size_true))
+    precision = float(np.mean(shared.sum(0)[:n_found] >= 0.5 * size_found[:n_found])) if n_found else float("nan")
+    return {"true islands": int(n_true), "found islands": int(n_found), "recall": recall, "precision": precision,
+            "overlap": float(iou.max(1).mean())}
+
+
+def island_crop(images: ImageSource, grid: Grid, island: np.ndarray, k: int, *, margin: int = 16) -> tuple:
+    """The pixels of island `k`'s footprint (the union of its tiles' squares, plus a margin) and a mask of the
+    footprint, both (h, w), for figures and the blob measures."""
+    tiles = np.flatnonzero(island == k)
+    info = grid.infos[grid.image[tiles[0]]]
+    rows = np.array([grid.keys[t][2] for t in tiles])
+    cols = np.array([grid.keys[t][3] for t in tiles])
+    s = grid.tile
+    r0, c0 = max(int(rows.min()) - margin, 0), max(int(cols.min()) - margin, 0)
+    r1, c1 = min(int(rows.max()) + s + margin, info.height), min(int(cols.max()) + s + margin, info.width)
+    mask = np.zeros((r1 - r0, c1 - c0), dtype=bool)
+    for r, c in zip(rows, cols):
+        mask[r - r0 : r - r0 + s, c - c0 : c - c0 + s] = True
+    return images.region(info.brain, info.name, r0, c0, r1 - r0, c1 - c0), mask
