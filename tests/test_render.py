@@ -83,7 +83,8 @@ def test_summary_shows_the_team_and_numbers_from_the_results(smoke):
     text = PdfReader(smoke["out"] / "summary.pdf").pages[0].extract_text()
     assert "Oluwaseun Adebayo" in text and "2023-00456789" in text
     assert "synthetic stand-in" in text
-    assert "pixel PCA" in text and "linear probe" in text  # the measures table, from the cached results
+    # the scores from chapter 5's cache, or (the tiny data's test brain lacks a type) the sentence saying why not
+    assert ("pixel PCA" in text and "island ARI" in text and "brain probe" in text) or "cannot be measured" in text
     metrics = (smoke["folder"] / "runs" / "test" / "metrics.csv").read_text().splitlines()
     assert f"{int(metrics[-1].split(',')[0]):,} steps" in text
 
@@ -222,7 +223,7 @@ def test_the_latent_explorer_is_in_the_html_only(smoke):
     html = (smoke["out"] / "chapters" / "05-analysis.html").read_text()
     assert 'class="lx-tile"' in html and "<script>" in html
     text = "".join(page.extract_text() for page in PdfReader(smoke["out"] / "chapters" / "05-analysis.pdf").pages)
-    assert "hover a point" not in text and "Measures" in text
+    assert "hover a point" not in text and "Scores on the stand-in" in text
 
 
 # The HTML as a reader's browser shows it: headless Chromium, the page opened from disk, the network blocked.
