@@ -11,7 +11,6 @@ are there. Without a finished main run, `available` is False and the chapter say
 from __future__ import annotations
 
 import functools
-import json
 import warnings
 from pathlib import Path
 
@@ -20,11 +19,11 @@ import torch
 
 from islandvae.config import Config
 from islandvae.data import InMemoryImages
-from islandvae.files import write_atomic
 from islandvae.latent import (
     LABELS,
     TileSet,
     cached,
+    cached_json,
     embed,
     sets_key,
     test_tiles,
@@ -81,17 +80,6 @@ class Analysis:
     def _key(self, what: str, *more) -> str:
         return cache_key(what, file_identity(self.run.best), sets_key(self.config), *more)
 
-    def _json(self, name: str, key: str, compute):
-        """A JSON result cached as <run>/<name>.json for `key`."""
-        path = self.run.folder / f"{name}.json"
-        if path.is_file():
-            saved = json.loads(path.read_text())
-            if saved.get("key") == key:
-                return saved["value"]
-        value = compute()
-        write_atomic(path, json.dumps({"key": key, "value": value}).encode())
-        return value
-
     def reductions(self) -> dict:
         """PCA and UMAP (seeded) of the test latents to 2-D, and the trustworthiness of each."""
         from sklearn.decomposition import PCA
@@ -123,8 +111,8 @@ class Analysis:
                                                        self.test.label)
                 rows.append(row)
             return rows
-        paths = [file_identity(p) for _, _, p in self.comparisons.values()]
-        return self._json("latent-sizes", self._key("sizes-1", paths), compute)
+        paths = [file_identity(p) for _, p in budget_models(self.config).values() if p.is_file()]  # no model loaded
+        return cached_json(self.run.folder / "latent-sizes.json", self._key("sizes-1", paths), compute)
 
     def midpoint_distances(self, pairs: int = 100, seed: int = 0) -> dict:
         """Decoded interpolation midpoints: distance to the nearest real test tile, against real tiles' own
@@ -145,7 +133,7 @@ class Analysis:
             return {"midpoint to nearest real": float(np.median(nearest(mids))),
                     "reconstruction to nearest real": float(np.median(nearest(recon))),
                     "real to nearest other real": float(np.median(nearest(x[a], exclude=a)))}
-        return self._json("midpoints", self._key("mid-1", pairs, seed), compute)
+        return cached_json(self.run.folder / "midpoints.json", self._key("mid-1", pairs, seed), compute)
 
     def labels_present(self) -> list[str]:
         return [name for name in LABELS if self.has_truth and (self.test.label == name).any()]

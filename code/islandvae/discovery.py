@@ -33,6 +33,7 @@ from islandvae.files import write_atomic
 from islandvae.latent import (
     TileSet,
     cached,
+    cached_json,
     cut,
     pixel_pca,
     readout,
@@ -40,7 +41,7 @@ from islandvae.latent import (
     tile_set,
     trivial_features,
 )
-from islandvae.measures import score_features
+from islandvae.measures import fmt, score_features
 from islandvae.model import VAE
 from islandvae.stats import cache_key, file_identity
 from islandvae.tiles import tissue_map
@@ -81,11 +82,7 @@ def source_digest() -> str:
 
 def read_discovery(config, *, baselines: bool = True) -> dict | None:
     """The cached result when it belongs to the config's present checkpoints, else None (loads nothing else)."""
-    path = Run.of(config).folder / "discovery.json"
-    if not path.is_file():
-        return None
-    saved = json.loads(path.read_text())
-    return saved["value"] if saved.get("key") == discovery_key(config, baselines=baselines) else None
+    return cached_json(Run.of(config).folder / "discovery.json", discovery_key(config, baselines=baselines))
 
 
 class Discovery:
@@ -101,12 +98,7 @@ class Discovery:
 
     def result(self) -> dict:
         """Everything the chapter reports (computed once, then read from discovery.json)."""
-        cached_result = read_discovery(self.config, baselines=self.baselines)
-        if cached_result is not None:
-            return cached_result
-        value = self._compute()
-        write_atomic(self.folder / "discovery.json", json.dumps({"key": self.key, "value": value}).encode())
-        return value
+        return cached_json(self.folder / "discovery.json", self.key, self._compute)
 
     def arrays(self) -> dict:
         """Per grid tile: image, row, column, grid place, cluster, found island, core flag, true island, label."""
@@ -342,18 +334,14 @@ def types_text(result: dict) -> str:
         a = result["found agreement"]
         text += (f" Against the truth (each found island named by the type most of its tiles have; "
                  f"{result['found islands without a true island']} found islands hold no true island tile and are "
-                 f"left out), the found types agree at ARI {fmt3(a['ari'])} and balanced accuracy "
-                 f"{fmt3(a['balanced accuracy'])}.")
+                 f"left out), the found types agree at ARI {fmt(a['ari'])} and balanced accuracy "
+                 f"{fmt(a['balanced accuracy'])}.")
     return text
-
-
-def fmt3(v) -> str:
-    return f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
 
 
 def described_rows(result: dict) -> list[dict]:
     """The types' measures as table rows: 'mean [low, high]' per measure."""
-    return [{"type": r["type"], "islands": r["islands"], **{m: fmt3(r[m]) for m in MEASURES}}
+    return [{"type": r["type"], "islands": r["islands"], **{m: fmt(r[m]) for m in MEASURES}}
             for r in result["described"]]
 
 
@@ -398,9 +386,9 @@ def not_measurable_text(result: dict) -> str:
 def scores_rows(result: dict) -> list[dict]:
     """The island-level scores table: per feature space, the types found, ARI, balanced accuracy, and the
     supervised ceiling's balanced accuracy."""
-    return [{"features": name, "types found": v["types"], "ARI": fmt3(v["ari"]),
-             "balanced accuracy": fmt3(v["balanced accuracy"]),
-             "supervised ceiling": fmt3(result["island ceilings"][name]["balanced accuracy"])}
+    return [{"features": name, "types found": v["types"], "ARI": fmt(v["ari"]),
+             "balanced accuracy": fmt(v["balanced accuracy"]),
+             "supervised ceiling": fmt(result["island ceilings"][name]["balanced accuracy"])}
             for name, v in result["island scores"].items()]
 
 

@@ -60,11 +60,6 @@ class Grid:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def subset(self, pick: np.ndarray) -> Grid:
-        """The tiles at indices `pick` (a Grid again)."""
-        return Grid(self.infos, self.tile, self.stride, [self.keys[k] for k in pick], self.image[pick],
-                    self.gy[pick], self.gx[pick], None if self.label is None else self.label[pick])
-
 
 def grid_positions(height: int, width: int, tile: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-left rows and columns of a grid of tiles that covers an image; an image smaller than a tile gets one

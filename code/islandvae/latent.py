@@ -12,6 +12,7 @@ checkpoint (path, size, mtime) and what defines the tile sets, so a re-render re
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +169,20 @@ def cached(path: Path, key: str, compute) -> dict:
     np.savez(buffer, key=np.array(key), **arrays)
     write_atomic(path, buffer.getvalue())
     return arrays
+
+
+def cached_json(path: Path, key: str, compute=None):
+    """A JSON value from `path` when it was made for `key`; else, with `compute`, computed, written atomically
+    and returned (without it: None)."""
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key:
+            return saved["value"]
+    if compute is None:
+        return None
+    value = compute()
+    write_atomic(path, json.dumps({"key": key, "value": value}).encode())
+    return value
 
 
 def embed(config: Config, model: VAE, checkpoint: Path, test: TileSet, train) -> dict:

@@ -140,7 +140,7 @@ def score_features(name: str, train_x, test_x, train, test, mse: np.ndarray | No
 
 def fmt(value) -> str:
     """A score with its interval, '0.82 [0.78, 0.86]'; plain numbers and text as they are."""
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return f"{value[0]:.2f} [{value[1]:.2f}, {value[2]:.2f}]"
     return value if isinstance(value, str) else f"{value:.3f}"
 
@@ -177,12 +177,13 @@ def verdict(rows: list[dict], name: str, measures: list[tuple[str, bool]]) -> st
             behind.append(f"{measure} (best: {best['features']})")
         else:
             tied.append(f"{measure} ({best['features']})")
-    parts = [f"{label} on {_listed(items)}" for label, items in
+    parts = [f"{label} on {listed(items)}" for label, items in
              (("ahead of every baseline", ahead), ("tied with the best baseline", tied), ("behind", behind)) if items]
     return f"The {me['features']} is " + "; ".join(parts) + "." if parts else f"The {me['features']} has no score."
 
 
-def _listed(items: list[str]) -> str:
+def listed(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 

@@ -73,9 +73,10 @@ def types_line(result: dict) -> str:
     if not rows:
         return "No island was found in the test brain."
 
+    from islandvae.measures import listed
+
     def each(key, fmt):
-        values = [format(r[key][0] if isinstance(r[key], (list, tuple)) else r[key], fmt) for r in rows]
-        return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+        return listed([format(r[key][0] if isinstance(r[key], (list, tuple)) else r[key], fmt) for r in rows])
     return (f"{result['found']['islands']} islands found in the test brain, {len(rows)} type"
             f"{'s' * (len(rows) != 1)} by the BIC ({each('islands', 'd')} islands) with {each('cells / 10,000 px', '.0f')} "
             f"cells per 10,000 px, cell diameters {each('cell diameter (px)', '.1f')} px and roundness "
