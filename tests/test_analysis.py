@@ -34,12 +34,57 @@ def test_probes_tell_separable_labels_apart_and_random_ones_not():
     assert noise["linear probe"][0] < 0.5
 
 
+def test_the_fast_ari_and_nmi_equal_scikit_learns_exactly():
+    from islandvae.measures import adjusted_rand, normalised_mutual_information
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    rng = np.random.default_rng(4)
+    names = np.array(["granular", "parvicellular", "plain"])
+    cases = [(names[rng.integers(0, k, n)], rng.integers(0, c, n)) for n in (1, 2, 7, 60, 500)
+             for k in (1, 2, 3) for c in (1, 2, 3, 5)]
+    cases.append((names[np.arange(90) % 3], np.arange(90) % 3))  # perfect agreement
+    codes = rng.integers(0, 3, 300)
+    cases.append((names[codes], np.where(rng.random(300) < 0.2, rng.integers(0, 3, 300), codes)))  # partial
+    for truth, predicted in cases:
+        assert adjusted_rand(truth, predicted) == adjusted_rand_score(truth, predicted)
+        assert normalised_mutual_information(truth, predicted) == normalized_mutual_info_score(truth, predicted)
+    assert 0.3 < adjusted_rand(*cases[-1]) < 0.9 and 0.3 < normalised_mutual_information(*cases[-1]) < 0.9
+
+
 def test_overlapping_intervals_are_reported_as_ties():
     rows = [{"features": "A", "m": (0.80, 0.75, 0.85)}, {"features": "B", "m": (0.78, 0.70, 0.82)},
             {"features": "C", "m": (0.50, 0.45, 0.55)}]
     assert "tied within the intervals with B" in compare(rows, "m")
     assert "outside" in compare(rows[::2], "m")
     assert formatted([{"features": "A", "m": (0.8, 0.7, 0.9)}, {"features": "B"}])[1]["m"] == "-"
+
+
+def test_umap_distances_are_the_ones_umap_computes_itself():
+    from islandvae.analysis import umap_distances
+    from sklearn.metrics import pairwise_distances
+    from umap.distances import euclidean
+
+    x = np.random.default_rng(2).normal(size=(150, 16)).astype(np.float32)
+    own = pairwise_distances(x, metric=euclidean)  # what umap does below 4,096 points, a pair at a time
+    assert np.array_equal(umap_distances(x), own) and umap_distances(x).dtype == np.float32
+    assert np.array_equal(umap_distances(x.astype(np.float64)), pairwise_distances(x.astype(np.float64),
+                                                                                   metric=euclidean))
+
+
+@pytest.mark.slow
+def test_the_umap_map_from_precomputed_distances_is_umaps_own():
+    import warnings
+
+    from islandvae.analysis import umap_distances
+    from umap import UMAP
+
+    x = np.random.default_rng(3).normal(size=(200, 8)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        own = UMAP(n_neighbors=15, min_dist=0.1, random_state=0, n_epochs=50).fit_transform(x)
+        ours = UMAP(n_neighbors=15, min_dist=0.1, random_state=0, n_epochs=50,
+                    metric="precomputed").fit_transform(umap_distances(x))
+    assert np.array_equal(own, ours)
 
 
 def test_the_explorer_is_self_contained():

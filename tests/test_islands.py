@@ -28,6 +28,17 @@ def test_grid_labels_are_the_truth_labels_of_each_tile():
             assert labels[i, j] == label_from_mask(mask[r:r + 16, c:c + 16]), (r, c)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (5, 7), (64, 64), (97, 130), (300, 41)])
+def test_window_sums_are_the_sums_over_each_window(shape):
+    rng = np.random.default_rng(sum(shape))
+    counts = rng.integers(0, 4, shape).astype(np.uint8)
+    for tile, stride in ((16, 8), (32, 32)):
+        rows, cols = isl.grid_positions(*shape, tile, stride)
+        sums = isl._window_sums(counts, rows, cols, tile)
+        direct = [[int(counts[r:r + tile, c:c + tile].sum()) for c in cols] for r in rows]
+        assert sums.tolist() == direct
+
+
 def test_grid_positions_reach_the_border_and_a_small_image_gets_one_tile():
     rows, cols = isl.grid_positions(100, 64, 32, 16)
     assert rows[0] == 0 and rows[-1] == 100 - 32 and cols[-1] == 64 - 32 and np.all(np.diff(rows) <= 16)

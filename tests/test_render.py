@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import QUICK_TRAINING, write_config
+from islandvae import cli
 from islandvae.config import PROJECT_ROOT
 from islandvae.errors import UserError
 from islandvae.render import project_documents, render
@@ -39,6 +40,8 @@ def smoke(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ISLANDVAE_CONFIG", str(config))
         mp.setenv("ISLANDVAE_TEAM", str(team))
+        for command in (["train", "--overfit"], ["train"], ["train", "--comparisons"], ["analyse"]):
+            assert cli.main(command) == 0  # what `make report` does before it renders
         log = []
         render(output_dir=folder / "out", cache_dir=folder / "cache", log=log.append)
         yield dict(folder=folder, out=folder / "out", cache=folder / "cache", log=log, config=config, team=team)
@@ -153,6 +156,12 @@ def test_second_render_is_a_cache_hit_for_every_document(smoke):
     assert sum("cache hit" in line for line in log) == len(project_documents())
 
 
+def test_make_reports_render_runs_each_chunk_file_once(smoke):
+    executed = [line.split(" of ")[-1] for line in smoke["log"] if "executing" in line]
+    assert sorted(executed) == sorted(set(executed)), smoke["log"]  # the chapters are cache hits after the report
+    assert {f"chapters/_0{k}-" in " ".join(executed) for k in range(1, 6)} == {True}
+
+
 def test_one_chapter_renders_alone(smoke):
     chapter = next(p for p in project_documents() if p.name.startswith("01"))
     report = smoke["out"] / "report.pdf"
@@ -204,6 +213,15 @@ def test_a_chunk_marked_error_true_renders_its_error(smoke, tmp_path):
     path = _doc(tmp_path, "```{python}\n#| label: shown\n#| error: true\nraise ValueError('on purpose')\n```\n")
     render([path], output_dir=tmp_path / "out", cache_dir=tmp_path / "c", log=lambda s: None)
     assert "on purpose" in (tmp_path / "out" / "bad.html").read_text()
+
+
+def test_kernel_sockets_go_to_jupyters_runtime_folder_not_the_project():
+    from islandvae.render.execute import LocalKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    manager = LocalKernelManager()
+    assert manager.transport == "ipc"
+    assert Path(manager.ip).parent == Path(jupyter_runtime_dir()) and PROJECT_ROOT not in Path(manager.ip).parents
 
 
 def test_missing_document_is_refused(run_cli, tmp_path):

@@ -89,6 +89,32 @@ def test_tissue_strategy_avoids_glass(images):
     assert keys and all(col + 16 <= 64 for _, _, _, col, _ in keys)  # tile centres in the tissue quarter
 
 
+@pytest.mark.parametrize("strategy", ["tissue", "dense"])
+def test_every_drawn_block_is_a_tissue_block_of_its_image(images, strategy):
+    tm = tissue_map(images, STATS)
+    sampler = TileSampler(images.infos(), tile_size=32, tiles=2000, strategy=strategy, tissue=tm)
+    image, by, bx = sampler._pick_blocks(2000, torch.Generator().manual_seed(0))
+    assert all(tm.blocks[k][y, x] for k, y, x in zip(image.tolist(), by.tolist(), bx.tolist()))
+    assert set(image.tolist()) == {k for k, m in enumerate(tm.blocks) if m.any()}  # every image with tissue
+
+
+def test_tissue_blocks_in_strips_equal_the_whole_image_at_once(monkeypatch):
+    """The strip-wise tissue map (bounded memory) gives exactly the blocks and means of one pass over the image."""
+    from islandvae import tiles
+
+    rng = np.random.default_rng(1)
+    for shape in [(5, 7), (300, 200), (1001, 333)]:  # smaller than a block, exact blocks, ragged edges
+        a = rng.integers(0, 256, shape, dtype=np.uint8)
+        a[:, shape[1] // 2:] = 245  # glass on the right half
+        monkeypatch.setattr(tiles, "STRIP_PIXELS", 1 << 40)  # one strip: the whole image
+        whole = tiles.tissue_blocks(a, 150.0, 60.0)
+        monkeypatch.setattr(tiles, "STRIP_PIXELS", 1)  # one block row per strip
+        strips = tiles.tissue_blocks(a, 150.0, 60.0)
+        assert min(shape) < 16 or (whole[0].any() and not whole[0].all())
+        assert np.array_equal(whole[0], strips[0]) and np.array_equal(whole[1], strips[1])
+        assert whole[1].shape == (-(-shape[0] // 16), -(-shape[1] // 16))
+
+
 def test_epochs_differ_and_repeat(images):
     sampler = TileSampler(images.infos(), tile_size=32, tiles=50, seed=3)
     first = list(sampler)

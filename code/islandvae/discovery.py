@@ -36,6 +36,7 @@ from islandvae.latent import (
     cached_json,
     cut,
     pixel_pca,
+    posterior,
     readout,
     reconstruction_mse,
     tile_set,
@@ -256,8 +257,9 @@ def feature_spaces(a: Analysis, test: TileSet, train: TileSet, *, vae_test: np.n
         return spaces
     if "autoencoder" in a.comparisons:
         ae = a.comparisons["autoencoder"][0]
+        seen = posterior(ae, test.tiles, mse=True)
         spaces[f"autoencoder ({config.train.comparison_steps} steps)"] = {
-            "train": readout(ae, train.tiles), "test": readout(ae, test.tiles), "mse": reconstruction_mse(ae, test.tiles)}
+            "train": readout(ae, train.tiles), "test": readout(ae, test.tiles, codes=seen), "mse": seen["mse"]}
     torch.manual_seed(config.train.seed)  # the VAE's weights before its first step
     untrained = VAE(config.model, config.sampling.tile_size).to(memory_format=torch.channels_last).eval()
     spaces["untrained encoder"] = {"train": readout(untrained, train.tiles), "test": readout(untrained, test.tiles)}

@@ -126,36 +126,49 @@ def batches(tiles: torch.Tensor, batch: int = BATCH):
 
 
 @torch.inference_mode()
+def posterior(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *, mse: bool = False) -> dict:
+    """One pass over tiles: posterior means and log-variances (N, latent) and, with `mse`, each tile's mean squared
+    error (standardised pixels) of the reconstruction from the latent mean. The reconstruction's forward pass
+    yields the posterior too, so the encoder runs once per tile either way."""
+    model.eval()
+    means, logvars, errors = [], [], []
+    for x in batches(tiles, batch):
+        if mse:
+            recon, mean, logvar = model(x)  # in eval mode the decoder gets the mean
+            errors.append((recon - x).pow(2).flatten(1).mean(1))
+        else:
+            mean, logvar = model.encode(x)
+        means.append(mean)
+        logvars.append(logvar)
+    out = {"mean": torch.cat(means).numpy(), "logvar": torch.cat(logvars).numpy()}
+    return out | ({"mse": torch.cat(errors).numpy()} if mse else {})
+
+
 def encode(model: VAE, tiles: torch.Tensor, batch: int = BATCH) -> np.ndarray:
     """Posterior means (N, latent) of tiles."""
-    model.eval()
-    return torch.cat([model.encode(x)[0] for x in batches(tiles, batch)]).numpy()
+    return posterior(model, tiles, batch)["mean"]
 
 
-@torch.inference_mode()
 def reconstruction_mse(model: VAE, tiles: torch.Tensor, batch: int = BATCH) -> np.ndarray:
     """Per-tile mean squared error (standardised pixels) of the reconstruction from the latent mean."""
-    model.eval()
-    return torch.cat([(model(x)[0] - x).pow(2).flatten(1).mean(1) for x in batches(tiles, batch)]).numpy()
+    return posterior(model, tiles, batch, mse=True)["mse"]
 
 
-@torch.inference_mode()
-def readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH) -> np.ndarray:
-    """The island pipeline's description of each tile from the model's posterior, (N, d).
+def readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *, codes: dict | None = None) -> np.ndarray:
+    """The island pipeline's description of each tile from the model's posterior, (N, d); `codes`: the tiles'
+    posterior (from `posterior`) when already at hand.
 
     For a latent map (model.latent_map): per latent channel, the mean and the standard deviation over the map's
     positions of the posterior mean and (for a VAE) of the log-variance: 4 x channels numbers that do not change
     when the cells move within the tile. For a flat latent: the posterior mean (and log-variance)."""
-    model.eval()
+    codes = codes or posterior(model, tiles, batch)
     channels = latent_channels(model.config, model.tile_size)
-    parts = []
-    for x in batches(tiles, batch):
-        mean, logvar = model.encode(x)
-        codes = [mean, logvar] if model.variational else [mean]
-        if channels:
-            codes = [f(c.view(len(c), channels, -1)) for c in codes for f in (lambda a: a.mean(2), lambda a: a.std(2))]
-        parts.append(torch.cat(codes, dim=1))
-    return torch.cat(parts).numpy() if parts else np.zeros((0, 1))
+    parts = [torch.from_numpy(codes["mean"])] + ([torch.from_numpy(codes["logvar"])] if model.variational else [])
+    if not len(parts[0]):
+        return np.zeros((0, 1))
+    if channels:
+        parts = [f(c.view(len(c), channels, -1)) for c in parts for f in (lambda a: a.mean(2), lambda a: a.std(2))]
+    return torch.cat(parts, dim=1).numpy()
 
 
 def cached(path: Path, key: str, compute) -> dict:
@@ -190,8 +203,8 @@ def embed(config: Config, model: VAE, checkpoint: Path, test: TileSet, train) ->
     `train()` gives the training tile set (called only when they are computed)."""
     def compute():
         train_set = train()
-        return {"test": encode(model, test.tiles), "train": encode(model, train_set.tiles),
-                "test_mse": reconstruction_mse(model, test.tiles)}
+        seen = posterior(model, test.tiles, mse=True)
+        return {"test": seen["mean"], "train": encode(model, train_set.tiles), "test_mse": seen["mse"]}
     key = cache_key("embed-2", file_identity(checkpoint), sets_key(config))
     return cached(checkpoint.parent / f"embeddings-{checkpoint.stem}.npz", key, compute)  # one per checkpoint
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from islandvae.data import InMemoryImages
 from islandvae.stats import PixelStats
-from islandvae.tiles import STRATEGIES, TileSampler, tissue_map
+from islandvae.tiles import STRATEGIES, TileSampler, TissueMap, tissue_map
 from islandvae.truth import TruthFile, truth_path
 
 SIZE_CLASSES = ((0.5e6, "< 0.5 Mpx"), (2e6, "0.5-2 Mpx"), (float("inf"), "> 2 Mpx"))
@@ -24,9 +24,10 @@ def size_class(pixels: int) -> str:
 
 
 def compare_strategies(images: InMemoryImages, stats: PixelStats, data: Path, *, tile_size: int, tiles: int = 4000,
-                       seed: int = 0) -> list[dict]:
-    """Per strategy, the percentage of sampled tiles per brain, per image size class and per content type."""
-    tissue = tissue_map(images, stats)
+                       seed: int = 0, tissue: TissueMap | None = None) -> list[dict]:
+    """Per strategy, the percentage of sampled tiles per brain, per image size class and per content type
+    (`tissue`: the images' tissue map when the caller has it, else it is computed)."""
+    tissue = tissue if tissue is not None else tissue_map(images, stats)
     infos = {(i.brain, i.name): i for i in images.infos()}
     truth = TruthFile(truth_path(data)) if truth_path(data).is_file() else None
     rows = []

@@ -30,6 +30,7 @@ STRATEGIES = ("uniform", "area", "tissue", "dense")
 DENSE_WEIGHT = 1.0  # strategy "dense": a block's weight is exp(DENSE_WEIGHT x how many spreads darker it is than
 # its image's median tissue block), clipped to [-2, 3] spreads
 TISSUE_BLOCK = 16  # px per cell of the tissue map
+STRIP_PIXELS = 1 << 20  # pixels of an image that tissue_blocks turns into floats at once
 
 
 def check_tile_size(tile_size) -> int:
@@ -226,13 +227,20 @@ def tissue_map(images: ImageSource, stats: PixelStats) -> TissueMap:
 
 def tissue_blocks(a: np.ndarray, glass: float, texture: float) -> tuple[np.ndarray, np.ndarray]:
     """(ceil(H / b), ceil(W / b)) bool: blocks of one image darker than `glass` or with a std above `texture`; and
-    every block's mean."""
+    every block's mean. Computed a strip of block rows at a time: the float copy it needs stays a few MB even
+    for the course file's largest sections (a whole-image copy took 12 bytes per pixel at once)."""
     b = TISSUE_BLOCK
     hb, wb = math.ceil(a.shape[0] / b), math.ceil(a.shape[1] / b)
-    padded = np.pad(a, ((0, hb * b - a.shape[0]), (0, wb * b - a.shape[1])), mode="edge").astype(np.float32)
-    cells = padded.reshape(hb, b, wb, b)
-    means = cells.mean(axis=(1, 3))
-    return (means < glass) | (cells.std(axis=(1, 3)) > texture), means
+    strip = max(1, STRIP_PIXELS // max(wb * b * b, 1))  # block rows per strip
+    tissue, means = np.zeros((hb, wb), dtype=bool), np.zeros((hb, wb), dtype=np.float32)
+    for top in range(0, hb, strip):
+        rows = a[top * b:(top + strip) * b]
+        n = math.ceil(rows.shape[0] / b)
+        padded = np.pad(rows, ((0, n * b - rows.shape[0]), (0, wb * b - a.shape[1])), mode="edge").astype(np.float32)
+        cells = padded.reshape(n, b, wb, b)
+        means[top:top + n] = cells.mean(axis=(1, 3))
+        tissue[top:top + n] = (means[top:top + n] < glass) | (cells.std(axis=(1, 3)) > texture)
+    return tissue, means
 
 
 class TileSampler(Sampler):
@@ -306,13 +314,10 @@ class TileSampler(Sampler):
         if self.strategy in ("tissue", "dense"):
             # tissue: every tissue block of every image is equally likely (images count by tissue area);
             # dense: blocks darker than their image's median tissue block (crowded cells: islands) more likely.
-            image, by, bx, weight = self._tissue_cells()
-            pick = (torch.randint(0, image.numel(), (n,), generator=g) if self.strategy == "tissue" else
-                    torch.multinomial(weight, n, replacement=True, generator=g))
+            image, by, bx = self._pick_blocks(n, g)
             jitter = torch.rand(n, 2, generator=g)
-            image = image[pick]
-            rows = ((by[pick] + jitter[:, 0]) * TISSUE_BLOCK).long() - s // 2
-            cols = ((bx[pick] + jitter[:, 1]) * TISSUE_BLOCK).long() - s // 2
+            rows = ((by + jitter[:, 0]) * TISSUE_BLOCK).long() - s // 2
+            cols = ((bx + jitter[:, 1]) * TISSUE_BLOCK).long() - s // 2
             h, w = heights[image], widths[image]
             rows = torch.minimum(rows.clamp(min=0), (h - s).clamp(min=0))
             cols = torch.minimum(cols.clamp(min=0), (w - s).clamp(min=0))
@@ -324,19 +329,29 @@ class TileSampler(Sampler):
         return image, rows, cols
 
     def _tissue_cells(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Image index, block row and block column of every tissue block of every image (and, for the dense
-        strategy, each block's weight)."""
+        """Every tissue block of every image, in image order and row-major within an image: each block's flat
+        index in its image's block map (int32), the running count of blocks at the end of each image, the
+        images' blocks per row, and (for the dense strategy) each block's weight. Four bytes per block: at the
+        course file's scale (millions of blocks) three int64 coordinates per block cost several hundred MB."""
         if not hasattr(self, "_cells"):
-            parts = [(k, *np.nonzero(m)) for k, m in enumerate(self.tissue.blocks)]
-            if not any(len(p[1]) for p in parts):
+            flat = [np.flatnonzero(m).astype(np.int32) for m in self.tissue.blocks]
+            if not any(len(f) for f in flat):
                 raise UserError("no image holds tissue by the tissue map; use sampling strategy 'area'")
-            self._cells = tuple(torch.from_numpy(np.concatenate(x).astype(np.int64)) for x in zip(
-                *[(np.full(len(y), k), y, x) for k, y, x in parts]))
             weight = None
             if self.strategy == "dense":
-                weight = torch.from_numpy(np.concatenate([self.tissue.dense_weights(k) for k, *_ in parts]))
-            self._cells = (*self._cells, weight)
+                weight = torch.from_numpy(np.concatenate([self.tissue.dense_weights(k) for k in range(len(flat))]))
+            self._cells = (torch.from_numpy(np.concatenate(flat)), torch.tensor(np.cumsum([len(f) for f in flat])),
+                           torch.tensor([m.shape[1] for m in self.tissue.blocks]), weight)
         return self._cells
+
+    def _pick_blocks(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Image index, block row and block column of n tissue blocks drawn for this epoch."""
+        flat, ends, per_row, weight = self._tissue_cells()
+        pick = (torch.randint(0, flat.numel(), (n,), generator=g) if self.strategy == "tissue" else
+                torch.multinomial(weight, n, replacement=True, generator=g))
+        image = torch.searchsorted(ends, pick, right=True)
+        where = flat[pick].long()
+        return image, where // per_row[image], where % per_row[image]
 
     def __iter__(self):
         image, rows, cols = self.locations()
@@ -398,7 +413,7 @@ class TileBatchSampler(Sampler):
                            inside=bool(inside[start:end].all()))
 
 
-def evaluation_keys(images: InMemoryImages, stats: PixelStats, *, tile_size: int, count: int, seed: int) -> list[Key]:
+def evaluation_keys(images: ImageSource, stats: PixelStats, *, tile_size: int, count: int, seed: int) -> list[Key]:
     """The test brain's fixed evaluation tiles: tissue-aware and seeded, the same on every run.
 
     The one definition that training's evaluation and chapters 2, 4 and 5 share.

@@ -15,15 +15,17 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import uuid
 from pathlib import Path
 
 import nbformat
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 from jupyter_client import KernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from traitlets import CaselessStrEnum
+from traitlets import CaselessStrEnum, default
 
 from islandvae.config import PROJECT_ROOT, load_config
 from islandvae.errors import UserError
@@ -34,9 +36,17 @@ from islandvae.stats import file_identity
 
 class LocalKernelManager(KernelManager):
     """A kernel reached through local sockets (files), not TCP ports: nothing listens on the network, and
-    ipykernel has no reason to warn about unencrypted TCP in every render."""
+    ipykernel has no reason to warn about unencrypted TCP in every render. The sockets live in Jupyter's
+    runtime folder (jupyter_client's default is kernel-ipc-N in the working directory: the project's root,
+    where a killed kernel would leave them)."""
 
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        folder = Path(jupyter_runtime_dir())
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder / f"islandvae-{uuid.uuid4().hex[:12]}-ipc")
 
 
 KEY_PREFIX = "# islandvae render key: "
