@@ -34,6 +34,24 @@ def test_probes_tell_separable_labels_apart_and_random_ones_not():
     assert noise["linear probe"][0] < 0.5
 
 
+def test_one_pass_gives_the_latents_and_reconstructions_of_separate_passes():
+    import torch
+    from islandvae.config import ModelConfig
+    from islandvae.latent import batches, posterior, readout
+    from islandvae.model import VAE
+
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(normalise=True, latent_map=True), 32).to(memory_format=torch.channels_last).eval()
+    tiles = torch.randn(40, 1, 32, 32)
+    seen = posterior(model, tiles, batch=16, mse=True)
+    with torch.inference_mode():
+        means = torch.cat([model.encode(x)[0] for x in batches(tiles, 16)]).numpy()
+        mse = torch.cat([(model(x)[0] - x).pow(2).flatten(1).mean(1) for x in batches(tiles, 16)]).numpy()
+    assert np.array_equal(seen["mean"], means) and np.array_equal(seen["mse"], mse)
+    assert np.array_equal(readout(model, tiles, 16), readout(model, tiles, codes=seen))
+    assert readout(model, tiles[:0]).shape == (0, 1) and posterior(model, tiles[:0], mse=True)["mse"].shape == (0,)
+
+
 def test_the_fast_ari_and_nmi_equal_scikit_learns_exactly():
     from islandvae.measures import adjusted_rand, normalised_mutual_information
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score

@@ -140,6 +140,9 @@ def posterior(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *, mse: bool 
             mean, logvar = model.encode(x)
         means.append(mean)
         logvars.append(logvar)
+    if not means:  # no tiles
+        return {"mean": np.zeros((0, model.config.latent), np.float32), "logvar": np.zeros((0, model.config.latent),
+                np.float32)} | ({"mse": np.zeros(0, np.float32)} if mse else {})
     out = {"mean": torch.cat(means).numpy(), "logvar": torch.cat(logvars).numpy()}
     return out | ({"mse": torch.cat(errors).numpy()} if mse else {})
 
