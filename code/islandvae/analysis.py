@@ -152,7 +152,7 @@ def umap_distances(x: np.ndarray) -> np.ndarray:
     import numba
     from umap.distances import euclidean
 
-    @numba.njit(cache=False)
+    @numba.njit
     def pairs(x, out):
         for i in range(x.shape[0]):
             for j in range(i + 1, x.shape[0]):

@@ -140,11 +140,10 @@ def posterior(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *, mse: bool 
             mean, logvar = model.encode(x)
         means.append(mean)
         logvars.append(logvar)
-    if not means:  # no tiles
-        return {"mean": np.zeros((0, model.config.latent), np.float32), "logvar": np.zeros((0, model.config.latent),
-                np.float32)} | ({"mse": np.zeros(0, np.float32)} if mse else {})
-    out = {"mean": torch.cat(means).numpy(), "logvar": torch.cat(logvars).numpy()}
-    return out | ({"mse": torch.cat(errors).numpy()} if mse else {})
+    def joined(parts: list, *shape: int) -> np.ndarray:  # (0, *shape) for no tiles
+        return torch.cat(parts).numpy() if parts else np.zeros((0, *shape), np.float32)
+    out = {"mean": joined(means, model.config.latent), "logvar": joined(logvars, model.config.latent)}
+    return out | ({"mse": joined(errors)} if mse else {})
 
 
 def encode(model: VAE, tiles: torch.Tensor, batch: int = BATCH) -> np.ndarray:

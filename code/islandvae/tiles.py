@@ -231,7 +231,7 @@ def tissue_blocks(a: np.ndarray, glass: float, texture: float) -> tuple[np.ndarr
     for the course file's largest sections (a whole-image copy took 12 bytes per pixel at once)."""
     b = TISSUE_BLOCK
     hb, wb = math.ceil(a.shape[0] / b), math.ceil(a.shape[1] / b)
-    strip = max(1, STRIP_PIXELS // max(wb * b * b, 1))  # block rows per strip
+    strip = max(1, STRIP_PIXELS // (wb * b * b))  # block rows per strip
     tissue, means = np.zeros((hb, wb), dtype=bool), np.zeros((hb, wb), dtype=np.float32)
     for top in range(0, hb, strip):
         rows = a[top * b:(top + strip) * b]
