@@ -7,9 +7,11 @@ export ISLANDVAE_CONFIG := $(abspath $(CONFIG))
 
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
+INSTALLER ?= uv
 VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
+PIP := $(PY) -m pip --quiet --disable-pip-version-check
 
 .PHONY: report test test-quick data train analysis levers zip venv show-config clean help
 
@@ -62,11 +64,22 @@ test-quick: $(READY)
 
 venv: $(READY)
 
-# torch first, pinned: an unpinned torch would pull several GB of CUDA packages on a CPU machine.
+# torch first, pinned, with pip (an unpinned torch would pull several GB of CUDA packages on a CPU machine, and
+# pip finds a local CPU wheel where there is one); then the project and its dependencies with uv, which downloads
+# and installs in parallel (30 s against pip's 97 s on 2 cores). uv reads no pip.conf: INSTALLER=pip (for a pip
+# configured with another index) uses pip throughout, and pip takes over when uv fails. Byte-compiling runs last,
+# on every core; files this Python cannot compile (a few of torch's tests) are skipped, as pip skips them.
 $(READY): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --no-compile "$(TORCH)"
+	@if [ "$(INSTALLER)" = uv ] && $(PIP) install --no-compile uv \
+			&& $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'; then \
+		echo "installed the project and its dependencies with uv"; \
+	else \
+		[ "$(INSTALLER)" != uv ] || echo "uv could not install the project: installing it with pip"; \
+		$(PIP) install --no-compile -e '.[dev]'; \
+	fi
+	$(PY) -m compileall -qq -j0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" || true
 	@touch $@
 
 show-config:

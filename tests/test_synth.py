@@ -89,6 +89,21 @@ def test_truth_labels_tiles_of_the_file(tiny):
         assert truth.tile_label(image.brain, image.name, 10, 20, 64) == label_from_mask(mask[10:74, 20:84])
 
 
+def test_tile_labels_of_many_keys_equal_one_lookup_each(tiny):
+    """The grouped lookup gives each key's label in the keys' order, images interleaved, tiles over the edge."""
+    rng = np.random.default_rng(0)
+    images = read_inventory(tiny).images
+    keys = []
+    for _ in range(300):
+        image = images[rng.integers(len(images))]
+        keys.append((image.brain, image.name, int(rng.integers(image.height)), int(rng.integers(image.width)), 64))
+    with TruthFile(truth_path(tiny)) as truth:
+        labels = truth.tile_labels(keys)
+        assert labels == [truth.tile_label(*k) for k in keys]
+        assert len(set(labels)) >= 3  # the keys reach several kinds of tile
+        assert truth.tile_labels([]) == []
+
+
 @pytest.mark.parametrize("args, words", [
     (dict(preset="huge"), ["unknown preset 'huge'", "tiny, small, full"]),
     (dict(preset="tiny", difficulty=1.5), ["difficulty 1.5", "between 0 and 1"]),

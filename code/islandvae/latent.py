@@ -114,7 +114,7 @@ def tile_set(config: Config, images: ImageSource, keys: list, stats: PixelStats,
     label = None
     if truth_path(config.data.path).is_file():
         with TruthFile(truth_path(config.data.path)) as truth:
-            label = np.array([truth.tile_label(*k) for k in keys], dtype=str)
+            label = np.array(truth.tile_labels(keys), dtype=str)
     return TileSet(keys=keys, tiles=tiles, image=image, brain=np.array([k[0] for k in keys], dtype=str),
                    grey=grey, label=label, group=group)
 

@@ -36,13 +36,12 @@ def compare_strategies(images: InMemoryImages, stats: PixelStats, data: Path, *,
             keys = list(TileSampler(images.infos(), tile_size=tile_size, tiles=tiles, seed=seed, strategy=strategy,
                                     tissue=tissue))
             counts = Counter()
-            for brain, name, row, col, size in keys:
+            for brain, name, *_ in keys:
                 counts[brain] += 1
                 counts[size_class(infos[(brain, name)].pixels)] += 1
-                if truth is not None:
-                    label = truth.tile_label(brain, name, row, col, size)
-                    counts["island" if label in ("granular", "parvicellular") else
-                           "no tissue" if label == "background" else label] += 1
+            for label in truth.tile_labels(keys) if truth is not None else ():
+                counts["island" if label in ("granular", "parvicellular") else
+                       "no tissue" if label == "background" else label] += 1
             rows.append({"strategy": strategy, **{k: 100 * v / len(keys) for k, v in sorted(counts.items())}})
     finally:
         if truth is not None:
