@@ -25,6 +25,7 @@ help:
 	@echo "make zip      pack handin/project01_<usernames>.zip from the rendered report (team.toml); never overwrites"
 	@echo "make levers   train and score chapter 5's lever runs (about 45 min on 2 cores); writes results/"
 	@echo "CONFIG=...    config to use (now: $(ISLANDVAE_CONFIG))"
+	@echo "INSTALLER=pip set up .venv with pip alone instead of uv (now: $(INSTALLER)); for a pip set to another index"
 
 # Quarto where it is installed (its Jupyter kernel is this .venv's Python), the pip-only renderer elsewhere.
 report: data train analysis
@@ -70,6 +71,7 @@ venv: $(READY)
 # configured with another index) uses pip throughout, and pip takes over when uv fails. Byte-compiling runs last,
 # on every core; files this Python cannot compile (a few of torch's tests) are skipped, as pip skips them.
 $(READY): pyproject.toml
+	@case "$(INSTALLER)" in uv|pip) ;; *) echo "make: INSTALLER=$(INSTALLER) is unknown; use uv or pip" >&2; exit 2;; esac
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --no-compile "$(TORCH)"
 	@if [ "$(INSTALLER)" = uv ] && $(PIP) install --no-compile uv \

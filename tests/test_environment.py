@@ -44,3 +44,16 @@ def test_environment_python_satisfies_requires_python():
     env = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
     assert int(re.search(r"3\.(\d+)", python).group(1)) >= int(minimum)
+
+
+def test_an_unknown_installer_stops_the_set_up_before_it_starts(tmp_path):
+    """`make venv INSTALLER=...` takes uv or pip; anything else is a one-line error and no .venv is made."""
+    import shutil
+    import subprocess
+
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(PROJECT_ROOT / name, tmp_path / name)
+    done = subprocess.run(["make", "venv", "INSTALLER=conda"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "INSTALLER=conda is unknown; use uv or pip" in done.stderr
+    assert not (tmp_path / ".venv").exists()
