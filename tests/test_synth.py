@@ -175,3 +175,21 @@ def test_full_preset_plans_the_real_counts_and_scale():
     assert abs(np.mean([p.width for p in plans]) - 1222) < 120
     assert abs(np.mean([p.height for p in plans]) - 1162) < 120
     assert min(min(p.height, p.width) for p in plans) >= 484 and max(max(p.height, p.width) for p in plans) <= 5840
+
+
+def test_strategy_table_gives_each_class_a_row_and_each_group_sums_to_all_tiles(tiny):
+    from islandvae.data import InMemoryImages, training_brains
+    from islandvae.sampling import compare_strategies
+    from islandvae.stats import training_stats
+    from islandvae.tiles import STRATEGIES
+
+    brains = training_brains(read_inventory(tiny), "B20")
+    images = InMemoryImages(tiny, brains, progress=False)
+    stats = training_stats(tiny, "B20", cache_dir=tiny.parent / "cache", progress=False)
+    rows = compare_strategies(images, stats, tiny, tile_size=64, tiles=400)
+    assert [r["class"] for r in rows if r["share of tiles by"] == "brain"] == list(images.brains)
+    assert [r["class"] for r in rows if r["share of tiles by"] == "content"] == ["island", "plain", "ambiguous",
+                                                                                "no tissue"]
+    for group in ("brain", "image size", "content"):
+        for strategy in STRATEGIES:
+            assert sum(r[strategy] for r in rows if r["share of tiles by"] == group) == pytest.approx(100)

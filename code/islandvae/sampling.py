@@ -25,8 +25,9 @@ def size_class(pixels: int) -> str:
 
 def compare_strategies(images: InMemoryImages, stats: PixelStats, data: Path, *, tile_size: int, tiles: int = 4000,
                        seed: int = 0, tissue: TissueMap | None = None) -> list[dict]:
-    """Per strategy, the percentage of sampled tiles per brain, per image size class and per content type
-    (`tissue`: the images' tissue map when the caller has it, else it is computed)."""
+    """The percentage of sampled tiles per brain, per image size class and per content type: one row each, one
+    column per strategy (12 classes as columns did not fit an A4 page). `tissue`: the images' tissue map when the
+    caller has it, else it is computed."""
     tissue = tissue if tissue is not None else tissue_map(images, stats)
     infos = {(i.brain, i.name): i for i in images.infos()}
     truth = TruthFile(truth_path(data)) if truth_path(data).is_file() else None
@@ -46,5 +47,7 @@ def compare_strategies(images: InMemoryImages, stats: PixelStats, data: Path, *,
     finally:
         if truth is not None:
             truth.close()
-    columns = [*images.brains, *(name for _, name in SIZE_CLASSES), *(CONTENT if truth is not None else ())]
-    return [{"strategy": r["strategy"], **{c: r.get(c, 0.0) for c in columns}} for r in rows]
+    classes = [*(("brain", b) for b in images.brains), *(("image size", name) for _, name in SIZE_CLASSES),
+               *(("content", c) for c in (CONTENT if truth is not None else ()))]
+    return [{"share of tiles by": group, "class": c, **{r["strategy"]: r.get(c, 0.0) for r in rows}}
+            for group, c in classes]
