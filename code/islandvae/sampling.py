@@ -31,7 +31,7 @@ def compare_strategies(images: InMemoryImages, stats: PixelStats, data: Path, *,
     tissue = tissue if tissue is not None else tissue_map(images, stats)
     infos = {(i.brain, i.name): i for i in images.infos()}
     truth = TruthFile(truth_path(data)) if truth_path(data).is_file() else None
-    rows = []
+    shares: dict[str, dict[str, float]] = {}  # strategy -> class -> percentage of its tiles
     try:
         for strategy in STRATEGIES:
             keys = list(TileSampler(images.infos(), tile_size=tile_size, tiles=tiles, seed=seed, strategy=strategy,
@@ -43,11 +43,11 @@ def compare_strategies(images: InMemoryImages, stats: PixelStats, data: Path, *,
             for label in truth.tile_labels(keys) if truth is not None else ():
                 counts["island" if label in ("granular", "parvicellular") else
                        "no tissue" if label == "background" else label] += 1
-            rows.append({"strategy": strategy, **{k: 100 * v / len(keys) for k, v in sorted(counts.items())}})
+            shares[strategy] = {k: 100 * v / len(keys) for k, v in counts.items()}
     finally:
         if truth is not None:
             truth.close()
     classes = [*(("brain", b) for b in images.brains), *(("image size", name) for _, name in SIZE_CLASSES),
                *(("content", c) for c in (CONTENT if truth is not None else ()))]
-    return [{"share of tiles by": group, "class": c, **{r["strategy"]: r.get(c, 0.0) for r in rows}}
+    return [{"share of tiles by": group, "class": c, **{k: share.get(c, 0.0) for k, share in shares.items()}}
             for group, c in classes]
