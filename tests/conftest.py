@@ -47,7 +47,7 @@ def write_config(folder: Path, data: Path, *, test_brain: str = "B20", extra: st
     path = folder / "test.toml"
     path.write_text(
         f'name = "test"\n{extra}\n[data]\npath = "{data}"\ntest_brain = "{test_brain}"\n{data_extra}\n'
-        f'[paths]\ncache = "cache"\nruns = "runs"\n'
+        f'[paths]\ncache = "cache"\nruns = "runs"\nresults = "results"\n'
     )
     return path
 

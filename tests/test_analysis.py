@@ -160,8 +160,8 @@ def test_the_analysis_scores_every_feature_space_on_islands_and_caches_it(traine
     assert set(a.comparisons) == {"latent 128", *comparison_configs(trained)}
     result = Discovery(a).result()
     names = [r["features"] for r in result["measures"]]
-    assert names[0].startswith("VAE") and names[1].startswith("autoencoder")
-    assert {"untrained encoder", "pixel PCA-128", "tile mean + std", "texture statistics"} <= set(names)
+    assert names[0].startswith("VAE") and names[1] == "orientation-pooled VAE" and names[2].startswith("autoencoder")
+    assert {"untrained encoder", "pixel PCA-128", "tile mean + std", "texture statistics", "measured cells"} <= set(names)
     assert list(result["island scores"]) == names  # one design: every space on the same islands
     for row in result["measures"]:
         value, lo, hi = row["brain probe"]
@@ -213,6 +213,7 @@ def test_without_truth_the_islands_are_found_and_described_but_not_scored(plain_
     train(config, progress=False)
     result = discovery.Discovery(Analysis(config)).result()
     assert "island scores" not in result and "measures" not in result and "match" not in result
+    assert result["found"]["islands"] == 0  # noise images: no cluster is clearly denser than the rest
     for text in (discovery.finding_text(result), discovery.types_text(result), discovery.differences_text(result)):
         assert text.endswith(".")
     assert not discovery.scores_path(config).exists()
@@ -227,7 +228,8 @@ def test_each_lever_changes_exactly_one_setting(trained):
 
     base = run_signature(trained)
     variants = lever_configs(trained)
-    assert len(variants) == 6 and len({c.name for c in variants.values()}) == 6
+    assert len(variants) == 9 and len({c.name for c in variants.values()}) == 9
+    assert {c.train.max_steps for label, c in variants.items() if label.endswith("steps")} == {500, 2000, 4000}
     for label, config in variants.items():
         sig = run_signature(config)
         changed = [(s, k) for s in base for k in base[s] if base[s][k] != sig[s][k]]
@@ -254,14 +256,15 @@ def test_the_lever_table_scores_finished_runs_and_belongs_to_its_config(trained,
     train(beta, progress=False)  # one lever run; the others are missing and left out
     said = []
     table = measure_levers(config, progress=said.append)
-    assert [r["features"] for r in table["rows"]] == ["as configured", f"beta {beta.train.beta:g}"]
+    assert [r["features"] for r in table["rows"]] == ["as configured", "8 orientations pooled", f"beta {beta.train.beta:g}"]
     assert sum("left out" in line for line in said) == len(lever_configs(config)) - 1
-    assert {b["features"] for b in table["baselines"]} == {"pixel PCA-128", "tile mean + std", "texture statistics"}
+    assert {b["features"] for b in table["baselines"]} == {"pixel PCA-128", "tile mean + std", "texture statistics",
+                                                           "measured cells"}
     saved = read_levers(config)
     assert json.dumps(saved["rows"]) == json.dumps(table["rows"])  # as written (text: nan is not equal to nan)
     effects = lever_effects(saved)
     assert effects[0]["lever"] == "as configured" and "(" in effects[1]["island balanced accuracy"]
-    assert effects[-1]["lever"] == "texture statistics"
+    assert effects[-1]["lever"] == "measured cells"
     assert "Per measure: island ARI:" in lever_findings(saved) and "brain probe:" in lever_findings(saved)
     other = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=2e-3))
     assert read_levers(other) is None  # measured with other settings: not shown as this config's
@@ -313,8 +316,8 @@ def test_the_chapter_has_a_sentence_for_no_island_one_type_and_too_few_islands()
     from islandvae import discovery
 
     base = {"grid": {"tiles": 40, "images": 1, "tile": 64, "stride": 32},
-            "clusters": {"k": 2, "density": [10.0, 12.0], "tiles": [20, 20], "island clusters": [],
-                         "tissue density": 11.0}}
+            "clusters": {"k": 2, "density": [10.0, 12.0], "rank": [float("nan"), 0.6], "tiles": [20, 20],
+                         "island clusters": [], "tissue density": 11.0, "threshold": 14.0}}
     none = base | {"found": {"islands": 0, "tiles": 0, "candidates": 0},
                    "types": {"k": 0, "bic": {}, "type": [], "axis": []}, "morphology": [], "described": []}
     assert "No island was found" in discovery.finding_text(none)

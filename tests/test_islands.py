@@ -132,3 +132,162 @@ def test_roundness_falls_for_elongated_cells_and_an_empty_region_has_no_cells():
     assert long_["roundness"] < round_["roundness"] - 0.2
     empty = region_measures(np.full((64, 64), 200, dtype=np.uint8))
     assert empty["cells / 10,000 px"] == 0.0 and np.isnan(empty["cell diameter (px)"])
+
+
+def test_rank_above_is_one_half_for_alike_samples_and_one_for_separated_ones():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 400), rng.normal(0, 1, 400)
+    assert abs(isl.rank_above(a, b) - 0.5) < 0.06
+    assert isl.rank_above(a + 10, b) == 1.0 and isl.rank_above(a - 10, b) == 0.0
+    assert isl.rank_above(np.ones(3), np.ones(5)) == 0.5  # ties count half
+    # scale-free: the same under any monotone change of the densities (no ratio is assumed)
+    assert isl.rank_above(np.exp(a + 0.5), np.exp(b)) == isl.rank_above(a + 0.5, b)
+
+
+def test_point_window_sums_count_the_points_inside_each_window():
+    from islandvae.morphology import point_window_sums
+
+    rng = np.random.default_rng(1)
+    shape, size = (150, 170), 40
+    y, x, w = rng.uniform(0, 150, 300), rng.uniform(0, 170, 300), rng.uniform(0, 2, 300)
+    rows, cols = isl.grid_positions(*shape, size, 20)
+    sums = point_window_sums(y, x, w, rows, cols, size, shape)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            inside = (y >= r) & (y < r + size) & (x >= c) & (x < c + size)
+            assert sums[i, j] == pytest.approx(w[inside].sum())
+
+
+def test_image_cells_in_strips_finds_the_cells_of_one_pass():
+    from islandvae.morphology import cells, image_cells
+
+    rng = np.random.default_rng(2)
+    image = np.full((300, 200), 200.0) + rng.normal(0, 3, (300, 200))
+    yy, xx = np.mgrid[:300, :200]
+    for cy, cx in rng.uniform(10, [290, 190], (60, 2)):
+        image -= 120 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 2.5**2))
+    image = image.clip(0, 255).astype(np.uint8)
+    whole, strips = cells(image), image_cells(image, strip=64)
+    assert abs(len(strips["y"]) - whole["count"]) <= 2 and whole["count"] > 40
+    assert np.median(strips["diameter"]) == pytest.approx(np.median(whole["diameter"]), rel=0.05)
+
+
+def test_the_number_of_types_is_the_smallest_within_the_bic_margin():
+    assert isl.chosen_types({1: 140.6, 2: 141.4, 3: 139.9, 4: 146.8}) == 1  # a BIC difference of 1 is noise
+    assert isl.chosen_types({1: 200.0, 2: 150.0, 3: 149.0}) == 2
+    assert isl.chosen_types({1: 100.0}) == 1
+
+
+def test_islands_set_apart_are_not_typed_and_do_not_shape_the_types():
+    features, island, kinds = _two_kinds(gap=4.0)
+    n = island.max() + 1
+    odd = np.zeros(n, dtype=bool)
+    odd[:2] = True
+    features = features.copy()
+    features[np.isin(island, [0, 1])] += 50.0  # two far-off islands (edges): set apart, they would be a type
+    found = isl.island_types(features, island, typed=~odd, spread=True)
+    assert (found["type"][odd] == -1).all() and found["k"] == 2
+    from islandvae.measures import adjusted_rand
+    assert adjusted_rand(kinds[~odd], found["type"][~odd]) > 0.9
+    assert set(found["k chosen"]) == set(found["bic"]) and abs(sum(found["k chosen"].values()) - 1) < 1e-9
+    assert all(lo <= hi for lo, hi in found["bic spread"].values())
+
+
+class _Pixels:
+    """An image source of one array (image 'B20/0000')."""
+
+    def __init__(self, pixels):
+        self.pixels = pixels
+
+    def image(self, brain, name):
+        return self.pixels
+
+    def region(self, brain, name, row, col, height, width):
+        return self.pixels[row:row + height, col:col + width]
+
+
+def _section(island_factor: float, *, seed: int = 0, radius: float = 2.2, size: int = 640):
+    """A light section with dark round cells at a tissue density (about 12 in a 64 px tile) and, when
+    island_factor > 1, two square islands of island_factor times that density."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    density = np.full((size, size), 3e-3)  # cells per px^2 of the tissue
+    squares = [(64, 64, 160), (380, 350, 192)] if island_factor > 1 else []
+    for r, c, s in squares:
+        density[r:r + s, c:c + s] *= island_factor
+    count = rng.poisson(density.sum())
+    flat = rng.choice(size * size, count, p=(density / density.sum()).ravel(), replace=False)
+    image = np.full((size, size), 205.0) + rng.normal(0, 3, (size, size))
+    for cy, cx in zip(*np.divmod(flat, size)):
+        y0, y1, x0, x1 = max(cy - 8, 0), min(cy + 9, size), max(cx - 8, 0), min(cx + 9, size)
+        image[y0:y1, x0:x1] -= 130 * np.exp(-((yy[y0:y1, x0:x1] - cy) ** 2 + (xx[y0:y1, x0:x1] - cx) ** 2)
+                                            / (2 * radius**2))
+    return image.clip(0, 255).astype(np.uint8), squares
+
+
+@pytest.mark.parametrize("factor", [4.0, 8.0])
+def test_the_finder_finds_dense_islands_and_none_on_a_section_without(factor):
+    tile, stride = 64, 32
+    pixels, squares = _section(factor)
+    plain, _ = _section(1.0, seed=1)
+    for image, expected in ((pixels, len(squares)), (plain, 0)):
+        n = (image.shape[0] - tile) // stride + 1
+        grid = _grid((n, n), tile=tile, stride=stride)
+        grid.infos = [ImageInfo("B20", "0000", *image.shape, "uint8")]
+        grid.tissue_px = np.full(len(grid), tile * tile)
+        source = _Pixels(image)
+        measures = isl.grid_measures(grid, source)
+        # features: the measured cells and a little noise, as a latent that sees the cells would give them
+        features = np.column_stack([measures[:, 0], np.random.default_rng(0).normal(0, 1, (len(grid), 3))])
+        found = isl.find_islands(grid, features, source, measures=measures)
+        count = found["island"].max() + 1
+        if not expected:
+            assert count == 0, (found["rank"], found["density"])  # no cluster clearly denser: no island
+            continue
+        sizes = np.bincount(found["island"][found["island"] >= 0])
+        for r, c, s in squares:  # each square is found as one island, lying on it, among the largest found
+            tiles = [t for t in range(len(grid)) if found["island"][t] >= 0
+                     and r <= grid.keys[t][2] + tile / 2 < r + s and c <= grid.keys[t][3] + tile / 2 < c + s]
+            ids, counts = np.unique(found["island"][tiles], return_counts=True)
+            best = ids[counts.argmax()]
+            assert counts.max() >= 0.5 * (s // stride) ** 2 and sizes[best] >= np.sort(sizes)[-len(squares)]
+
+
+def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from islandvae import island_figures as isf
+    from islandvae.discovery import describe_types
+
+    tile, stride = 64, 32
+    pixels, squares = _section(8.0)
+    n = (pixels.shape[0] - tile) // stride + 1
+    grid = _grid((n, n), tile=tile, stride=stride)
+    grid.infos = [ImageInfo("B20", "0000", *pixels.shape, "uint8")]
+    grid.tissue_px = np.full(len(grid), tile * tile)
+    source = _Pixels(pixels)
+    source.infos = lambda: grid.infos
+    measures = isl.grid_measures(grid, source)
+    features = np.column_stack([measures[:, 0], np.random.default_rng(0).normal(0, 1, (len(grid), 3))])
+    found = isl.find_islands(grid, features, source, measures=measures)
+    k = int(found["island"].max()) + 1
+    assert k >= 2
+    types = [t % 2 for t in range(k)]
+    types[-1] = -1  # one island set apart: drawn grey, not a type
+    arrays = {"image": grid.image, "row": np.array([key[2] for key in grid.keys]),
+              "col": np.array([key[3] for key in grid.keys]), "gy": grid.gy, "gx": grid.gx,
+              "island": found["island"], "true": np.full(len(grid), -1)}
+    result = {"types": {"k": 2, "type": types, "axis": list(np.linspace(-1, 1, k)), "margin": 6.0,
+                        "bic": {"1": 10.0, "2": 2.0, "3": 5.0}, "bic spread": {"1": [8, 12], "2": [0, 4], "3": [3, 7]}},
+              "morphology": found["morphology"]}
+    result["described"] = describe_types(found["morphology"], np.array(types), 2)
+    figures = {"found": isf.found_islands_figure(source, arrays, types, image=0, tile=tile),
+               "axis": isf.axis_figure(result, ["granular"] * k), "examples": isf.examples_figure(source, arrays, result, tile=tile),
+               "measures": isf.measures_figure(result), "bic": isf.bic_figure(result)}
+    for name, fig in figures.items():
+        fig.savefig(tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 5000, name
+    labels = [t.get_text() for t in figures["found"].axes[0].get_legend().get_texts()]
+    assert "found, set apart (edge)" in labels and "found, type 1" in labels
+    assert len(figures["bic"].axes[0].lines) >= 2  # the curve and the chosen number

@@ -139,12 +139,17 @@ def test_html_is_self_contained(smoke):
         assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', text), html
 
 
+ISLAND_FIGURES = {"fig-found-islands", "fig-bic", "fig-typing-axis", "fig-type-measures", "fig-type-examples"}
+
+
 def test_every_labelled_figure_is_in_the_output(smoke):
     for path in project_documents():
         labels = [p.label for p in parse(path, PROJECT_ROOT).parts if hasattr(p, "label") and p.label.startswith("fig-")]
         relative = path.relative_to(PROJECT_ROOT)
         html = (smoke["out"] / relative.with_suffix(".html")).read_text()
         for label in labels:
+            if label in ISLAND_FIGURES and "No island was found in the test brain" in html:
+                continue  # the chapter says why there is nothing to show (the figures: test_island_figures)
             assert f'id="{label}"' in html and "data:image/png;base64" in html, (path, label)
     assert (smoke["folder"] / "figures" / "images-per-brain.png").is_file()
 

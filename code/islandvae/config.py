@@ -32,6 +32,8 @@ class DataConfig:
     synthetic: str = ""  # a preset (tiny, small, full): generate the stand-in when the file is missing
     seed: int = 0  # of the synthetic stand-in
     difficulty: float = 0.3  # of the stand-in's island task: 0 easy .. 1 nearly indistinguishable
+    island_density: float = 1.0  # robustness sets only (synth.Options): island cells at this share of the usual
+    cell_scale: float = 1.0  # robustness sets only: every cell this many times as large
 
 
 @dataclass(frozen=True)

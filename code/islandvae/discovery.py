@@ -2,11 +2,15 @@
 
 On the test brain, with or without truth:
 1. every tissue tile on a grid of half-tile stride is described by the VAE's posterior (latent.readout);
-2. islands are found from those descriptions (islands.find_islands): clusters of tiles, the clusters of dense
-   cells named from the pixels, connected regions of such tiles grown by one ring of moderately dense tiles;
-3. the found islands are typed from their dense tiles (islands.island_types, the number of types by BIC);
+2. islands are found from those descriptions (islands.find_islands): clusters of tiles, the clusters whose
+   cells are clearly denser than the section's tissue (by rank, counted on every tile's pixels), connected
+   regions of such tiles grown by one ring of moderately dense tiles;
+3. islands at the section's edge are set apart; the others are typed from their dense tiles, described by the
+   readout pooled over each tile's 8 orientations (islands.island_types, the number of types the smallest
+   within a BIC margin of the best);
 4. each type is described on the pixels: cell density, cell size and roundness per island (morphology.py),
-   with 95 % bootstrap intervals over the type's islands.
+   with 95 % bootstrap intervals over the type's islands; every found island goes into a catalogue
+   (results/islands-<config>.csv: where, how large, which type, its cells).
 With truth (the stand-in) it also scores, for the VAE and every baseline, the same design on the same units:
 - tile level, on the island-enriched tiles (every island tile of the grid and as many plain tiles), the
   measures of measures.py with intervals from a bootstrap over islands (and each image's plain tiles);
@@ -36,6 +40,7 @@ from islandvae.latent import (
     cached_json,
     cut,
     pixel_pca,
+    pooled_readout,
     posterior,
     readout,
     reconstruction_mse,
@@ -43,15 +48,18 @@ from islandvae.latent import (
     trivial_features,
 )
 from islandvae.measures import fmt, score_features
+from islandvae.morphology import blob_sigma, detector_scale
 from islandvae.model import VAE
 from islandvae.stats import cache_key, file_identity
 from islandvae.tiles import tissue_map
 from islandvae.train import Run
 from islandvae.truth import TruthFile, truth_path
 
-VERSION = "discovery-3"
+VERSION = "discovery-4"
 TRAIN_ISLAND_TILES = 2000  # island tiles of the training brains for the probes and the ceiling (and as many plain)
 MEASURES = ("cells / 10,000 px", "cell diameter (px)", "roundness")
+POOLED = "orientation-pooled VAE"  # the VAE's readout averaged over each tile's 8 views (latent.pooled_readout)
+MEASURED = "measured cells"  # the feature space of the blob detector's per-tile density, cell size and roundness
 REPS = 200
 
 
@@ -98,8 +106,14 @@ class Discovery:
         self.key = discovery_key(self.config, baselines=baselines)
 
     def result(self) -> dict:
-        """Everything the chapter reports (computed once, then read from discovery.json)."""
-        return cached_json(self.folder / "discovery.json", self.key, self._compute)
+        """Everything the chapter reports (computed once, then read from discovery.json); the island catalogue
+        is written beside the other results whenever it is missing or belongs to other results."""
+        result = cached_json(self.folder / "discovery.json", self.key, self._compute)
+        path = catalogue_path(self.config)
+        table = catalogue_csv(self.a.test_images.infos(), self.arrays(), result)
+        if not path.is_file() or path.read_bytes() != table:  # missing, or from earlier results
+            write_atomic(path, table)
+        return result
 
     def arrays(self) -> dict:
         """Per grid tile: image, row, column, grid place, cluster, found island, core flag, true island, label."""
@@ -117,30 +131,45 @@ class Discovery:
             if truth is not None:
                 truth.close()
         features = features_of(a.model, a.test_images, grid.keys, a.stats)
-        found = isl.find_islands(grid, features, a.test_images, seed=self.config.train.seed)
+        sigma = blob_sigma(a.test_images)
+        scale = detector_scale(sigma)  # the blob detector's sizes follow the data's cells
+        measures = isl.grid_measures(grid, a.test_images, scale)
+        found = isl.find_islands(grid, features, a.test_images, seed=self.config.train.seed, measures=measures,
+                                 scale=scale)
         true = isl.true_islands(grid)[0] if grid.label is not None else np.full(len(grid), -1)
         arrays = {"image": grid.image, "row": np.array([k[2] for k in grid.keys], dtype=int),
                   "col": np.array([k[3] for k in grid.keys], dtype=int), "gy": grid.gy, "gx": grid.gx,
                   "cluster": found["cluster"], "island": found["island"], "core": found["core"], "true": true,
                   "label": grid.label if grid.label is not None else np.full(len(grid), "", dtype=str),
-                  "features": features.astype(np.float32)}
+                  "features": features.astype(np.float32), "measures": measures.astype(np.float32),
+                  "tissue_px": grid.tissue_px, "blob": np.array([sigma, scale])}
         return arrays, grid, found
 
     def _compute(self) -> dict:
         arrays, grid, found = self._grid_arrays()
         cached(self.folder / "discovery.npz", self.key, lambda: arrays)
-        features, island, core = arrays["features"], arrays["island"], arrays["core"]
-        typing = isl.island_types(features, np.where(core, island, -1), seed=self.config.train.seed)
+        island, core = arrays["island"], arrays["core"]
+        edge = isl.edge_islands(grid, island)
+        # The types from the core tiles' readout pooled over their 8 orientations (the lever that types best).
+        pooled = np.zeros_like(arrays["features"])
+        typed = np.flatnonzero(core & (island >= 0))
+        pooled[typed] = features_of(self.a.model, self.a.test_images, [grid.keys[t] for t in typed], self.a.stats,
+                                    pooled=True)
+        typing = isl.island_types(pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True,
+                                  typed=~edge)
         out = {"grid": {"tiles": len(grid), "images": len(grid.infos), "tile": grid.tile, "stride": grid.stride},
-               "clusters": {"k": len(found["density"]), "density": found["density"],
+               "clusters": {"k": len(found["density"]), "density": found["density"], "rank": found["rank"],
                             "tiles": np.bincount(found["cluster"], minlength=len(found["density"])).tolist(),
                             "island clusters": [int(c) for c in found["island clusters"]],
-                            "tissue density": found["tissue density"]},
+                            "tissue density": found["tissue density"], "threshold": found["threshold"]},
                "found": {"islands": int(island.max() + 1), "tiles": int((island >= 0).sum()),
-                         "candidates": found["candidates"]},
+                         "candidates": found["candidates"], "set apart": int(edge.sum())},
                "types": {"k": typing["k"], "bic": {str(k): v for k, v in typing["bic"].items()},
-                         "type": typing["type"].tolist(), "axis": typing["axis"].tolist()}}
+                         "type": typing["type"].tolist(), "axis": typing["axis"].tolist(), "margin": isl.BIC_MARGIN,
+                         "bic spread": {str(k): v for k, v in typing.get("bic spread", {}).items()},
+                         "k chosen": {str(k): v for k, v in typing.get("k chosen", {}).items()}}}
         out["morphology"] = found["morphology"]
+        out["blob scale"] = {"sigma": float(arrays["blob"][0]), "scale": float(arrays["blob"][1])}
         out["described"] = describe_types(out["morphology"], typing["type"], typing["k"])
         if grid.label is not None:
             out |= self._truth_scores(grid, arrays, typing)
@@ -150,14 +179,16 @@ class Discovery:
         a, config = self.a, self.config
         true, kinds = isl.true_islands(grid)
         found = arrays["island"]
-        out = {"match": isl.match_found(found, true), "true islands": {t: int((kinds == t).sum()) for t in isl.TYPES}}
+        out = {"match": isl.match_found(found, true) | empty_images(grid, found),
+               "true islands": {t: int((kinds == t).sum()) for t in isl.TYPES}}
         majority = majority_types(found, grid.label)
-        known = majority != ""
+        known = (majority != "") & (np.array(typing["type"]) >= 0)  # islands set apart have no type to score
         out["found agreement"] = (isl.agreement(np.array(typing["type"])[known], majority[known])
                                   if len(set(majority[known])) > 1 else None)
-        out["found islands without a true island"] = int((~known).sum())
+        out["found islands without a true island"] = int((majority == "").sum())
         test, train, train_island, train_kinds, picked = enriched_sets(config, a, grid, true)
-        spaces = feature_spaces(a, test, train, vae_test=arrays["features"][picked], baselines=self.baselines)
+        spaces = feature_spaces(a, test, train, vae_test=arrays["features"][picked], baselines=self.baselines,
+                                scale=float(arrays["blob"][1]))
         out["measures"] = [score_features(name, f["train"], f["test"], train, test, f.get("mse"))
                            for name, f in spaces.items()]
         island_of_test = np.where(test.group < len(kinds), test.group, -1)  # plain tiles carry group ids >= islands
@@ -176,10 +207,80 @@ class Discovery:
         return out
 
 
-def features_of(model: VAE, images: ImageSource, keys: list, stats, batch: int = 2048) -> np.ndarray:
-    """The model's readout of the tiles of `keys`, cut and encoded a batch at a time."""
-    parts = [readout(model, cut(images, keys[k:k + batch], stats)) for k in range(0, len(keys), batch)]
+def catalogue_path(config) -> Path:
+    """results/islands-<config>.csv: every found island of the test brain (the table a researcher takes away)."""
+    return config.paths.results / f"islands-{config.name}.csv"
+
+
+CATALOGUE = ("brain", "image", "island", "top", "left", "bottom", "right", "tiles", "area (px)", "area (um2)", "type",
+             *MEASURES)
+
+
+def catalogue_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
+    """Per found island its image, bounding box (px, bottom and right exclusive), tiles, footprint area (px; in
+    um2 only where the file gives a pixel size, which the course file does not), type (1 .. k, or 'set apart'
+    for islands at the section's edge) and its core's measured cells."""
+    tile = result["grid"]["tile"]
+    rows = []
+    for k, (kind, cells) in enumerate(zip(result["types"]["type"], result["morphology"])):
+        tiles = np.flatnonzero(arrays["island"] == k)
+        info = infos[int(arrays["image"][tiles[0]])]
+        top, left = arrays["row"][tiles], arrays["col"][tiles]
+        bottom, right = np.minimum(top + tile, info.height), np.minimum(left + tile, info.width)
+        footprint = np.zeros((int(bottom.max() - top.min()), int(right.max() - left.min())), dtype=bool)
+        for r0, c0, r1, c1 in zip(top - top.min(), left - left.min(), bottom - top.min(), right - left.min()):
+            footprint[r0:r1, c0:c1] = True
+        rows.append(dict(zip(CATALOGUE, [info.brain, info.name, k + 1, int(top.min()), int(left.min()),
+                                         int(bottom.max()), int(right.max()), len(tiles), int(footprint.sum()), "",
+                                         kind + 1 if kind >= 0 else "set apart", *(cells[m] for m in MEASURES)])))
+    return rows
+
+
+def catalogue_csv(infos: list, arrays: dict, result: dict) -> bytes:
+    """The island catalogue (catalogue_rows) as CSV, measures to three decimals."""
+    import csv
+    import io
+
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(CATALOGUE)
+    for row in catalogue_rows(infos, arrays, result):
+        writer.writerow([f"{v:.3f}" if k in MEASURES else v for k, v in row.items()])
+    return text.getvalue().encode()
+
+
+def extent_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
+    """Per type (and the islands set apart): how many islands, and their footprint area (median, quartiles and
+    the largest, px) and bounding-box side (median of the longer side, px)."""
+    rows = catalogue_rows(infos, arrays, result)
+    out = []
+    for kind in sorted({r["type"] for r in rows}, key=lambda t: (isinstance(t, str), t)):
+        members = [r for r in rows if r["type"] == kind]
+        area = np.array([r["area (px)"] for r in members])
+        side = np.array([max(r["bottom"] - r["top"], r["right"] - r["left"]) for r in members])
+        q1, q2, q3 = np.percentile(area, [25, 50, 75])
+        out.append({"type": kind if isinstance(kind, str) else f"type {kind}", "islands": len(members),
+                    "median area (px)": f"{q2:,.0f}", "quartiles (px)": f"{q1:,.0f}-{q3:,.0f}",
+                    "largest (px)": f"{area.max():,.0f}", "median side (px)": f"{np.median(side):.0f}"})
+    return out
+
+
+def features_of(model: VAE, images: ImageSource, keys: list, stats, batch: int = 2048, *,
+                pooled: bool = False) -> np.ndarray:
+    """The model's readout of the tiles of `keys` (pooled over their 8 orientations: latent.pooled_readout), cut
+    and encoded a batch at a time."""
+    describe = pooled_readout if pooled else readout
+    parts = [describe(model, cut(images, keys[k:k + batch], stats)) for k in range(0, len(keys), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, 1))
+
+
+def empty_images(grid: isl.Grid, found: np.ndarray) -> dict:
+    """The finder on sections without islands: how many test images hold no true island tile (nor an ambiguous
+    one), and how many islands were found on them."""
+    labels = grid.label
+    empty = [k for k in np.unique(grid.image) if not np.isin(labels[grid.image == k], (*isl.TYPES, "ambiguous")).any()]
+    on_empty = np.isin(grid.image, empty) & (found >= 0)
+    return {"empty images": len(empty), "found on empty images": int(len(np.unique(found[on_empty])))}
 
 
 def majority_types(found: np.ndarray, label: np.ndarray) -> np.ndarray:
@@ -245,14 +346,16 @@ def enriched_sets(config, a: Analysis, grid: isl.Grid, true: np.ndarray) -> tupl
 
 
 def feature_spaces(a: Analysis, test: TileSet, train: TileSet, *, vae_test: np.ndarray | None = None,
-                   baselines: bool = True) -> dict:
+                   baselines: bool = True, scale: float = 1.0) -> dict:
     """Every feature space on the same tiles: name -> {"train", "test", "mse" (test reconstruction, or absent)}.
-    The first is the VAE (`vae_test`: its readout of the test tiles when already at hand); without `baselines`
-    it is the only one."""
+    The first is the VAE (`vae_test`: its readout of the test tiles when already at hand), the second the same VAE
+    pooled over each tile's 8 orientations (a lever that needs no training); without `baselines` they are the
+    only ones."""
     config, d = a.config, a.config.model.latent
     spaces = {f"VAE (latent {d})": {"train": readout(a.model, train.tiles),
                                     "test": readout(a.model, test.tiles) if vae_test is None else vae_test,
                                     "mse": reconstruction_mse(a.model, test.tiles)}}
+    spaces[POOLED] = {"train": pooled_readout(a.model, train.tiles), "test": pooled_readout(a.model, test.tiles)}
     if not baselines:
         return spaces
     if "autoencoder" in a.comparisons:
@@ -267,15 +370,38 @@ def feature_spaces(a: Analysis, test: TileSet, train: TileSet, *, vae_test: np.n
     spaces[f"pixel PCA-{pca['test'].shape[1]}"] = {"train": pca["train"], "test": pca["test"], "mse": pca["test_mse"]}
     spaces["tile mean + std"] = {"train": trivial_features(train), "test": trivial_features(test)}
     spaces["texture statistics"] = {"train": texture_of(train, a.stats), "test": texture_of(test, a.stats)}
+    spaces[MEASURED] = {"train": measured_of(train, a.stats, scale), "test": measured_of(test, a.stats, scale)}
     return spaces
+
+
+def grey_of(tiles: TileSet, stats) -> np.ndarray:
+    """Standardised tiles back in grey values, (N, h, w) uint8."""
+    return (tiles.tiles[:, 0] * stats.std + stats.mean).clamp(0, 255).numpy().astype(np.uint8)
+
+
+def measured_of(tiles: TileSet, stats, scale: float = 1.0) -> np.ndarray:
+    """The blob detector's measures of each tile, (N, 3): cells per 10,000 px, mean cell diameter and mean
+    roundness; a tile without cells takes the median diameter and roundness of the tiles that have some."""
+    from islandvae.morphology import cells
+
+    rows = []
+    for grey in grey_of(tiles, stats):
+        found = cells(grey, scale=scale)
+        rows.append([found["density"], found["diameter"].mean() if found["count"] else np.nan,
+                     found["roundness"].mean() if found["count"] else np.nan])
+    out = np.array(rows, dtype=float).reshape(-1, 3)
+    for j in (1, 2):
+        missing = ~np.isfinite(out[:, j])
+        out[missing, j] = np.median(out[~missing, j]) if (~missing).any() else 0.0
+    return out
 
 
 def texture_of(tiles: TileSet, stats) -> np.ndarray:
     """baselines.texture_features of standardised tiles (back in grey values)."""
     from islandvae.baselines import TileSet as Tiles
 
-    grey = (tiles.tiles[:, 0] * stats.std + stats.mean).clamp(0, 255).numpy().astype(np.uint8)
-    return texture_features(Tiles(tiles=grey, labels=np.array([]), brain_mean=np.array([]), brain_std=np.array([])))
+    none = np.array([])
+    return texture_features(Tiles(tiles=grey_of(tiles, stats), labels=none, brain_mean=none, brain_std=none))
 
 
 def island_probe(train_x, train_island, train_kinds, test_x, test_island, test_kinds) -> dict:
@@ -298,25 +424,36 @@ def island_probe(train_x, train_island, train_kinds, test_x, test_island, test_k
 # What the chapter says, from the result -------------------------------------------------------------------------
 
 def finding_text(result: dict) -> str:
-    """How the islands were found and, with truth, how well they match the true ones."""
+    """How the islands were found (the rule and its numbers) and, with truth, how well they match the true ones."""
     c, f = result["clusters"], result["found"]
-    dense = ", ".join(f"{result['clusters']['density'][k]:.0f}" for k in c["island clusters"]) or "none"
+    cores = [f"{100 * c['rank'][k]:.0f} % ({c['density'][k]:.0f} cells)" for k in c["island clusters"]]
     text = (f"The {result['grid']['tiles']:,} tissue tiles of the test brain ({result['grid']['tile']} px, stride "
-            f"{result['grid']['stride']} px) fall into {c['k']} clusters by the lowest BIC. "
-            f"The median tissue tile holds {c['tissue density']:.0f} cells per 10,000 px by the blob detector; "
-            f"{len(c['island clusters'])} {'clusters hold' if len(c['island clusters']) != 1 else 'cluster holds'} "
-            f"at least {isl.DENSE:g} times as many (median {dense}) and make the islands' cores; border tiles come "
-            f"from clusters of at least {isl.MODERATE:g} times the density. ")
+            f"{result['grid']['stride']} px) fall into {c['k']} clusters by the lowest BIC. The blob detector counts "
+            f"the cells on every tile: the tissue (the largest cluster) holds a median of "
+            f"{c['tissue density']:.0f} cells per 10,000 px. Each other cluster's tiles are compared with the "
+            f"tissue's by rank, so no ratio of island to tissue density is assumed: ")
+    text += (f"{len(cores)} {'clusters are' if len(cores) != 1 else 'cluster is'} denser in at least "
+             f"{100 * isl.CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs ({', '.join(cores)} per 10,000 px) and "
+             f"make the islands' cores; border tiles come from clusters denser in at least "
+             f"{100 * isl.BORDER_RANK:.0f} %. "
+             if cores else f"no cluster is denser in {100 * isl.CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs, "
+             "so the section holds no island by this rule. ")
     if not f["islands"]:
         return text + "No island was found in the test brain, so there is nothing to type."
-    text += (f"Of {f['candidates']} connected regions of such tiles, {f['islands']} ({f['tiles']:,} tiles) hold at least "
-             f"{isl.DENSE_ISLAND:g} times the tissue's cell density on their own pixels and are the found islands.")
+    text += (f"Of {f['candidates']} connected regions of such tiles, {f['islands']} ({f['tiles']:,} tiles) have a core "
+             f"at least as dense on its own pixels as {100 * isl.CORE_QUANTILE:.0f} % of the tissue's tiles "
+             f"({c['threshold']:.0f} cells per 10,000 px) and are the found islands")
+    text += (f"; {f['set apart']} of them lie at the section's edge (on average less than {100 * isl.EDGE_SHARE:.0f} % "
+             "of their tiles is tissue) and are set apart, not typed." if f.get("set apart") else ".")
     if "match" in result:
         m = result["match"]
         text += (f" On the stand-in the truth has {m['true islands']} islands on the same grid: {100 * m['recall']:.0f} % "
                  f"of them are found (a found island holds at least half of their tiles), {100 * m['precision']:.0f} % "
                  f"of the found islands are mostly true island tiles, and the mean best overlap (intersection over "
                  f"union of tiles) is {m['overlap']:.2f}.")
+        if m.get("empty images"):
+            text += (f" On the {m['empty images']} test images whose truth holds no island, the finder found "
+                     f"{m['found on empty images']} island{'s' * (m['found on empty images'] != 1)}.")
     return text
 
 
@@ -326,10 +463,16 @@ def types_text(result: dict) -> str:
     if not t["bic"]:
         return (f"With {result['found']['islands']} islands there are too few to split into types "
                 "(at least four per type are needed); they are described as one group.")
-    bic = ", ".join(f"{k}: {float(v):,.0f}" for k, v in t["bic"].items())
-    counts = np.bincount(t["type"], minlength=t["k"])
-    text = (f"The BIC of the mixtures on the typing axis ({bic} for 1 to {len(t['bic'])} types) is lowest for "
-            f"{t['k']} type{'s' * (t['k'] != 1)}")
+    bic = ", ".join(f"{k}: {float(v):,.1f}" for k, v in t["bic"].items())
+    typed = np.array(t["type"])
+    counts = np.bincount(typed[typed >= 0], minlength=t["k"])
+    best = min(t["bic"], key=lambda k: t["bic"][k])
+    text = (f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t['bic'])} types (lowest for {best}); "
+            f"a further type must lower it by more than {t.get('margin', isl.BIC_MARGIN):g} (strong evidence), so the "
+            f"number of types is the smallest within that margin of the lowest, {t['k']}")
+    if t.get("k chosen"):
+        text += (" (over bootstrap resamples of the islands this rule gives " +
+                 ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t["k chosen"].items() if v) + ")")
     text += (": " + ", ".join(f"type {k + 1} with {n} islands" for k, n in enumerate(counts)) + "." if t["k"] > 1 else
              ": the islands do not split into types along the axis, and they are described as one group.")
     if result.get("found agreement"):

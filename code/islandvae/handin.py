@@ -122,6 +122,10 @@ def contents(config: Config, output: Path) -> list[tuple[str, Path | bytes]]:
             items += [(p.relative_to(PROJECT_ROOT).as_posix(), p) for p in sorted(root.rglob("*"))
                       if p.is_file() and not SKIPPED.search(p.relative_to(PROJECT_ROOT).as_posix())]
     items += [(name, PROJECT_ROOT / name) for name in SOURCE_FILES if (PROJECT_ROOT / name).is_file()]
+    for kept in (f"islands-{config.name}.csv", f"robustness-{config.name}.json", f"levers-{config.name}.json"):
+        path = config.paths.results / kept  # a config whose results folder lies elsewhere: its tables too
+        if path.is_file() and f"results/{kept}" not in {name for name, _ in items}:
+            items.append((f"results/{kept}", path))
     runs = config.paths.runs
     if runs.is_dir():  # every run of this config: its metrics and chapter 5's scores
         for run in sorted(p for p in runs.iterdir() if p.name == config.name or p.name.startswith(config.name + "-")):

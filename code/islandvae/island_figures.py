@@ -9,6 +9,16 @@ from islandvae.data import ImageSource
 from islandvae.discovery import MEASURES
 
 TYPE_COLOURS = ("tab:orange", "tab:purple", "tab:green", "tab:brown")
+APART = "0.55"  # islands set apart (at the section's edge): grey
+
+
+def colour(t: int) -> str:
+    """The colour of type t (0, 1, ...), grey for an island set apart (-1)."""
+    return APART if t < 0 else TYPE_COLOURS[t % len(TYPE_COLOURS)]
+
+
+def type_name(t: int) -> str:
+    return "set apart (edge)" if t < 0 else f"type {t + 1}"
 TRUE_MARKERS = {"granular": "o", "parvicellular": "^", "": "x"}
 
 
@@ -31,10 +41,10 @@ def found_islands_figure(images: ImageSource, arrays: dict, types: list[int], *,
     for k in np.flatnonzero(here & (arrays["true"] >= 0)):
         ax.add_patch(Rectangle((arrays["col"][k], arrays["row"][k]), tile, tile, color="tab:cyan", alpha=0.12, lw=0))
     for k in np.flatnonzero(here & (arrays["island"] >= 0)):
-        colour = TYPE_COLOURS[types[arrays["island"][k]] % len(TYPE_COLOURS)]
-        ax.add_patch(Rectangle((arrays["col"][k], arrays["row"][k]), tile, tile, fill=False, ec=colour, lw=0.6))
-    handles = [Rectangle((0, 0), 1, 1, fill=False, ec=c, label=f"found, type {t + 1}")
-               for t, c in enumerate(TYPE_COLOURS[:max(types, default=0) + 1])]
+        ax.add_patch(Rectangle((arrays["col"][k], arrays["row"][k]), tile, tile, fill=False,
+                               ec=colour(types[arrays["island"][k]]), lw=0.6))
+    shown = sorted({types[i] for i in np.unique(arrays["island"][here & (arrays["island"] >= 0)])})
+    handles = [Rectangle((0, 0), 1, 1, fill=False, ec=colour(t), label=f"found, {type_name(t)}") for t in shown]
     if (arrays["true"] >= 0).any():
         handles.append(Rectangle((0, 0), 1, 1, color="tab:cyan", alpha=0.3, label="true island tiles"))
     ax.legend(handles=handles, fontsize=7, loc="lower right")
@@ -56,9 +66,9 @@ def axis_figure(result: dict, majority: list[str] | None):
         for t in np.unique(types):
             pick = (types == t) & (marks == kind)
             if pick.any():
-                label = f"type {t + 1}" + (f", truth {kind or 'none'}" if majority is not None else "")
+                label = type_name(t) + (f", truth {kind or 'none'}" if majority is not None else "")
                 ax.scatter(place[pick], rng.uniform(-1, 1, pick.sum()), s=14, marker=marker,
-                           color=TYPE_COLOURS[t % len(TYPE_COLOURS)], label=label, alpha=0.8)
+                           color=colour(t), label=label, alpha=0.8)
     ax.set(yticks=[], xlabel="typing axis (mean of each island's tiles)")
     fig.subplots_adjust(left=0.03, right=0.98, top=0.96, bottom=0.5)  # the legend below the axis label
     fig.legend(*ax.get_legend_handles_labels(), fontsize=6, ncol=3, loc="lower center", frameon=False)
@@ -109,5 +119,30 @@ def measures_figure(result: dict):
             ax.errorbar(t + 0.3, mean, yerr=[[mean - lo], [hi - mean]], fmt="o", color="black", ms=3, capsize=2)
         ax.set_xticks(range(len(result["described"])), [f"type {r['type']}" for r in result["described"]])
         ax.set_title(measure, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def bic_figure(result: dict):
+    """The BIC of 1 .. k types on the typing axis, with its 95 % range over bootstrap resamples of the islands,
+    and the margin within which the fewest types are chosen."""
+    import matplotlib.pyplot as plt
+
+    t = result["types"]
+    ks = sorted(int(k) for k in t["bic"])
+    bic = np.array([t["bic"][str(k)] for k in ks])
+    fig, ax = plt.subplots(figsize=(4.2, 2.2))
+    if t.get("bic spread"):
+        lo, hi = (np.array([t["bic spread"][str(k)][i] for k in ks]) for i in (0, 1))
+        ax.fill_between(ks, lo, hi, color="0.85", label="95 % over bootstrap resamples")
+    ax.plot(ks, bic, "o-", color="black", ms=4, label="BIC of the found islands")
+    ax.axhspan(bic.min(), bic.min() + t.get("margin", 6.0), color="tab:orange", alpha=0.25,
+               label=f"within {t.get('margin', 6.0):g} of the lowest")
+    ax.axvline(t["k"], color="tab:orange", lw=1, ls="--")
+    ax.set(xticks=ks, xlabel="number of types", ylabel="BIC")
+    ax.tick_params(labelsize=7)
+    ax.xaxis.label.set_size(8)
+    ax.yaxis.label.set_size(8)
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig

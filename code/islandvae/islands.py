@@ -4,11 +4,13 @@ and island types.
 A `Grid` holds every tissue tile of some brains at a fixed stride (half a tile: neighbouring tiles overlap),
 with its place on its image's grid. On the stand-in the truth labels each tile and gives the true islands:
 connected regions (8-neighbourhood) of tiles of one island type. On data without truth, `find_islands`
-groups the tiles' features into clusters, names as island clusters those whose tiles hold the densest small
-dark blobs (morphology.py, measured on the pixels), and takes connected regions of such tiles on each image.
-`island_types` places each island on the direction along which islands differ most relative to the spread
-of their own tiles, and fits Gaussian mixtures to those places, the number of types by the lowest BIC.
-`describe` gives each island the mean and spread of its tiles' features (the supervised ceiling's input).
+groups the tiles' features into clusters, names as island clusters those whose tiles hold clearly more small
+dark blobs than the section's tissue (morphology.py, counted on every tile's pixels; "clearly" is a rank
+statistic against the tissue's own tiles, so no density ratio is assumed), and takes connected regions of
+such tiles on each image. `island_types` places each island on the direction along which islands differ most
+relative to the spread of their own tiles, and fits Gaussian mixtures to those places; the number of types is
+the smallest whose BIC is within BIC_MARGIN of the lowest. `describe` gives each island the mean and spread of
+its tiles' features (the supervised ceiling's input).
 """
 
 from __future__ import annotations
@@ -38,10 +40,16 @@ TYPED_TILES = 4  # the types are fitted on islands of at least this many tiles (
 FIT_TILES = 6000  # tiles the tile clustering is fitted on (all tiles are then assigned)
 MAX_CLUSTERS = 8
 CLUSTER_COMPONENTS = 10  # principal components of the standardised tile features the tile clustering sees
-DENSITY_SAMPLE = 150  # tiles per cluster whose cell density is measured
-DENSE = 3.0  # island clusters hold at least this many times the cell density of the median tissue tile
-MODERATE = 1.5  # an island's border may hold tiles of clusters this much denser than the median tissue tile
-DENSE_ISLAND = 2.0  # and a found island's own core at least this much (its border tiles dilute the clusters')
+# The finder compares tile cell densities by rank with the tissue's own tiles (the tiles of the largest cluster):
+# the share of (cluster tile, tissue tile) pairs in which the cluster's tile is the denser.
+CORE_RANK = 0.9  # island cores: clusters whose tiles are denser than the tissue's in at least 90 % of pairs
+BORDER_RANK = 0.75  # an island's border: tiles next to a core from clusters denser in at least 75 % of pairs
+# and a found island's core, counted on its own pixels, at least as dense as this quantile of the tissue's tiles
+CORE_QUANTILE = CORE_RANK
+BIC_MARGIN = 6.0  # a mixture of more types must lower the BIC by more than this ("strong" evidence, Kass and
+# Raftery 1995): the number of types is the smallest within this margin of the lowest BIC
+BIC_SPREAD = 50  # bootstrap resamples of the islands for the spread of the BIC curve
+EDGE_SHARE = 0.9  # islands whose tiles are on average less than this share tissue (at glass, tears) are set apart
 
 
 @dataclass
@@ -56,6 +64,7 @@ class Grid:
     gy: np.ndarray  # (N,) grid row of the tile on its image
     gx: np.ndarray  # (N,) grid column
     label: np.ndarray | None = None  # (N,) truth label (granular, parvicellular, plain, ambiguous, background)
+    tissue_px: np.ndarray | None = None  # (N,) tissue pixels in each tile's square (by the tissue map)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -111,14 +120,15 @@ def grid_labels(mask: np.ndarray, rows: np.ndarray, cols: np.ndarray, tile: int)
 def tissue_grid(infos: list[ImageInfo], tissue: TissueMap, *, tile: int, stride: int, truth=None) -> Grid:
     """Every grid tile of the images whose footprint is at least half tissue by the tissue map (with truth:
     labelled from the island masks)."""
-    keys, image, gy, gx, labels = [], [], [], [], []
+    keys, image, gy, gx, labels, tissue_px = [], [], [], [], [], []
     b = TISSUE_BLOCK
     for k, (info, blocks) in enumerate(zip(infos, tissue.blocks)):
         rows, cols = grid_positions(info.height, info.width, tile, stride)
         # Tissue share from the block map: each block stands for its b x b pixels.
         pixels = np.kron(blocks, np.ones((b, b), dtype=bool))[:info.height, :info.width]
         area = min(tile, info.height) * min(tile, info.width)  # every window is whole but in an image below a tile
-        keep = _window_sums(pixels, rows, cols, tile) >= TISSUE_SHARE * area
+        inside = _window_sums(pixels, rows, cols, tile)
+        keep = inside >= TISSUE_SHARE * area
         if truth is not None:
             label = grid_labels(truth.mask(info.brain, info.name), rows, cols, tile)
         for y, x in zip(*np.nonzero(keep)):
@@ -126,11 +136,41 @@ def tissue_grid(infos: list[ImageInfo], tissue: TissueMap, *, tile: int, stride:
             image.append(k)
             gy.append(y)
             gx.append(x)
+            tissue_px.append(inside[y, x])
             if truth is not None:
                 labels.append(label[y, x])
     as_int = lambda v: np.array(v, dtype=int)
     return Grid(infos, tile, stride, keys, as_int(image), as_int(gy), as_int(gx),
-                np.array(labels, dtype=str) if truth is not None else None)
+                np.array(labels, dtype=str) if truth is not None else None, as_int(tissue_px))
+
+
+def grid_measures(grid: Grid, images: ImageSource, scale: float = 1.0) -> np.ndarray:
+    """Every grid tile's cells measured on the pixels (N, 3): cells per 10,000 px of tissue, mean cell diameter
+    (px) and mean roundness (nan without cells), from one detection per image (morphology.image_cells)."""
+    from islandvae.morphology import image_cells, tile_measures
+
+    out = np.full((len(grid), 3), np.nan)
+    for k in np.unique(grid.image):
+        info = grid.infos[k]
+        rows, cols = grid_positions(info.height, info.width, grid.tile, grid.stride)
+        on = np.flatnonzero(grid.image == k)
+        tissue = np.zeros((len(rows), len(cols)))
+        tissue[grid.gy[on], grid.gx[on]] = grid.tissue_px[on]
+        found = image_cells(images.image(info.brain, info.name), scale=scale)
+        measured = tile_measures(found, rows, cols, grid.tile, (info.height, info.width), tissue)
+        out[on] = measured[grid.gy[on], grid.gx[on]]
+    return out
+
+
+def rank_above(values: np.ndarray, reference: np.ndarray) -> float:
+    """The share of pairs (value, reference value) in which the value is the larger (ties count half): the
+    Mann-Whitney statistic over the number of pairs, 0.5 when the two samples are alike."""
+    from scipy.stats import rankdata
+
+    if not len(values) or not len(reference):
+        return float("nan")
+    ranks = rankdata(np.concatenate([values, reference]))[:len(values)]
+    return float((ranks.sum() - len(values) * (len(values) + 1) / 2) / (len(values) * len(reference)))
 
 
 def regions(grid: Grid, member: np.ndarray) -> np.ndarray:
@@ -176,7 +216,8 @@ def describe(features: np.ndarray, island: np.ndarray) -> np.ndarray:
     return np.hstack([mean, spread])
 
 
-def island_types(features: np.ndarray, island: np.ndarray, *, seed: int = 0, max_types: int = MAX_TYPES) -> dict:
+def island_types(features: np.ndarray, island: np.ndarray, *, seed: int = 0, max_types: int = MAX_TYPES,
+                 spread: bool = False, typed: np.ndarray | None = None) -> dict:
     """Island types from tile features (N, d) and each tile's island number (N,; -1 for tiles outside islands).
 
     The standardised features are projected on the direction along which islands differ most relative to how
@@ -184,30 +225,68 @@ def island_types(features: np.ndarray, island: np.ndarray, *, seed: int = 0, max
     no island type, only which tiles belong together). Each island is placed by the mean of its tiles on that
     axis, and Gaussian mixtures with 1 .. max_types components (fewer with few islands) are fitted to the
     places of the islands of at least TYPED_TILES tiles (a smaller island's mean is too noisy to shape the
-    types; it is assigned to the nearest afterwards); the number of types is the one with the lowest BIC. Returns k, the BIC per k, each island's type
-    (0 .. k-1, ordered along the axis) and its place on the axis."""
+    types; it is assigned to the nearest afterwards); the number of types is the smallest whose BIC is within
+    BIC_MARGIN of the lowest (a further type must earn its parameters clearly). With `spread`, the BIC curve is
+    also fitted on BIC_SPREAD bootstrap resamples of the islands (its 2.5 and 97.5 percentiles per k, and how
+    often each k would be chosen). Returns k, the BIC per k, each island's type (0 .. k-1, ordered along the
+    axis) and its place on the axis. `typed` (bool per island): the islands to type; the others (set apart)
+    shape neither the axis nor the mixture, get type -1 and still a place on the axis."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.mixture import GaussianMixture
     from sklearn.preprocessing import StandardScaler
 
     inside = island >= 0
     n = int(island.max()) + 1 if inside.any() else 0
-    if n < MIN_ISLANDS:
-        return {"k": 1 if n else 0, "bic": {}, "type": np.zeros(n, dtype=int), "axis": np.zeros(n)}
-    x = StandardScaler().fit_transform(features[inside])
+    typed = np.ones(n, dtype=bool) if typed is None else np.asarray(typed, dtype=bool)
+    if typed.sum() < MIN_ISLANDS:
+        return {"k": 1 if typed.any() else 0, "bic": {}, "type": np.where(typed, 0, -1), "axis": np.zeros(n)}
+    used = inside & typed[np.maximum(island, 0)]
+    scale = StandardScaler().fit(features[used])
     with warnings.catch_warnings():  # an island of one tile adds no within-island spread; sklearn warns of it
         warnings.filterwarnings("ignore", message="Only one sample available")
-        axis = LinearDiscriminantAnalysis(n_components=1, solver="eigen", shrinkage="auto").fit(x, island[inside])
-    place = describe(axis.transform(x), island[inside])[:, :1]  # (n, 1): the mean of each island's tiles
+        axis = LinearDiscriminantAnalysis(n_components=1, solver="eigen", shrinkage="auto").fit(
+            scale.transform(features[used]), island[used])
+    # (n, 1): the mean of each island's tiles on the axis
+    place = describe(axis.transform(scale.transform(features[inside])), island[inside])[:, :1]
     sizes = np.bincount(island[inside], minlength=n)
-    fit = place[sizes >= TYPED_TILES] if (sizes >= TYPED_TILES).sum() >= 2 * MIN_ISLANDS else place
+    big = typed & (sizes >= TYPED_TILES)
+    fit = place[big] if big.sum() >= 2 * MIN_ISLANDS else place[typed]
     fits = {k: GaussianMixture(k, covariance_type="tied", n_init=10, random_state=seed).fit(fit)
             for k in range(1, min(max_types, len(fit) // MIN_ISLANDS) + 1)}
     bic = {k: float(m.bic(fit)) for k, m in fits.items()}
-    k = min(bic, key=bic.get)
+    k = chosen_types(bic)
     raw = fits[k].predict(place)
     order = np.argsort(fits[k].means_[:, 0])  # type 0 lies lowest on the axis
-    return {"k": k, "bic": bic, "type": np.argsort(order)[raw], "axis": place[:, 0]}
+    out = {"k": k, "bic": bic, "type": np.where(typed, np.argsort(order)[raw], -1), "axis": place[:, 0]}
+    if spread:
+        out |= bic_spread(fit, list(fits), seed=seed)
+    return out
+
+
+def chosen_types(bic: dict) -> int:
+    """The smallest number of types whose BIC is within BIC_MARGIN of the lowest."""
+    best = min(bic.values())
+    return min(k for k, v in bic.items() if v <= best + BIC_MARGIN)
+
+
+def bic_spread(places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = BIC_SPREAD) -> dict:
+    """The BIC curve on bootstrap resamples of the islands' places: per k its 2.5 and 97.5 percentiles, and the
+    share of resamples in which each k would be chosen."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(seed)
+    curves = []
+    for _ in range(reps):
+        sample = places[rng.integers(0, len(places), len(places))]
+        if len(np.unique(sample)) < max(ks):
+            continue
+        curves.append({k: float(GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed)
+                                .fit(sample).bic(sample)) for k in ks})
+    if not curves:
+        return {"bic spread": {}, "k chosen": {}}
+    choices = [chosen_types(c) for c in curves]
+    return {"bic spread": {k: [float(np.percentile([c[k] for c in curves], q)) for q in (2.5, 97.5)] for k in ks},
+            "k chosen": {k: choices.count(k) / len(choices) for k in ks}}
 
 
 def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = 200, seed: int = 0) -> dict:
@@ -234,60 +313,82 @@ def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = 200, seed: in
             "balanced accuracy": interval(lambda p: balanced_accuracy(truth[p], named[p]))}
 
 
-def find_islands(grid: Grid, features: np.ndarray, images: ImageSource, *, seed: int = 0) -> dict:
-    """Islands found without truth: the grid's tiles clustered by their features, the clusters of dense cells
-    named from the pixels, and connected regions of such tiles.
+def find_islands(grid: Grid, features: np.ndarray, images: ImageSource, *, seed: int = 0,
+                 measures: np.ndarray | None = None, scale: float = 1.0) -> dict:
+    """Islands found without truth: the grid's tiles clustered by their features, the clusters of clearly
+    denser cells than the section's tissue named from the pixels, and connected regions of such tiles.
 
     A Gaussian mixture on the first principal components of the standardised features (fitted on at most
     FIT_TILES tiles; 2 .. MAX_CLUSTERS components, the number by the lowest BIC) puts every tile in a cluster.
-    The cell density of up to DENSITY_SAMPLE tiles per cluster is measured by the blob detector; clusters whose
-    median density is at least DENSE times that of the median tissue tile are island clusters. Returns the
-    cluster of each tile, each cluster's median density, the island clusters and the found island of each
-    tile (-1 outside): a connected region of island-cluster tiles (its core) and of the tiles of moderately
-    dense clusters (MODERATE) next to them, where the island's border cuts through tiles, kept when the cells
-    of its core, counted on its own pixels, are DENSE_ISLAND times as dense as in the median tissue tile; and
-    the measures of each found island's core (morphology.region_measures)."""
+    Every tile's cell density is counted on its pixels (`measures`: grid_measures, computed when not given).
+    The tissue is the largest cluster (islands are never the most common kind of tile); each other cluster is
+    compared with it by rank (rank_above): island cores are the clusters whose tiles are the denser in at least
+    CORE_RANK of the pairs, border clusters those at BORDER_RANK. The rank counts the tiles' sampling noise in:
+    a cluster must be denser by more than a tile's count of cells varies. No density ratio is assumed, so the rule holds whatever
+    the stain, cell size or how much denser islands are (`scale`: the detector's size factor for the data's
+    cells, morphology.detector_scale); a section without a clearly denser cluster has no
+    island. A found island is a connected region of core tiles with the tiles of border clusters next to them
+    (the island's border cuts through tiles), kept when its core's cells, counted on its own pixels, are at
+    least as dense as the CORE_QUANTILE quantile of the tissue's tiles. Returns the cluster of each tile, per
+    cluster its median density and rank against the tissue, the island clusters, the found island of each tile
+    (-1 outside), the core flag, the tile measures, and the measures of each found island's core
+    (morphology.region_measures)."""
     from sklearn.decomposition import PCA
     from sklearn.mixture import GaussianMixture
     from sklearn.preprocessing import StandardScaler
 
-    from islandvae.morphology import cells, region_measures
+    from islandvae.morphology import region_measures
 
     rng = np.random.default_rng(seed)
+    measures = grid_measures(grid, images, scale) if measures is None else measures
     if len(grid) < 2 * MAX_CLUSTERS:
-        return {"cluster": np.zeros(len(grid), dtype=int), "density": [], "island clusters": [],
+        return {"cluster": np.zeros(len(grid), dtype=int), "density": [], "rank": [], "island clusters": [],
                 "island": np.full(len(grid), -1), "core": np.zeros(len(grid), dtype=bool),
-                "tissue density": float("nan"), "candidates": 0, "morphology": []}
+                "tissue density": float("nan"), "threshold": float("nan"), "candidates": 0, "morphology": [],
+                "measures": measures}
     fit = rng.permutation(len(grid))[:FIT_TILES]
-    scale = StandardScaler().fit(features[fit])
-    pca = PCA(n_components=min(CLUSTER_COMPONENTS, features.shape[1]), random_state=seed).fit(scale.transform(features[fit]))
-    x = pca.transform(scale.transform(features))
+    standard = StandardScaler().fit(features[fit])
+    pca = PCA(n_components=min(CLUSTER_COMPONENTS, features.shape[1]), random_state=seed).fit(
+        standard.transform(features[fit]))
+    x = pca.transform(standard.transform(features))
     fits = {k: GaussianMixture(k, covariance_type="full", random_state=seed).fit(x[fit])
             for k in range(2, MAX_CLUSTERS + 1)}
     best = min(fits, key=lambda k: fits[k].bic(x[fit]))
     cluster = fits[best].predict(x)
 
-    def density(tiles):
-        return [cells(images.region(*key[:2], key[2], key[3], *tile_extent(grid, key)))["density"]
-                for key in (grid.keys[t] for t in tiles)]
-    sampled = {c: rng.permutation(np.flatnonzero(cluster == c))[:DENSITY_SAMPLE] for c in range(best)}
-    per_cluster = {c: float(np.median(density(t))) if len(t) else 0.0 for c, t in sampled.items()}
-    tissue = float(np.median(density(rng.permutation(len(grid))[:DENSITY_SAMPLE])))
-    dense = [c for c, d in per_cluster.items() if d >= DENSE * max(tissue, 1e-9)]
-    moderate = [c for c, d in per_cluster.items() if d >= MODERATE * max(tissue, 1e-9)]
+    density = measures[:, 0]
+    sizes = np.bincount(cluster, minlength=best)
+    median = np.array([np.median(density[cluster == c]) if sizes[c] else 0.0 for c in range(best)])
+    tissue = density[cluster == sizes.argmax()]  # the most common kind of tile is the tissue, not an island
+    rank = [float("nan") if c == sizes.argmax() else rank_above(density[cluster == c], tissue) for c in range(best)]
+    dense = [c for c in range(best) if rank[c] >= CORE_RANK]
+    moderate = [c for c in range(best) if rank[c] >= BORDER_RANK]
     core = np.isin(cluster, dense)
     member = core | (np.isin(cluster, moderate) & next_to(grid, core))  # the border: one ring of moderate tiles
     candidate = regions(grid, member)
     # An island must itself be dense: the cells of its core, counted on its own pixels, as the clusters' rule asks.
-    measured = [region_measures(*island_crop(images, grid, np.where(core, candidate, -1), k, margin=0))
+    threshold = float(np.quantile(tissue, CORE_QUANTILE)) if len(tissue) else float("nan")
+    measured = [region_measures(*island_crop(images, grid, np.where(core, candidate, -1), k, margin=0), scale=scale)
                 for k in range(int(candidate.max()) + 1)]
-    kept = [k for k, m in enumerate(measured) if m["cells / 10,000 px"] >= DENSE_ISLAND * tissue]
+    kept = [k for k, m in enumerate(measured) if m["cells / 10,000 px"] >= threshold]
     renumber = np.full(int(candidate.max()) + 2, -1)
     renumber[kept] = np.arange(len(kept))
     island = renumber[candidate]  # candidate -1 maps to the last entry, -1
-    return {"cluster": cluster, "density": [per_cluster[c] for c in range(best)], "island clusters": dense,
-            "island": island, "core": core & (island >= 0), "tissue density": tissue,
-            "candidates": int(candidate.max()) + 1, "morphology": [measured[k] for k in kept]}
+    return {"cluster": cluster, "density": median.tolist(), "rank": rank, "island clusters": dense,
+            "island": island, "core": core & (island >= 0), "tissue density": float(np.median(tissue)),
+            "threshold": threshold, "candidates": int(candidate.max()) + 1,
+            "morphology": [measured[k] for k in kept], "measures": measures}
+
+
+def edge_islands(grid: Grid, island: np.ndarray) -> np.ndarray:
+    """Per found island, whether its tiles hold on average less than EDGE_SHARE tissue (it lies at glass or a
+    tear: a section edge, whose dark border can look dense, rather than an island in the tissue)."""
+    n = int(island.max()) + 1 if (island >= 0).any() else 0
+    inside = island >= 0
+    area = np.array([min(grid.tile, grid.infos[k].height) * min(grid.tile, grid.infos[k].width) for k in grid.image])
+    share = np.bincount(island[inside], grid.tissue_px[inside] / area[inside], minlength=n) / np.maximum(
+        np.bincount(island[inside], minlength=n), 1)
+    return share < EDGE_SHARE
 
 
 def next_to(grid: Grid, member: np.ndarray) -> np.ndarray:

@@ -174,6 +174,18 @@ def readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *, codes: dict 
     return torch.cat(parts, dim=1).numpy()
 
 
+def pooled_readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH) -> np.ndarray:
+    """`readout` averaged over the tile's 8 views (4 rotations, each also mirrored): a description that does not
+    change when the tissue is turned or flipped (the orientation invariance of O2-VAE, Burgess et al., Nature
+    Communications 2024, here by pooling at inference rather than by construction)."""
+    views = []
+    for turns in range(4):
+        turned = torch.rot90(tiles, turns, dims=(2, 3))
+        for view in (turned, torch.flip(turned, dims=(3,))):
+            views.append(readout(model, view.contiguous(), batch))
+    return np.mean(views, axis=0)
+
+
 def cached(path: Path, key: str, compute) -> dict:
     """Arrays from `path` when it was made for `key`, else computed, written atomically and returned."""
     if path.is_file():

@@ -24,7 +24,8 @@ from islandvae.train import Run
 SHOWN = ("island ARI", "island balanced accuracy", "island type", "brain probe", "recon MSE")
 HIGHER = {"island ARI": True, "island balanced accuracy": True, "island type": True, "brain probe": False,
           "recon MSE": False}
-BASELINES = ("pixel PCA", "tile mean + std", "texture statistics")
+BASELINES = ("pixel PCA", "tile mean + std", "texture statistics", "measured cells")
+BUDGETS = (500, 2000, 4000)  # the training budget as a curve: the run as configured is its 1,000-step point
 
 
 def lever_configs(config: Config) -> dict[str, Config]:
@@ -39,7 +40,7 @@ def lever_configs(config: Config) -> dict[str, Config]:
         f"{'tissue' if s.strategy == 'dense' else 'dense'} sampling": dict(
             sampling=dataclasses.replace(s, strategy="tissue" if s.strategy == "dense" else "dense")),
         f"beta {t.beta / 5:g}": dict(train=dataclasses.replace(t, beta=t.beta / 5)),
-    }
+    } | {f"{n:,} steps": dict(train=dataclasses.replace(t, max_steps=n)) for n in BUDGETS if n != t.max_steps}
     return {label: dataclasses.replace(config, name=f"{config.name}-lever-{slug(label)}", **change)
             for label, change in variants.items()}
 
@@ -79,10 +80,21 @@ def measure_levers(config: Config, progress=print) -> dict:
             return {}
         result = Discovery(analysis, baselines=label == "as configured").result()  # the baselines once
         vae = next(iter(result["island scores"]))
-        rows.append(scored(label, result, vae) | {"steps": checkpoint.load(run.last, c)["step"]})
+        steps = checkpoint.load(run.last, c)["step"]
+        rows.append(scored(label, result, vae) | {"steps": steps})
         if label == "as configured":
+            from islandvae.discovery import POOLED  # a lever without training: the same model, 8 views pooled
+
+            rows.append(scored("8 orientations pooled", result, POOLED) | {"steps": steps})
             baselines = [scored(name, result, name) for name in result["island scores"]
                          if name.startswith(BASELINES)]
+    old = read_levers(config)  # lever runs measured before and not here any more: kept, marked with their commit
+    if old is not None:
+        here = {r["features"] for r in rows}
+        for r in old["rows"]:
+            if r["features"].split(" (at ")[0] not in here:
+                marked = r["features"] if " (at " in r["features"] else f"{r['features']} (at {old['commit']})"
+                rows.append(r | {"features": marked})
     table = {"signature": checkpoint.run_signature(config), "measured": time.strftime("%Y-%m-%d"),
              "commit": _commit(), "rows": rows, "baselines": baselines}
     write_atomic(results_path(config), json.dumps(table, indent=1).encode())
@@ -91,11 +103,16 @@ def measure_levers(config: Config, progress=print) -> dict:
 
 
 def _commit() -> str:
+    """The commit the code was measured at, with a '+' when the code had uncommitted changes (as git describe
+    --dirty marks it)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                               check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "code"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return head + ("+" if changed else "")
 
 
 def read_levers(config: Config) -> dict | None:
@@ -120,9 +137,14 @@ def lever_intro(config: Config, table: dict | None) -> str:
     """What the lever section is about, and where its table comes from (or how to make it)."""
     text = ("The model behind these results is one setting of each lever that could make the latent carry the cells' "
             "size and shape rather than the stain's brightness. Each lever run changes one setting of the config "
-            "and keeps every other at the same budget; all are scored by the island pipeline above. `make levers` "
-            "trains them (each takes about as long as the main run on 2 CPU cores) and writes the table to "
-            "`results/`, where it is kept, because a report render cannot afford the training.")
+            "and keeps every other at the same budget; all are scored by the island pipeline above. Three more "
+            "levers: the training budget as a curve (the same model after 500, 1,000, 2,000 and 4,000 steps, the "
+            "stopping rule unchanged, so a run may stop before its budget), and orientation invariance without "
+            "retraining: the readout averaged over each tile's 8 views (rotations and mirror images; O2-VAE, "
+            "Burgess et al., Nature Communications 2024, show that orientation-invariant VAE features cluster cell "
+            "morphology far better than plain ones). `make levers` trains them (each about as long as its budget "
+            "on 2 CPU cores) and writes the table to `results/`, where it is kept, because a report render cannot "
+            "afford the training.")
     if table is None:
         return text + (f" There is no lever table for this config yet (`{results_path(config).name}` is missing or "
                        "was measured with other settings): `make levers` trains the lever runs and writes it.")

@@ -5,6 +5,6 @@ follow the image from scene to pixels: cells (sprites), fields (smooth random ma
 islands, vessels, cell placement), artefacts, optics (Beer-Lambert, noise, per-brain style).
 """
 
-from islandvae.synth.generate import DEFAULT_DIFFICULTY, PRESETS, generate
+from islandvae.synth.generate import DEFAULT_DIFFICULTY, PRESETS, Options, generate
 
-__all__ = ["DEFAULT_DIFFICULTY", "PRESETS", "generate"]
+__all__ = ["DEFAULT_DIFFICULTY", "PRESETS", "Options", "generate"]

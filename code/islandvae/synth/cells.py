@@ -59,9 +59,9 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
-def draw_cell(kind: CellClass, rng: np.random.Generator) -> np.ndarray:
-    """One in-focus cell body as an optical-density patch (float32, square, centred)."""
-    r0 = rng.uniform(*kind.radius)
+def draw_cell(kind: CellClass, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    """One in-focus cell body as an optical-density patch (float32, square, centred); `scale` enlarges it."""
+    r0 = rng.uniform(*kind.radius) * scale
     reach = r0 * (2.6 if kind.dendrites[1] else 1.6) + 3
     half = int(np.ceil(reach))
     y, x = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float32)
@@ -128,13 +128,13 @@ def _defocus(sprite: np.ndarray, level: int) -> np.ndarray:
 class SpriteBank:
     """Sprites of every class at every defocus level, drawn from one seed."""
 
-    def __init__(self, seed: int, difficulty: float):
+    def __init__(self, seed: int, difficulty: float, cell_scale: float = 1.0):
         rng = np.random.default_rng([seed, 7919])
         classes = {"glia": GLIA, "granule": GRANULE, "parvi": parvicellular(difficulty), "neuron": NEURON,
                    "large": LARGE}
         self.sprites: dict[str, list[list[np.ndarray]]] = {}
         for name, kind in classes.items():
-            cells = [draw_cell(kind, rng) for _ in range(VARIANTS)]
+            cells = [draw_cell(kind, rng, cell_scale) for _ in range(VARIANTS)]
             self.sprites[name] = [[_defocus(c, level) for c in cells] for level in range(len(DEFOCUS_SIGMA))]
         fibres = [draw_fibre(rng) for _ in range(VARIANTS)]
         self.sprites["fibre"] = [[_defocus(f, level) for f in fibres] for level in range(3)]

@@ -42,6 +42,22 @@ class Preset:
     scale: float = 1.0
 
 
+@dataclass(frozen=True)
+class Options:
+    """Scene changes that only the robustness sets use: island cells at `island_density` times the usual count
+    (spaced to match), and every cell `cell_scale` times as large (and as sparse per px^2)."""
+
+    island_density: float = 1.0
+    cell_scale: float = 1.0
+
+    def check(self) -> None:
+        if not 0.05 <= self.island_density <= 1:
+            raise UserError(f"island_density {self.island_density} is outside 0.05..1; choose a share of the usual "
+                            "island cell count")
+        if not 0.5 <= self.cell_scale <= 2:
+            raise UserError(f"cell_scale {self.cell_scale} is outside 0.5..2; choose a factor of the usual cell size")
+
+
 PRESETS = {
     "tiny": Preset(counts={"B01": 2, "B02": 2, "B05": 1, "B07": 1, "B20": 2}, max_side=1400, scale=0.5),
     "small": Preset(counts=scaled_counts(100), max_side=2000),
@@ -54,15 +70,17 @@ def image_seed(seed: int, brain_number: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, brain_number, index]).generate_state(1)[0])
 
 
-def make_plans(preset: Preset, seed: int, difficulty: float) -> list[Plan]:
+def make_plans(preset: Preset, seed: int, difficulty: float, options: Options | None = None) -> list[Plan]:
     """Every image to draw, in file order."""
+    options = options or Options()
     plans = []
     for number, (brain, count) in enumerate(preset.counts.items()):
         rng = np.random.default_rng([seed, number, 1_000_003])
         for index, (h, w) in enumerate(sample_sizes(count, rng, max_side=preset.max_side)):
             h, w = int(h * preset.scale), int(w * preset.scale)
             plans.append(Plan(brain=brain, name=f"{index:04d}", height=h, width=w,
-                              seed=image_seed(seed, number, index), difficulty=difficulty))
+                              seed=image_seed(seed, number, index), difficulty=difficulty,
+                              island_density=options.island_density, cell_scale=options.cell_scale))
     return plans
 
 
@@ -80,23 +98,23 @@ def render(plan: Plan, bank: SpriteBank) -> tuple[np.ndarray, np.ndarray, np.nda
 _BANK: SpriteBank | None = None
 
 
-def _init_worker(seed: int, difficulty: float) -> None:
+def _init_worker(seed: int, difficulty: float, cell_scale: float) -> None:
     global _BANK
-    _BANK = SpriteBank(seed, difficulty)
+    _BANK = SpriteBank(seed, difficulty, cell_scale)
 
 
 def _render_in_worker(plan: Plan):
     return render(plan, _BANK)
 
 
-def _rendered(plans: list[Plan], seed: int, difficulty: float, workers: int):
+def _rendered(plans: list[Plan], seed: int, difficulty: float, workers: int, cell_scale: float = 1.0):
     """Yield render(plan) in order, at most 2 x workers images in flight."""
     if workers <= 1:
-        bank = SpriteBank(seed, difficulty)
+        bank = SpriteBank(seed, difficulty, cell_scale)
         for plan in plans:
             yield render(plan, bank)
         return
-    with multiprocessing.get_context().Pool(workers, _init_worker, (seed, difficulty)) as pool:
+    with multiprocessing.get_context().Pool(workers, _init_worker, (seed, difficulty, cell_scale)) as pool:
         pending: deque = deque()
         queue = iter(plans)
         for plan in queue:
@@ -107,14 +125,16 @@ def _rendered(plans: list[Plan], seed: int, difficulty: float, workers: int):
             yield pending.popleft().get()
 
 
-def parameters(preset: Preset, preset_name: str, seed: int, difficulty: float) -> dict:
-    """The generator's parameters, stored at the root of the truth file."""
+def parameters(preset: Preset, preset_name: str, seed: int, difficulty: float, options: Options | None = None) -> dict:
+    """The generator's parameters, stored at the root of the truth file (the options only when not the default,
+    so that a default file stays byte-identical to one made before they existed)."""
     names = ("ISLANDS_PER_MPX", "PSEUDO_PER_MPX", "VESSELS_PER_MPX", "DENSITY", "MIN_DISTANCE", "FIBRES",
              "NEUROPIL_OD", "THICKNESS", "DEFOCUS_STEPS")
     return dict(version=__version__, preset=preset_name, seed=seed, difficulty=difficulty,
                 counts=preset.counts, max_side=preset.max_side, scale=preset.scale,
                 styles={b: asdict(s) for b, s in STYLES.items()}, flags=FLAGS,
-                scene={n.lower(): getattr(scene_module, n) for n in names})
+                scene={n.lower(): getattr(scene_module, n) for n in names},
+                **({"options": asdict(options)} if options and options != Options() else {}))
 
 
 def _write(data: h5py.File, truth: h5py.File, plans: list[Plan], params: dict, rendered, *, progress: bool,
@@ -141,11 +161,14 @@ def _write(data: h5py.File, truth: h5py.File, plans: list[Plan], params: dict, r
 
 def generate(out: Path | str, *, preset: str | Preset = "small", seed: int = 0,
              difficulty: float = DEFAULT_DIFFICULTY, force: bool = False, workers: int | None = None,
-             progress: bool = True) -> Path:
+             progress: bool = True, options: Options | None = None) -> Path:
     """Write the data file `out` and its truth file; return the data file's path.
 
-    `preset` names one of PRESETS, or is a Preset of its own (tests use small custom ones).
+    `preset` names one of PRESETS, or is a Preset of its own (tests use small custom ones). `options` change the
+    scene for the robustness sets (Options); the presets and the default data never use them.
     """
+    options = options or Options()
+    options.check()
     out = Path(out)
     if isinstance(preset, str) and preset not in PRESETS:
         raise UserError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
@@ -156,7 +179,7 @@ def generate(out: Path | str, *, preset: str | Preset = "small", seed: int = 0,
     for path in (out, truth):
         if path.exists() and not force:
             raise UserError(f"{show(path)} exists; pass --force to replace it, or choose another --out")
-    plans = make_plans(preset, seed, difficulty)
+    plans = make_plans(preset, seed, difficulty, options)
     workers = workers or min(2, os.cpu_count() or 1)
     temp = {p: p.with_name(f".{p.name}.partial") for p in (out, truth)}
     files: dict[Path, h5py.File] = {}
@@ -168,8 +191,8 @@ def generate(out: Path | str, *, preset: str | Preset = "small", seed: int = 0,
         except OSError as err:
             why = "not a folder" if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror or err
             raise UserError(f"cannot write to {show(out.parent)} ({why}); choose another --out") from None
-        _write(files[out], files[truth], plans, parameters(preset, name, seed, difficulty),
-               _rendered(plans, seed, difficulty, workers), progress=progress, name=name)
+        _write(files[out], files[truth], plans, parameters(preset, name, seed, difficulty, options),
+               _rendered(plans, seed, difficulty, workers, options.cell_scale), progress=progress, name=name)
         for f in files.values():
             f.close()
         for path, t in temp.items():

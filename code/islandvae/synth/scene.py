@@ -50,6 +50,8 @@ class Plan:
     width: int
     seed: int
     difficulty: float
+    island_density: float = 1.0  # robustness sets only: island cells at this share of the usual count
+    cell_scale: float = 1.0  # robustness sets only: every cell this many times as large (and as far apart)
 
     @property
     def crop(self) -> bool:
@@ -189,21 +191,27 @@ def build_scene(plan: Plan, bank: SpriteBank, rng: np.random.Generator) -> Scene
     patchy = np.exp(0.35 * smooth_noise(zero.shape, 6, rng))
     clusters = np.exp(0.6 * smooth_noise(zero.shape, 1.5, rng))  # small groups of neurons
     t = DIFFICULTY_REACH * float(np.clip(plan.difficulty, 0, 1))
+    per_area = 1 / plan.cell_scale**2  # larger cells, fewer per px^2 at the same packing
+    sparse = plan.island_density  # the island classes' count, and their spacing to match (1 / sqrt)
     densities = {
-        "glia": DENSITY["glia"] * patchy * (1 + 0.5 * island),
-        "neuron": DENSITY["neuron"] * patchy * clusters * (1 - 0.85 * island) + 4 * DENSITY["neuron"] * pseudo,
-        "large": DENSITY["large"] * patchy * (1 - island),
-        "granule": DENSITY["granule"] * gran,
-        "parvi": (DENSITY["parvi"] * (1 - t) + DENSITY["granule"] * t) * parvi,
+        "glia": DENSITY["glia"] * per_area * patchy * (1 + 0.5 * island),
+        "neuron": (DENSITY["neuron"] * patchy * clusters * (1 - 0.85 * island) + 4 * DENSITY["neuron"] * pseudo)
+        * per_area,
+        "large": DENSITY["large"] * per_area * patchy * (1 - island),
+        "granule": DENSITY["granule"] * per_area * sparse * gran,
+        "parvi": (DENSITY["parvi"] * (1 - t) + DENSITY["granule"] * t) * per_area * sparse * parvi,
     }
 
     od = NEUROPIL_OD * (1 + 0.12 * upsample(np.log(patchy), h, w))
     grain = smooth_noise((h, w), 0.8, rng)
     od += 0.012 * grain
     free = tissue & (halo < 0.5) & ~lumen  # where a cell centre may lie
-    parvi_distance = MIN_DISTANCE["parvi"] + (MIN_DISTANCE["granule"] - MIN_DISTANCE["parvi"]) * t
+    distance = {name: d * plan.cell_scale for name, d in MIN_DISTANCE.items()}
+    distance["parvi"] = distance["parvi"] + (distance["granule"] - distance["parvi"]) * t
+    for name in ("granule", "parvi"):
+        distance[name] /= np.sqrt(sparse)
     for name, density in densities.items():
-        _draw_cells(od, bank, name, density, free, parvi_distance if name == "parvi" else MIN_DISTANCE[name], rng)
+        _draw_cells(od, bank, name, density, free, distance[name], rng)
     fy, fx = _points_in(np.full(zero.shape, FIBRES, np.float32), tissue, rng)
     stamp(od, bank.sprites["fibre"], fy, fx, rng.choice(3, fy.size, p=[0.5, 0.3, 0.2]),
           rng.integers(0, len(bank.sprites["fibre"][0]), fy.size), rng.uniform(0.6, 1.4, fy.size))

@@ -1,0 +1,136 @@
+"""The robustness sets (robustness.py), the generator options they use, and the island catalogue."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from conftest import QUICK_TRAINING, write_config
+from islandvae import robustness
+from islandvae.config import load_config
+from islandvae.errors import UserError
+from islandvae.synth import Options, generate
+from islandvae.synth.generate import PRESETS, Preset, parameters
+
+
+def test_every_robustness_set_differs_from_the_config_only_in_its_data(tmp_path):
+    config = load_config(write_config(tmp_path, tmp_path / "d.h5", data_extra='synthetic = "small"'))
+    sets = robustness.robustness_configs(config)
+    assert len(sets) == 6 and len({c.name for c in sets.values()}) == 6
+    assert len({c.data.path for c in sets.values()} | {config.data.path}) == 7  # none overwrites another file
+    for c in sets.values():
+        assert dataclasses.replace(c, name=config.name, data=config.data) == config
+        assert c.data.path.parent == config.data.path.parent and c.data.synthetic == "small"
+    options = {(c.data.island_density, c.data.cell_scale) for c in sets.values()}
+    assert options == {(1.0, 1.0), (0.15, 1.0), (1.0, 1.5)}
+    assert sorted(c.data.difficulty for c in sets.values()) == [0.3] * 5 + [0.6]
+    real = load_config(write_config(tmp_path, tmp_path / "course.h5"))
+    with pytest.raises(UserError, match="not a synthetic stand-in"):
+        robustness.robustness_configs(real)
+
+
+def test_the_generator_options_change_the_islands_and_nothing_else_by_default(tmp_path):
+    preset = Preset(counts={"B01": 1, "B02": 1, "B05": 1, "B07": 1, "B20": 1}, max_side=700, scale=1.0)
+    assert "options" not in parameters(PRESETS["tiny"], "tiny", 0, 0.3, Options())  # default files unchanged
+    plain = generate(tmp_path / "a.h5", preset=preset, seed=1, progress=False)
+    sparse = generate(tmp_path / "b.h5", preset=preset, seed=1, progress=False, options=Options(island_density=0.15))
+    import h5py
+
+    from islandvae.morphology import cells
+    from islandvae.synth.cells import SpriteBank
+    from islandvae.truth import TruthFile, truth_path
+
+    def island_density(path):
+        with h5py.File(path) as f, TruthFile(truth_path(path)) as truth:
+            counted = [cells(f[b][n][()], np.isin(truth.mask(b, n), (1, 2))) for b in f for n in f[b]
+                       if np.isin(truth.mask(b, n), (1, 2)).sum() > 5000]
+            return np.mean([c["density"] for c in counted])
+    assert island_density(sparse) < 0.6 * island_density(plain)
+
+    def area(bank):  # in-focus granule cells: pixels above half their darkest
+        return np.mean([(s > 0.5 * s.max()).sum() for s in bank.sprites["granule"][0]])
+    assert area(SpriteBank(1, 0.3, cell_scale=1.5)) > 1.8 * area(SpriteBank(1, 0.3))
+    with h5py.File(truth_path(sparse)) as t:
+        assert json.loads(t.attrs["generator"])["options"] == {"island_density": 0.15, "cell_scale": 1.0}
+    with pytest.raises(UserError, match="island_density 2"):
+        generate(tmp_path / "d.h5", preset=preset, progress=False, options=Options(island_density=2))
+
+
+def _entry(vae, measured, recall=1.0, precision=0.9, types=2):
+    def score(v):
+        return {"ari": [v, v - 0.1, v + 0.1], "balanced accuracy": [0.9, 0.8, 1.0]}
+    return {"scores": {"VAE (latent 128)": score(vae), "measured cells": score(measured),
+                       "texture statistics": score(0.8), "tile mean + std": score(0.0)},
+            "ceilings": {"VAE (latent 128)": score(vae + 0.3), "texture statistics": score(0.9)},
+            "found": {"true islands": 40, "found islands": 38 if recall else 0, "recall": recall,
+                      "precision": precision, "types": types}}
+
+
+def test_the_robustness_table_and_its_findings_say_where_it_fails():
+    hard = _entry(0.8, 0.85) | {"data": {"difficulty": 0.6}}
+    table = {"sets": {"seed 1": _entry(0.9, 0.9), "seed 2": hard,
+                      "sparse islands": _entry(0.3, 0.9, recall=0.0, precision=float("nan"), types=1)}}
+    rows = robustness.table_rows(table, default=_entry(0.74, 0.95))
+    assert [r["data"] for r in rows] == ["default (as reported)", "seed 1", "seed 2", "sparse islands"]
+    assert rows[3]["found R/P"] == "0 of 40" and rows[1]["VAE"] == "0.90" and rows[1]["ceiling texture"] == "0.90"
+    assert rows[1]["pooled"] == "-"  # a space that was not scored
+    text = robustness.findings(table)
+    assert "median ARI 0.80, worst 0.30 (sparse islands)" in text
+    assert "no island found in sparse islands" in text
+    assert "sparse islands (1)" in text and "measured cells type the true islands better than the VAE on sparse" in text
+    assert "below 0.5" in text and "At difficulty 0.6 (seed 2) the VAE reaches ARI 0.80, at least 0.8 times" in text
+    assert robustness.summary_line(table).startswith("On 3 other stand-ins the VAE types")  # pooled: not scored
+
+
+def test_the_robustness_table_belongs_to_its_config(tmp_path):
+    config = load_config(write_config(tmp_path, tmp_path / "d.h5", data_extra='synthetic = "small"'))
+    path = robustness.results_path(config)
+    assert robustness.read_robustness(config) is None
+    path.parent.mkdir(parents=True)
+    from islandvae.checkpoint import run_signature
+    path.write_text(json.dumps({"signature": run_signature(config), "sets": {"seed 1": _entry(0.9, 0.9)}}))
+    assert set(robustness.read_robustness(config)["sets"]) == {"seed 1"}
+    other = dataclasses.replace(config, train=dataclasses.replace(config.train, beta=0.5))
+    assert robustness.read_robustness(other) is None
+    path.write_text("{not json")
+    assert robustness.read_robustness(config) is None  # damaged: not shown (make robustness writes it anew)
+
+
+def test_the_catalogue_lists_every_found_island_with_its_extent_and_type():
+    from islandvae.data import ImageInfo
+    from islandvae.discovery import CATALOGUE, MEASURES, catalogue_csv, extent_rows
+
+    infos = [ImageInfo("B20", "0000", 300, 200, "uint8"), ImageInfo("B20", "0001", 100, 100, "uint8")]
+    arrays = {"island": np.array([0, 0, 1, -1, 2]), "image": np.array([0, 0, 0, 0, 1]),
+              "row": np.array([0, 32, 200, 0, 60]), "col": np.array([0, 0, 100, 64, 60])}
+    cells = {m: 1.0 for m in MEASURES}
+    result = {"grid": {"tile": 64}, "types": {"type": [0, 1, -1]}, "morphology": [cells, cells, cells]}
+    import csv
+    lines = list(csv.reader(catalogue_csv(infos, arrays, result).decode().splitlines()))
+    assert lines[0] == list(CATALOGUE) and len(lines) == 4
+    first = dict(zip(CATALOGUE, lines[1]))
+    assert (first["top"], first["left"], first["bottom"], first["right"]) == ("0", "0", "96", "64")
+    assert first["area (px)"] == str(96 * 64) and first["tiles"] == "2" and first["type"] == "1"
+    last = dict(zip(CATALOGUE, lines[3]))
+    assert last["image"] == "0001" and last["bottom"] == "100" and last["area (px)"] == str(40 * 40)
+    assert last["type"] == "set apart"
+    extent = extent_rows(infos, arrays, result)
+    assert [r["type"] for r in extent] == ["type 1", "type 2", "set apart"]
+    assert extent[0]["median side (px)"] == "96"
+
+
+@pytest.mark.slow
+def test_make_robustness_generates_trains_and_scores_each_set(tmp_path, monkeypatch):
+    monkeypatch.setattr(robustness, "SETS", {"seed 7": {"seed": 7}})
+    config = load_config(write_config(tmp_path, tmp_path / "tiny.h5", data_extra='synthetic = "tiny"',
+                                      extra=QUICK_TRAINING))
+    said = []
+    table = robustness.measure_robustness(config, progress=said.append)
+    assert list(table["sets"]) == ["seed 7"] and any("generating" in line for line in said)
+    row = table["sets"]["seed 7"]
+    assert {"VAE (latent 128)", "measured cells", "orientation-pooled VAE", "texture statistics"} <= set(row["scores"])
+    assert row["data"]["seed"] == 7 and "supervised" not in json.dumps(row["scores"])
+    assert json.dumps(robustness.read_robustness(config)["sets"]["seed 7"]["found"]) == json.dumps(row["found"])
+    again = []
+    robustness.measure_robustness(config, progress=again.append)
+    assert not any("generating" in line or "training" in line for line in again)  # each step once
