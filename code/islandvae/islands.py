@@ -324,9 +324,9 @@ def find_islands(grid: Grid, features: np.ndarray, images: ImageSource, *, seed:
     The tissue is the largest cluster (islands are never the most common kind of tile); each other cluster is
     compared with it by rank (rank_above): island cores are the clusters whose tiles are the denser in at least
     CORE_RANK of the pairs, border clusters those at BORDER_RANK. The rank counts the tiles' sampling noise in:
-    a cluster must be denser by more than a tile's count of cells varies. No density ratio is assumed, so the rule holds whatever
-    the stain, cell size or how much denser islands are (`scale`: the detector's size factor for the data's
-    cells, morphology.detector_scale); a section without a clearly denser cluster has no
+    a cluster must be denser by more than a tile's count of cells varies. No density ratio is assumed, so the
+    rule holds whatever the stain, cell size or how much denser islands are (`scale`: the detector's size
+    factor for the data's cells, morphology.detector_scale); a section without a clearly denser cluster has no
     island. A found island is a connected region of core tiles with the tiles of border clusters next to them
     (the island's border cuts through tiles), kept when its core's cells, counted on its own pixels, are at
     least as dense as the CORE_QUANTILE quantile of the tissue's tiles. Returns the cluster of each tile, per

@@ -20,7 +20,7 @@ import time
 from islandvae import checkpoint
 from islandvae.config import Config, show
 from islandvae.files import write_atomic
-from islandvae.levers import slug
+from islandvae.levers import _commit, slug
 from islandvae.train import Run
 
 # name -> the data settings that differ from the config's
@@ -103,12 +103,6 @@ def measure_robustness(config: Config, progress=print) -> dict:
         write_atomic(path, json.dumps(table, indent=1).encode())
         progress(f"{label}: done; wrote {show(path)}")
     return table
-
-
-def _commit() -> str:
-    from islandvae.levers import _commit as commit
-
-    return commit()
 
 
 def read_robustness(config: Config) -> dict | None:
