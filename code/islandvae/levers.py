@@ -137,7 +137,7 @@ def lever_intro(config: Config, table: dict | None) -> str:
     """What the lever section is about, and where its table comes from (or how to make it)."""
     text = ("The model behind these results is one setting of each lever that could make the latent carry the cells' "
             "size and shape rather than the stain's brightness. Each lever run changes one setting of the config "
-            "and keeps every other at the same budget; all are scored by the island pipeline above. Three more "
+            "and keeps every other at the same budget; all are scored by the island pipeline above. Two more "
             "levers: the training budget as a curve (the same model after 500, 1,000, 2,000 and 4,000 steps, the "
             "stopping rule unchanged, so a run may stop before its budget), and orientation invariance without "
             "retraining: the readout averaged over each tile's 8 views (rotations and mirror images; O2-VAE, "
