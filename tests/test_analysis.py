@@ -256,7 +256,12 @@ def test_the_lever_table_scores_finished_runs_and_belongs_to_its_config(trained,
     train(beta, progress=False)  # one lever run; the others are missing and left out
     said = []
     table = measure_levers(config, progress=said.append)
-    assert [r["features"] for r in table["rows"]] == ["as configured", "8 orientations pooled", f"beta {beta.train.beta:g}"]
+    from islandvae.levers import FINE_LABEL
+
+    assert [r["features"] for r in table["rows"]] == ["as configured", "8 orientations pooled", FINE_LABEL,
+                                                      f"beta {beta.train.beta:g}"]
+    fine = table["rows"][2]
+    assert fine["islands"] >= 1 and fine["tiles"] >= fine["islands"] and len(fine["island ARI"]) == 3
     assert sum("left out" in line for line in said) == len(lever_configs(config)) - 1
     assert {b["features"] for b in table["baselines"]} == {"pixel PCA-128", "tile mean + std", "texture statistics",
                                                            "measured cells"}

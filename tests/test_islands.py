@@ -225,25 +225,33 @@ def _section(island_factor: float, *, seed: int = 0, radius: float = 2.2, size: 
     return image.clip(0, 255).astype(np.uint8), squares
 
 
+def _tiled(image: np.ndarray, tile: int, stride: int) -> tuple:
+    """A grid over one section image, its source, tile features and measured cells (features: the measured
+    density and a little noise, as a latent that sees the cells would give them)."""
+    n = (image.shape[0] - tile) // stride + 1
+    grid = _grid((n, n), tile=tile, stride=stride)
+    grid.infos = [ImageInfo("B20", "0000", *image.shape, "uint8")]
+    grid.tissue_px = np.full(len(grid), tile * tile)
+    source = _Pixels(image)
+    measures = isl.grid_measures(grid, source)
+    features = np.column_stack([measures[:, 0], np.random.default_rng(0).normal(0, 1, (len(grid), 3))])
+    return grid, source, features, measures
+
+
 @pytest.mark.parametrize("factor", [4.0, 8.0])
 def test_the_finder_finds_dense_islands_and_none_on_a_section_without(factor):
     tile, stride = 64, 32
     pixels, squares = _section(factor)
     plain, _ = _section(1.0, seed=1)
     for image, expected in ((pixels, len(squares)), (plain, 0)):
-        n = (image.shape[0] - tile) // stride + 1
-        grid = _grid((n, n), tile=tile, stride=stride)
-        grid.infos = [ImageInfo("B20", "0000", *image.shape, "uint8")]
-        grid.tissue_px = np.full(len(grid), tile * tile)
-        source = _Pixels(image)
-        measures = isl.grid_measures(grid, source)
-        # features: the measured cells and a little noise, as a latent that sees the cells would give them
-        features = np.column_stack([measures[:, 0], np.random.default_rng(0).normal(0, 1, (len(grid), 3))])
+        grid, source, features, measures = _tiled(image, tile, stride)
         found = isl.find_islands(grid, features, source, measures=measures)
         count = found["island"].max() + 1
         if not expected:
             assert count == 0, (found["rank"], found["density"])  # no cluster clearly denser: no island
             continue
+        cores = np.bincount(found["island"][found["core"]], minlength=count)
+        assert cores.min() >= isl.MIN_CORE  # every found island's core spans at least MIN_CORE tiles
         sizes = np.bincount(found["island"][found["island"] >= 0])
         for r, c, s in squares:  # each square is found as one island, lying on it, among the largest found
             tiles = [t for t in range(len(grid)) if found["island"][t] >= 0
@@ -291,3 +299,13 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
     labels = [t.get_text() for t in figures["found"].axes[0].get_legend().get_texts()]
     assert "found, set apart (edge)" in labels and "found, type 1" in labels
     assert len(figures["bic"].axes[0].lines) >= 2  # the curve and the chosen number
+
+
+def test_a_core_of_fewer_than_min_core_tiles_is_not_an_island(monkeypatch):
+    grid, source, features, measures = _tiled(_section(8.0)[0], 64, 32)
+    found = isl.find_islands(grid, features, source, measures=measures)
+    cores = np.bincount(found["island"][found["core"]])
+    monkeypatch.setattr(isl, "MIN_CORE", int(cores.min()) + 1)  # now the smallest found core is too small
+    fewer = isl.find_islands(grid, features, source, measures=measures)
+    assert fewer["island"].max() + 1 == found["island"].max() + 1 - int((cores == cores.min()).sum())
+    assert fewer["candidates"] == found["candidates"]  # the same candidates, one rule more

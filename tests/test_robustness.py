@@ -119,9 +119,33 @@ def test_the_catalogue_lists_every_found_island_with_its_extent_and_type():
     assert extent[0]["median side (px)"] == "96"
 
 
+def test_the_levers_on_other_stand_ins_are_tabled_beside_the_default():
+    def ari(v):
+        return {"ari": [v, v - 0.05, v + 0.05], "balanced accuracy": [0.9, 0.8, 1.0]}
+    table = {"sets": {"seed 2": _entry(0.8, 0.8) | {"levers": {"VAE": ari(0.5), "8 orientations pooled": ari(0.8),
+                                                               "500 steps": ari(0.3), "2,000 steps": ari(0.6)}},
+                      "seed 1": _entry(0.1, 0.1)}}  # not a lever set: no column
+    levers = {"rows": [{"features": "as configured", "island ARI": (0.74, 0.6, 0.9)},
+                       {"features": "8 orientations pooled", "island ARI": (0.79, 0.6, 0.95)},
+                       {"features": "4,000 steps", "island ARI": (0.7, 0.5, 0.9)},
+                       {"features": "beta 0.2 (at abc1234)", "island ARI": (0.1, 0.0, 0.2)}]}
+    rows = robustness.lever_rows(table, levers)
+    assert [r["lever"] for r in rows] == ["VAE", "8 orientations pooled", "500 steps", "2,000 steps", "4,000 steps"]
+    assert set(rows[0]) == {"lever", "default", "seed 2"}
+    assert rows[0]["default"] == "0.74" and rows[1]["seed 2"] == "0.80" and rows[2]["default"] == "-"
+    assert rows[4]["seed 2"] == "-"  # 4,000 steps measured on the default stand-in only
+    text = robustness.lever_findings(table, levers)
+    assert "seed 2: best 8 orientations pooled (ARI 0.80 against 0.50" in text and "outside the intervals" in text
+    assert "one view's budget curve peaks at 2,000 steps" in text  # seed 2: 0.3, 0.5 (configured), 0.6
+    assert "default: best 8 orientations pooled (ARI 0.79 against 0.74" in text and "inside the intervals" in text
+    assert robustness.lever_rows({"sets": {}}, None) == [] and robustness.lever_findings({"sets": {}}) == ""
+
+
 @pytest.mark.slow
 def test_make_robustness_generates_trains_and_scores_each_set(tmp_path, monkeypatch):
     monkeypatch.setattr(robustness, "SETS", {"seed 7": {"seed": 7}})
+    monkeypatch.setattr(robustness, "LEVER_SETS", ("seed 7",))
+    monkeypatch.setattr(robustness, "LEVER_BUDGETS", (6,))  # the budget lever, shorter than the set's own run
     config = load_config(write_config(tmp_path, tmp_path / "tiny.h5", data_extra='synthetic = "tiny"',
                                       extra=QUICK_TRAINING))
     said = []
@@ -130,6 +154,9 @@ def test_make_robustness_generates_trains_and_scores_each_set(tmp_path, monkeypa
     row = table["sets"]["seed 7"]
     assert {"VAE (latent 128)", "measured cells", "orientation-pooled VAE", "texture statistics"} <= set(row["scores"])
     assert row["data"]["seed"] == 7 and "supervised" not in json.dumps(row["scores"])
+    assert set(row["levers"]) == {"VAE", "8 orientations pooled", "quarter-tile stride, 8 orientations pooled",
+                                  "6 steps", "6 steps, 8 orientations pooled"}
+    assert all(len(v["ari"]) == 3 for v in row["levers"].values())
     assert json.dumps(robustness.read_robustness(config)["sets"]["seed 7"]["found"]) == json.dumps(row["found"])
     again = []
     robustness.measure_robustness(config, progress=again.append)

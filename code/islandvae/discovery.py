@@ -55,7 +55,7 @@ from islandvae.tiles import tissue_map
 from islandvae.train import Run
 from islandvae.truth import TruthFile, truth_path
 
-VERSION = "discovery-4"
+VERSION = "discovery-5"
 TRAIN_ISLAND_TILES = 2000  # island tiles of the training brains for the probes and the ceiling (and as many plain)
 MEASURES = ("cells / 10,000 px", "cell diameter (px)", "roundness")
 POOLED = "orientation-pooled VAE"  # the VAE's readout averaged over each tile's 8 views (latent.pooled_readout)

@@ -46,6 +46,9 @@ CORE_RANK = 0.9  # island cores: clusters whose tiles are denser than the tissue
 BORDER_RANK = 0.75  # an island's border: tiles next to a core from clusters denser in at least 75 % of pairs
 # and a found island's core, counted on its own pixels, at least as dense as this quantile of the tissue's tiles
 CORE_QUANTILE = CORE_RANK
+# and a core of at least this many tiles: one tile is a single sample of the tissue's own spread (every tenth
+# tissue tile passes CORE_QUANTILE by chance), so a one-tile core cannot be told from tissue
+MIN_CORE = 2
 BIC_MARGIN = 6.0  # a mixture of more types must lower the BIC by more than this ("strong" evidence, Kass and
 # Raftery 1995): the number of types is the smallest within this margin of the lowest BIC
 BIC_SPREAD = 50  # bootstrap resamples of the islands for the spread of the BIC curve
@@ -328,8 +331,8 @@ def find_islands(grid: Grid, features: np.ndarray, images: ImageSource, *, seed:
     rule holds whatever the stain, cell size or how much denser islands are (`scale`: the detector's size
     factor for the data's cells, morphology.detector_scale); a section without a clearly denser cluster has no
     island. A found island is a connected region of core tiles with the tiles of border clusters next to them
-    (the island's border cuts through tiles), kept when its core's cells, counted on its own pixels, are at
-    least as dense as the CORE_QUANTILE quantile of the tissue's tiles. Returns the cluster of each tile, per
+    (the island's border cuts through tiles), kept when its core spans at least MIN_CORE tiles and its core's
+    cells, counted on its own pixels, are at least as dense as the CORE_QUANTILE quantile of the tissue's tiles. Returns the cluster of each tile, per
     cluster its median density and rank against the tissue, the island clusters, the found island of each tile
     (-1 outside), the core flag, the tile measures, and the measures of each found island's core
     (morphology.region_measures)."""
@@ -370,7 +373,8 @@ def find_islands(grid: Grid, features: np.ndarray, images: ImageSource, *, seed:
     threshold = float(np.quantile(tissue, CORE_QUANTILE)) if len(tissue) else float("nan")
     measured = [region_measures(*island_crop(images, grid, np.where(core, candidate, -1), k, margin=0), scale=scale)
                 for k in range(int(candidate.max()) + 1)]
-    kept = [k for k, m in enumerate(measured) if m["cells / 10,000 px"] >= threshold]
+    core_tiles = np.bincount(candidate[core & (candidate >= 0)], minlength=len(measured))
+    kept = [k for k, m in enumerate(measured) if m["cells / 10,000 px"] >= threshold and core_tiles[k] >= MIN_CORE]
     renumber = np.full(int(candidate.max()) + 2, -1)
     renumber[kept] = np.arange(len(kept))
     island = renumber[candidate]  # candidate -1 maps to the last entry, -1

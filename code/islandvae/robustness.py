@@ -6,7 +6,9 @@ cells are only a small share of the usual count, so islands are about twice as d
 half as large again). Each is generated, trained and put through the island pipeline (discovery.py) with the
 untrained baselines (no comparison models), and `measure_robustness` writes, per data set, every feature
 space's island-level scores, the supervised ceilings and how well the islands were found to
-`results/robustness-<config>.json` with the signature of the config it belongs to. It takes longer than a
+`results/robustness-<config>.json` with the signature of the config it belongs to. On
+LEVER_SETS it also scores chapter 5's levers that need no new design (set_levers: orientation pooling, the
+quarter-tile stride, the training budget), so a lever is judged on more than one stand-in. It takes longer than a
 report (`make robustness`), so the table is kept in the repository and the chapter shows it while the signature
 matches.
 """
@@ -20,7 +22,7 @@ import time
 from islandvae import checkpoint
 from islandvae.config import Config, show
 from islandvae.files import write_atomic
-from islandvae.levers import _commit, slug
+from islandvae.levers import FINE_LABEL, _commit, fine_stride_scores, slug
 from islandvae.train import Run
 
 # name -> the data settings that differ from the config's
@@ -32,6 +34,8 @@ SETS = {
     "sparse islands (seed 4)": {"seed": 4, "island_density": 0.15},
     "larger cells (seed 5)": {"seed": 5, "cell_scale": 1.5},
 }
+LEVER_SETS = ("seed 2", "larger cells (seed 5)")  # the levers are also scored on these two sets
+LEVER_BUDGETS = (500, 2000)  # their training budget curve (with the 1,000 steps of the set's own run)
 SCORED = ("ari", "balanced accuracy")
 POOLED = "orientation-pooled VAE"  # discovery.POOLED: the readout the pipeline types with
 
@@ -97,12 +101,42 @@ def measure_robustness(config: Config, progress=print) -> dict:
         if "island scores" not in result:
             progress(f"{label}: no truth to score against; left out")
             continue
-        table["sets"][label] = entry(result) | {"data": {k: getattr(c.data, k) for k in
-                                                         ("seed", "difficulty", "island_density", "cell_scale")},
-                                                "minutes": round((time.perf_counter() - start) / 60, 1)}
+        row = entry(result)
+        if label in LEVER_SETS:
+            row["levers"] = set_levers(c, result, progress=lambda text, label=label: progress(f"{label}: {text}"))
+        table["sets"][label] = row | {"data": {k: getattr(c.data, k) for k in
+                                               ("seed", "difficulty", "island_density", "cell_scale")},
+                                      "minutes": round((time.perf_counter() - start) / 60, 1)}
         write_atomic(path, json.dumps(table, indent=1).encode())
         progress(f"{label}: done; wrote {show(path)}")
     return table
+
+
+def set_levers(c: Config, result: dict, progress=print) -> dict:
+    """The levers on one robustness set, as chapter 5 scores them on the default stand-in: the VAE and its
+    8-orientation pooled readout at the set's own budget, the quarter-tile stride (no training), and the same
+    model trained for LEVER_BUDGETS steps (each trained once, beside the set's run). Per lever the island ARI and
+    balanced accuracy on the true islands, with intervals."""
+    from islandvae.analysis import Analysis
+    from islandvae.discovery import Discovery
+    from islandvae.train import train
+
+    def pick(scores, name):
+        return {k: list(scores[name][k]) for k in SCORED}
+    vae = vae_name(result["island scores"])
+    out = {"VAE": pick(result["island scores"], vae), "8 orientations pooled": pick(result["island scores"], POOLED)}
+    fine = fine_stride_scores(Analysis(c))
+    out[FINE_LABEL] = {"ari": list(fine["island ARI"]), "balanced accuracy": list(fine["island balanced accuracy"])}
+    for steps in LEVER_BUDGETS:
+        budget = dataclasses.replace(c, name=f"{c.name}-lever-{steps}-steps",
+                                     train=dataclasses.replace(c.train, max_steps=steps))
+        if not Run.of(budget).done(budget):
+            progress(f"training {show(Run.of(budget).folder)} ({steps:,} steps)")
+            train(budget, progress=True)
+        scores = Discovery(Analysis(budget), baselines=False).result()["island scores"]
+        out[f"{steps:,} steps"] = pick(scores, vae_name(scores))
+        out[f"{steps:,} steps, 8 orientations pooled"] = pick(scores, POOLED)
+    return out
 
 
 def read_robustness(config: Config) -> dict | None:
@@ -123,7 +157,8 @@ def read_robustness(config: Config) -> dict | None:
 # What the chapter and the summary show ----------------------------------------------------------------------------
 
 def vae_name(row: dict) -> str:
-    return next(name for name in row["scores"] if name.startswith("VAE"))
+    """The VAE's row among a set's scores (`row`: a table row, or a discovery result's island scores)."""
+    return next(name for name in row.get("scores", row) if name.startswith("VAE"))
 
 
 def typing_name(row: dict) -> str:
@@ -204,3 +239,47 @@ def findings(table: dict, default: dict | None = None) -> str:
     text.append(f"Median island ARI {median:.2f} ({'meets' if median >= 0.8 else 'misses'} the aim of 0.8), worst "
                 f"{min(vae.values()):.2f} ({'above' if min(vae.values()) >= 0.5 else 'below'} 0.5).")
     return " ".join(text)
+
+
+def lever_rows(table: dict, levers: dict | None = None) -> list[dict]:
+    """The levers that were also scored on LEVER_SETS: per lever its island ARI on the true islands of the default
+    stand-in (from the lever table, `levers`) and of each such set, '-' where it was not measured."""
+    sets = {label: table["sets"][label]["levers"] for label in LEVER_SETS if "levers" in table["sets"].get(label, {})}
+    default = {}
+    for row in (levers or {}).get("rows", []):
+        name = "VAE" if row["features"] == "as configured" else row["features"]
+        default[name] = {"ari": list(row["island ARI"])}
+    from islandvae.levers import BUDGETS
+
+    names = list(dict.fromkeys([n for s in sets.values() for n in s] + [f"{n:,} steps" for n in BUDGETS
+                                                                          if f"{n:,} steps" in default]))
+    rows = []
+    for name in names:
+        cells = {"lever": name, "default": f"{default[name]['ari'][0]:.2f}" if name in default else "-"}
+        cells |= {label: f"{s[name]['ari'][0]:.2f}" if name in s else "-" for label, s in sets.items()}
+        rows.append(cells)
+    return rows
+
+
+def lever_findings(table: dict, levers: dict | None = None) -> str:
+    """Per data set of lever_rows: which lever typed best against the VAE as configured, whether the pooling and
+    the finer stride moved the ARI outside the intervals, and the budget at which the curve peaks."""
+    sets = {label: table["sets"][label]["levers"] for label in LEVER_SETS if "levers" in table["sets"].get(label, {})}
+    if levers is not None:
+        named = {("VAE" if r["features"] == "as configured" else r["features"]): {"ari": list(r["island ARI"])}
+                 for r in levers.get("rows", []) if " (at " not in r["features"]}
+        sets = {"default": named} | sets
+    text = []
+    for label, row in sets.items():
+        if "VAE" not in row:
+            continue
+        best = max(row, key=lambda name: row[name]["ari"][0])
+        base, top = row["VAE"]["ari"], row[best]["ari"]
+        apart = top[1] > base[2]
+        curve = {name: v["ari"][0] for name, v in row.items() if name.endswith(" steps")} | {"the configured budget": base[0]}
+        peak = max(curve, key=curve.get)
+        text.append(f"{label}: best {best} (ARI {top[0]:.2f} against {base[0]:.2f} for one view at the configured "
+                    f"budget, {'outside' if apart else 'inside'} the intervals); one view's budget curve peaks at {peak}")
+    if not text:
+        return ""
+    return "Per data set: " + "; ".join(text) + "."
