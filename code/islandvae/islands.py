@@ -332,10 +332,10 @@ def find_islands(grid: Grid, features: np.ndarray, images: ImageSource, *, seed:
     factor for the data's cells, morphology.detector_scale); a section without a clearly denser cluster has no
     island. A found island is a connected region of core tiles with the tiles of border clusters next to them
     (the island's border cuts through tiles), kept when its core spans at least MIN_CORE tiles and its core's
-    cells, counted on its own pixels, are at least as dense as the CORE_QUANTILE quantile of the tissue's tiles. Returns the cluster of each tile, per
-    cluster its median density and rank against the tissue, the island clusters, the found island of each tile
-    (-1 outside), the core flag, the tile measures, and the measures of each found island's core
-    (morphology.region_measures)."""
+    cells, counted on its own pixels, are at least as dense as the CORE_QUANTILE quantile of the tissue's tiles.
+    Returns the cluster of each tile, per cluster its median density and rank against the tissue, the island
+    clusters, the found island of each tile (-1 outside), the core flag, the tile measures, and the measures of
+    each found island's core (morphology.region_measures)."""
     from sklearn.decomposition import PCA
     from sklearn.mixture import GaussianMixture
     from sklearn.preprocessing import StandardScaler

@@ -109,9 +109,9 @@ def measure_levers(config: Config, progress=print) -> dict:
 def fine_stride_scores(analysis, *, divisor: int = FINE) -> dict:
     """A lever at the cells' scale that needs no training: the test brain's true islands on a grid whose stride
     is 1 / `divisor` of a tile (four times the tiles of the pipeline's half-tile grid, so each island is the mean
-    of more views shifted by fewer px than a cell), each tile described by the readout pooled over its 8
-    orientations and typed as the pipeline types (islands.island_types); the island ARI and balanced accuracy
-    against the true types, with intervals."""
+    of more, overlapping views), each tile described by the readout pooled over its 8 orientations and typed as
+    the pipeline types (islands.island_types); the island ARI and balanced accuracy against the true types, with
+    intervals, and how many islands and tiles the finer grid holds."""
     import numpy as np
 
     from islandvae import islands as isl
@@ -172,12 +172,12 @@ def lever_intro(config: Config, table: dict | None) -> str:
             "stopping rule unchanged, so a run may stop before its budget), orientation invariance without "
             "retraining: the readout averaged over each tile's 8 views (rotations and mirror images; O2-VAE, "
             "Burgess et al., Nature Communications 2024, show that orientation-invariant VAE features cluster cell "
-            "morphology far better than plain ones), and a finer view of each island, also without retraining: the true "
-            "islands on a grid of quarter-tile stride instead of half a tile, so that each island is the mean of four "
-            "times as many views, each shifted by a quarter of a tile and pooled over its 8 orientations. "
-            "The budget, pooling and stride levers are also scored on two of the other stand-ins (the table after "
-            "this one). `make levers` trains them (each about as long as its budget on 2 CPU cores) and writes the table to `results/`, where it is kept, because a report render cannot "
-            "afford the training.")
+            "morphology far better than plain ones), and a finer view of each island, also without retraining: "
+            "the true islands on a grid of quarter-tile stride instead of half a tile, so that each island is the "
+            "mean of four times as many views, each shifted by a quarter of a tile and pooled over its 8 "
+            "orientations. The budget, pooling and stride levers are also scored on two of the other stand-ins (the "
+            "table after this one). `make levers` trains them (each about as long as its budget on 2 CPU cores) and "
+            "writes the table to `results/`, where it is kept, because a report render cannot afford the training.")
     if table is None:
         return text + (f" There is no lever table for this config yet (`{results_path(config).name}` is missing or "
                        "was measured with other settings): `make levers` trains the lever runs and writes it.")

@@ -22,7 +22,7 @@ import time
 from islandvae import checkpoint
 from islandvae.config import Config, show
 from islandvae.files import write_atomic
-from islandvae.levers import FINE_LABEL, _commit, fine_stride_scores, slug
+from islandvae.levers import BUDGETS, FINE_LABEL, _commit, fine_stride_scores, slug
 from islandvae.train import Run
 
 # name -> the data settings that differ from the config's
@@ -97,13 +97,15 @@ def measure_robustness(config: Config, progress=print) -> dict:
             progress(f"{label}: training {show(run.folder)}")
             train(c, progress=True)
         progress(f"{label}: island pipeline")
-        result = Discovery(Analysis(c)).result()
+        analysis = Analysis(c)
+        result = Discovery(analysis).result()
         if "island scores" not in result:
             progress(f"{label}: no truth to score against; left out")
             continue
         row = entry(result)
         if label in LEVER_SETS:
-            row["levers"] = set_levers(c, result, progress=lambda text, label=label: progress(f"{label}: {text}"))
+            row["levers"] = set_levers(analysis, result,
+                                       progress=lambda text, label=label: progress(f"{label}: {text}"))
         table["sets"][label] = row | {"data": {k: getattr(c.data, k) for k in
                                                ("seed", "difficulty", "island_density", "cell_scale")},
                                       "minutes": round((time.perf_counter() - start) / 60, 1)}
@@ -112,20 +114,22 @@ def measure_robustness(config: Config, progress=print) -> dict:
     return table
 
 
-def set_levers(c: Config, result: dict, progress=print) -> dict:
+def set_levers(analysis, result: dict, progress=print) -> dict:
     """The levers on one robustness set, as chapter 5 scores them on the default stand-in: the VAE and its
     8-orientation pooled readout at the set's own budget, the quarter-tile stride (no training), and the same
-    model trained for LEVER_BUDGETS steps (each trained once, beside the set's run). Per lever the island ARI and
-    balanced accuracy on the true islands, with intervals."""
+    model trained for LEVER_BUDGETS steps (each trained once, beside the set's run). `analysis`: the set's own
+    (analysis.Analysis), `result`: its discovery result. Per lever the island ARI and balanced accuracy on the
+    true islands, with intervals."""
     from islandvae.analysis import Analysis
     from islandvae.discovery import Discovery
     from islandvae.train import train
 
     def pick(scores, name):
         return {k: list(scores[name][k]) for k in SCORED}
+    c = analysis.config
     vae = vae_name(result["island scores"])
     out = {"VAE": pick(result["island scores"], vae), "8 orientations pooled": pick(result["island scores"], POOLED)}
-    fine = fine_stride_scores(Analysis(c))
+    fine = fine_stride_scores(analysis)
     out[FINE_LABEL] = {"ari": list(fine["island ARI"]), "balanced accuracy": list(fine["island balanced accuracy"])}
     for steps in LEVER_BUDGETS:
         budget = dataclasses.replace(c, name=f"{c.name}-lever-{steps}-steps",
@@ -241,20 +245,25 @@ def findings(table: dict, default: dict | None = None) -> str:
     return " ".join(text)
 
 
+def _lever_sets(table: dict) -> dict:
+    """The lever scores of each LEVER_SETS data set that has them: label -> lever -> scores."""
+    return {label: table["sets"][label]["levers"] for label in LEVER_SETS if "levers" in table["sets"].get(label, {})}
+
+
+def _default_levers(levers: dict | None) -> dict:
+    """The default stand-in's lever table (levers.read_levers) under the names set_levers uses, without the rows
+    kept from earlier commits: lever -> {"ari": [v, lo, hi]}."""
+    return {("VAE" if r["features"] == "as configured" else r["features"]): {"ari": list(r["island ARI"])}
+            for r in (levers or {}).get("rows", []) if " (at " not in r["features"]}
+
+
 def lever_rows(table: dict, levers: dict | None = None) -> list[dict]:
     """The levers that were also scored on LEVER_SETS: per lever its island ARI on the true islands of the default
     stand-in (from the lever table, `levers`) and of each such set, '-' where it was not measured."""
-    sets = {label: table["sets"][label]["levers"] for label in LEVER_SETS if "levers" in table["sets"].get(label, {})}
-    default = {}
-    for row in (levers or {}).get("rows", []):
-        name = "VAE" if row["features"] == "as configured" else row["features"]
-        default[name] = {"ari": list(row["island ARI"])}
-    from islandvae.levers import BUDGETS
-
-    names = list(dict.fromkeys([n for s in sets.values() for n in s] + [f"{n:,} steps" for n in BUDGETS
-                                                                          if f"{n:,} steps" in default]))
+    sets, default = _lever_sets(table), _default_levers(levers)
+    budgets = [f"{n:,} steps" for n in BUDGETS if f"{n:,} steps" in default]
     rows = []
-    for name in names:
+    for name in dict.fromkeys([n for s in sets.values() for n in s] + budgets):
         cells = {"lever": name, "default": f"{default[name]['ari'][0]:.2f}" if name in default else "-"}
         cells |= {label: f"{s[name]['ari'][0]:.2f}" if name in s else "-" for label, s in sets.items()}
         rows.append(cells)
@@ -262,24 +271,18 @@ def lever_rows(table: dict, levers: dict | None = None) -> list[dict]:
 
 
 def lever_findings(table: dict, levers: dict | None = None) -> str:
-    """Per data set of lever_rows: which lever typed best against the VAE as configured, whether the pooling and
-    the finer stride moved the ARI outside the intervals, and the budget at which the curve peaks."""
-    sets = {label: table["sets"][label]["levers"] for label in LEVER_SETS if "levers" in table["sets"].get(label, {})}
-    if levers is not None:
-        named = {("VAE" if r["features"] == "as configured" else r["features"]): {"ari": list(r["island ARI"])}
-                 for r in levers.get("rows", []) if " (at " not in r["features"]}
-        sets = {"default": named} | sets
+    """Per data set of lever_rows: which lever typed best against the VAE as configured, whether it moved the ARI
+    outside the intervals, and the budget at which one view's curve peaks."""
+    sets = ({"default": _default_levers(levers)} if levers is not None else {}) | _lever_sets(table)
     text = []
     for label, row in sets.items():
         if "VAE" not in row:
             continue
         best = max(row, key=lambda name: row[name]["ari"][0])
         base, top = row["VAE"]["ari"], row[best]["ari"]
-        apart = top[1] > base[2]
-        curve = {name: v["ari"][0] for name, v in row.items() if name.endswith(" steps")} | {"the configured budget": base[0]}
-        peak = max(curve, key=curve.get)
+        curve = {name: v["ari"][0] for name, v in row.items() if name.endswith(" steps")}
+        curve["the configured budget"] = base[0]
         text.append(f"{label}: best {best} (ARI {top[0]:.2f} against {base[0]:.2f} for one view at the configured "
-                    f"budget, {'outside' if apart else 'inside'} the intervals); one view's budget curve peaks at {peak}")
-    if not text:
-        return ""
-    return "Per data set: " + "; ".join(text) + "."
+                    f"budget, {'outside' if top[1] > base[2] else 'inside'} the intervals); one view's budget curve "
+                    f"peaks at {max(curve, key=curve.get)}")
+    return "Per data set: " + "; ".join(text) + "." if text else ""
