@@ -1,6 +1,6 @@
 """Training throughput of the config's model on this CPU: fp32 against bfloat16 autocast, read against FLOPs.
 
-    .venv/bin/python bench/train_speed.py [--seconds 10]
+    .venv/bin/python bench/train_speed.py [--seconds 10] [--where] [--alternatives]
 
 Prints the CPU (model, cores, vector level, native bfloat16 or not), tiles/s of forward + backward +
 Adam step for `--seconds` per precision (tile and batch from the config; random tiles, the loader is
@@ -9,37 +9,122 @@ the achieved GFLOP/s, and this CPU's measured fp32 and bf16 matrix-multiply rate
 on a CPU without native bf16 (it would run about a hundred times slower). On a CUDA machine it also
 times the same steps on the GPU.
 Time to quality (test-brain MSE after 2, 5 and 10 minutes) comes from the config's run, if trained.
+It prints the ratio of the fp32 training rate to the fp32 matmul rate measured in the same run. `--where`: the
+share of a training step's time per kind of operation (torch profiler, over `--seconds` of steps).
+`--alternatives`: the fp32 step in other forms, each timed for `--seconds` beside the project's (channels-last,
+foreach Adam): contiguous (NCHW) tensors, the fused Adam step, and torch.compile, whose compile time is printed
+with the number of steps it would take to pay for itself (compiling takes about a minute on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import torch
 from islandvae.config import load_config
 from islandvae.curves import time_to_quality
-from islandvae.speed import describe_cpu, flops_per_tile, matmul_rate, training_rates
+from islandvae.model import VAE, loss_terms
+from islandvae.speed import describe_cpu, flops_per_tile, for_seconds, matmul_rate, training_rates
 from islandvae.train import Run, read_metrics
+
+KINDS = {"convolution backward": ("convolution_backward",), "convolution": ("convolution",),
+         "GroupNorm": ("group_norm",), "SiLU": ("silu",), "Adam step": ("Optimizer.step", "_foreach", "lerp",
+                                                                         "addcdiv", "addcmul", "sqrt")}
+
+
+def stepper(config, *, layout=torch.channels_last, fused: bool = False, compiled: bool = False):
+    """One fp32 training step (forward, loss, backward, Adam) of the config's model on a fixed random batch."""
+    s = config.sampling.tile_size
+    x = torch.randn(config.sampling.batch_size, 1, s, s).contiguous(memory_format=layout)
+    torch.manual_seed(0)
+    model = VAE(config.model, s).to(memory_format=layout)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=fused or None)
+    forward = torch.compile(model) if compiled else model
+
+    def step():
+        recon, mean, logvar = forward(x)
+        terms = loss_terms(x, recon, mean, logvar, model=model, beta=config.train.beta, l2=config.train.l2)
+        optimizer.zero_grad()
+        terms["total"].backward()
+        optimizer.step()
+    return step
+
+
+def where(config, seconds: float) -> None:
+    """The share of a training step's CPU time per kind of operation, by torch's profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step = stepper(config)
+    for_seconds(step, 1.0)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        calls, _ = for_seconds(step, seconds)
+    shares = dict.fromkeys([*KINDS, "other"], 0.0)
+    events = [e for e in prof.key_averages() if e.key.startswith(("aten::", "Optimizer."))]
+    for e in events:
+        kind = next((k for k, names in KINDS.items() if any(n in e.key for n in names)), "other")
+        if not (kind == "convolution" and "backward" in e.key):
+            shares[kind] += e.self_cpu_time_total
+    total = sum(shares.values())
+    print(f"where a training step's time goes ({calls} steps profiled): " +
+          ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in shares.items()))
+
+
+def alternatives(config, seconds: float, rounds: int = 2) -> None:
+    """tiles/s of the fp32 step in other forms, beside the project's, measured in `rounds` interleaved rounds
+    (this machine's speed drifts by about 10 %: a form is faster only where every round says so)."""
+    forms = {"channels-last, foreach Adam (the project's)": {},
+             "contiguous (NCHW)": {"layout": torch.contiguous_format},
+             "fused Adam": {"fused": True}, "torch.compile": {"compiled": True}}
+    steps, compile_s, rates = {}, {}, {name: [] for name in forms}
+    for name, kwargs in forms.items():
+        steps[name] = stepper(config, **kwargs)
+        start = time.perf_counter()
+        steps[name]()  # the first step compiles, where there is anything to compile
+        compile_s[name] = time.perf_counter() - start
+    for _ in range(rounds):
+        for name in forms:
+            calls, elapsed = for_seconds(steps[name], seconds)
+            rates[name].append(config.sampling.batch_size * calls / elapsed)
+    base = rates[next(iter(forms))]
+    for name, r in rates.items():
+        change = ", ".join(f"{100 * (a / b - 1):+.0f} %" for a, b in zip(r, base))
+        line = f"{name}: " + " / ".join(f"{v:,.0f}" for v in r) + f" tiles/s ({change} per round)"
+        if forms[name].get("compiled"):
+            saved = config.sampling.batch_size * (1 / min(base) - 1 / max(r))  # seconds saved per step at best
+            line += (f"; first step {compile_s[name]:.0f} s (compiling; an inductor cache on disk shortens it), paid "
+                     f"back after {compile_s[name] / saved:,.0f} steps at best" if saved > 0 else
+                     f"; first step {compile_s[name]:.0f} s (compiling), never paid back")
+        print(line, flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="time per measured setting")
+    parser.add_argument("--where", action="store_true", help="where a training step's time goes (profiler)")
+    parser.add_argument("--alternatives", action="store_true", help="time NCHW, fused Adam and torch.compile")
     args = parser.parse_args()
     config = load_config()
     flops = flops_per_tile(config)
     print(f"CPU: {describe_cpu()}")
     print(f"config {config.name}: tile {config.sampling.tile_size}, batch {config.sampling.batch_size}, "
           f"{flops / 1e9:.2f} GFLOP per tile (forward + backward), {torch.get_num_threads()} threads")
+    trained = {}
     for row in training_rates(config, seconds=args.seconds):
         if row["tiles/s"] is None:
             print(f"{row['precision']}: not timed (no native bfloat16 on this CPU)")
         else:
-            print(f"{row['precision']}: {row['tiles/s']:,.0f} tiles/s = {row['tiles/s'] * flops / 1e9:,.1f} GFLOP/s")
+            trained[row["precision"]] = row["tiles/s"] * flops / 1e9
+            print(f"{row['precision']}: {row['tiles/s']:,.0f} tiles/s = {trained[row['precision']]:,.1f} GFLOP/s")
     rates = {name: matmul_rate(dtype, seconds=args.seconds) for name, dtype in (("fp32", torch.float32),
                                                                                 ("bf16", torch.bfloat16))}
     print("matmul (1024^3): " + ", ".join(f"{name} {'not timed' if r is None else f'{r:,.0f} GFLOP/s'}"
                                           for name, r in rates.items()))
+    print(f"fp32 training at {100 * trained['fp32'] / rates['fp32']:.0f} % of the fp32 matmul rate")
+    if args.where:
+        where(config, args.seconds)
+    if args.alternatives:
+        alternatives(config, args.seconds)
     if torch.cuda.is_available():
         print(f"GPU: {torch.cuda.get_device_name()}")
         for row in training_rates(config, seconds=args.seconds, device="cuda"):

@@ -89,6 +89,36 @@ def test_the_fast_ari_and_nmi_equal_scikit_learns_exactly():
     assert 0.3 < adjusted_rand(*cases[-1]) < 0.9 and 0.3 < normalised_mutual_information(*cases[-1]) < 0.9
 
 
+def test_scores_on_integer_codes_equal_the_scores_on_the_names():
+    from islandvae.measures import adjusted_rand, balanced_accuracy, codes, normalised_mutual_information
+
+    rng = np.random.default_rng(5)
+    names = np.array(["granular", "parvicellular", "plain"])
+    truth, predicted = names[rng.integers(0, 3, 400)], names[rng.integers(0, 2, 400)]  # 'plain' never predicted
+    t, q = codes(truth, predicted)
+    assert t.dtype.kind == "i" and len(t) == len(truth) and len(q) == len(predicted)
+    assert balanced_accuracy(t, q) == balanced_accuracy(truth, predicted)
+    assert adjusted_rand(t, q) == adjusted_rand(truth, predicted)
+    assert normalised_mutual_information(t, q) == normalised_mutual_information(truth, predicted)
+    assert (t == q).tolist() == (truth == predicted).tolist()  # one code per name across both arrays
+
+
+def test_the_pooled_readout_reuses_a_given_first_view_and_is_otherwise_the_same():
+    import torch
+    from islandvae.config import ModelConfig
+    from islandvae.latent import pooled_readout, readout
+    from islandvae.model import VAE
+
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent=64, width=8, max_width=16, depth=2, latent_map=True), 32).eval()
+    tiles = torch.randn(70, 1, 32, 32)
+    plain = readout(model, tiles)
+    pooled = pooled_readout(model, tiles)
+    np.testing.assert_array_equal(pooled_readout(model, tiles, first=plain), pooled)
+    assert not np.allclose(pooled, plain)  # the other seven views do change it
+    assert not np.allclose(pooled_readout(model, tiles, first=np.zeros_like(plain)), pooled)  # `first` is used
+
+
 def test_overlapping_intervals_are_reported_as_ties():
     rows = [{"features": "A", "m": (0.80, 0.75, 0.85)}, {"features": "B", "m": (0.78, 0.70, 0.82)},
             {"features": "C", "m": (0.50, 0.45, 0.55)}]

@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from islandvae.data import InMemoryImages, read_inventory, training_brains
+from islandvae.parallel import pixel_map
 from islandvae.truth import TruthFile, label_from_mask, truth_path
 
 ISLAND_LABELS = ("granular", "parvicellular")
@@ -71,9 +72,15 @@ def brightness_features(tiles: TileSet) -> np.ndarray:
 
 
 def texture_features(tiles: TileSet) -> np.ndarray:
-    """Blob and band-pass statistics of each tile after normalising it to zero mean, unit variance, (N, 7)."""
+    """Blob and band-pass statistics of each tile after normalising it to zero mean, unit variance, (N, 7); on
+    every core (parallel.pixel_map)."""
+    return pixel_map(texture_rows, np.asarray(tiles.tiles))
+
+
+def texture_rows(tiles: np.ndarray) -> np.ndarray:
+    """texture_features of grey tiles (N, h, w), in this process."""
     rows = []
-    for tile in tiles.tiles.astype(np.float64):
+    for tile in tiles.astype(np.float64):
         z = (tile - tile.mean()) / max(tile.std(), 1e-6)
         smooth = [ndimage.gaussian_filter(z, s) for s in (1, 2, 4, 8)]
         bands = [np.mean((a - b) ** 2) for a, b in zip(smooth, smooth[1:])]
@@ -81,7 +88,7 @@ def texture_features(tiles: TileSet) -> np.ndarray:
         sizes = np.bincount(dark.ravel())[1:] if count else np.zeros(1)
         minima = (smooth[0] == ndimage.minimum_filter(smooth[0], size=5)) & (smooth[0] < -0.3)
         rows.append([*bands, count, np.mean(sizes), np.median(sizes), minima.sum()])
-    return np.array(rows)
+    return np.array(rows).reshape(-1, 7)
 
 
 def score(train: TileSet, test: TileSet, features) -> float:

@@ -23,6 +23,7 @@ Everything is cached in the run folder (discovery.json, discovery.npz), keyed by
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -49,6 +50,7 @@ from islandvae.latent import (
 )
 from islandvae.measures import fmt, score_features
 from islandvae.morphology import blob_sigma, detector_scale
+from islandvae.parallel import pixel_map
 from islandvae.model import VAE
 from islandvae.stats import cache_key, file_identity
 from islandvae.tiles import tissue_map
@@ -150,11 +152,15 @@ class Discovery:
         cached(self.folder / "discovery.npz", self.key, lambda: arrays)
         island, core = arrays["island"], arrays["core"]
         edge = isl.edge_islands(grid, island)
-        # The types from the core tiles' readout pooled over their 8 orientations (the lever that types best).
+        # The types from the core tiles' readout pooled over their 8 orientations (the lever that types best);
+        # pooled once for them and, with truth, the scored tiles (most of them the same).
         pooled = np.zeros_like(arrays["features"])
         typed = np.flatnonzero(core & (island >= 0))
-        pooled[typed] = features_of(self.a.model, self.a.test_images, [grid.keys[t] for t in typed], self.a.stats,
-                                    pooled=True)
+        scored = test_picks(np.random.default_rng(self.config.sampling.seed), grid, isl.true_islands(grid)[0])[0] \
+            if grid.label is not None else typed[:0]
+        need = np.union1d(typed, scored)
+        pooled[need] = features_of(self.a.model, self.a.test_images, [grid.keys[t] for t in need], self.a.stats,
+                                   pooled=True, first=arrays["features"][need])
         typing = isl.island_types(pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True,
                                   typed=~edge)
         out = {"grid": {"tiles": len(grid), "images": len(grid.infos), "tile": grid.tile, "stride": grid.stride},
@@ -172,10 +178,10 @@ class Discovery:
         out["blob scale"] = {"sigma": float(arrays["blob"][0]), "scale": float(arrays["blob"][1])}
         out["described"] = describe_types(out["morphology"], typing["type"], typing["k"])
         if grid.label is not None:
-            out |= self._truth_scores(grid, arrays, typing)
+            out |= self._truth_scores(grid, arrays, typing, pooled)
         return out
 
-    def _truth_scores(self, grid: isl.Grid, arrays: dict, typing: dict) -> dict:
+    def _truth_scores(self, grid: isl.Grid, arrays: dict, typing: dict, pooled: np.ndarray) -> dict:
         a, config = self.a, self.config
         true, kinds = isl.true_islands(grid)
         found = arrays["island"]
@@ -187,8 +193,8 @@ class Discovery:
                                   if len(set(majority[known])) > 1 else None)
         out["found islands without a true island"] = int((majority == "").sum())
         test, train, train_island, train_kinds, picked = enriched_sets(config, a, grid, true)
-        spaces = feature_spaces(a, test, train, vae_test=arrays["features"][picked], baselines=self.baselines,
-                                scale=float(arrays["blob"][1]))
+        spaces = feature_spaces(a, test, train, vae_test=arrays["features"][picked], pooled_test=pooled[picked],
+                                baselines=self.baselines, scale=float(arrays["blob"][1]))
         out["measures"] = [score_features(name, f["train"], f["test"], train, test, f.get("mse"))
                            for name, f in spaces.items()]
         island_of_test = np.where(test.group < len(kinds), test.group, -1)  # plain tiles carry group ids >= islands
@@ -266,11 +272,15 @@ def extent_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
 
 
 def features_of(model: VAE, images: ImageSource, keys: list, stats, batch: int = 2048, *,
-                pooled: bool = False) -> np.ndarray:
-    """The model's readout of the tiles of `keys` (pooled over their 8 orientations: latent.pooled_readout), cut
-    and encoded a batch at a time."""
-    describe = pooled_readout if pooled else readout
-    parts = [describe(model, cut(images, keys[k:k + batch], stats)) for k in range(0, len(keys), batch)]
+                pooled: bool = False, first: np.ndarray | None = None) -> np.ndarray:
+    """The model's readout of the tiles of `keys` (pooled over their 8 orientations: latent.pooled_readout, with
+    `first` their plain readout when at hand), cut and encoded a batch at a time."""
+    def describe(k):
+        tiles = cut(images, keys[k:k + batch], stats)
+        if not pooled:
+            return readout(model, tiles)
+        return pooled_readout(model, tiles, first=None if first is None else first[k:k + batch])
+    parts = [describe(k) for k in range(0, len(keys), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, 1))
 
 
@@ -323,10 +333,7 @@ def enriched_sets(config, a: Analysis, grid: isl.Grid, true: np.ndarray) -> tupl
     training island of each training tile (-1 for plain tiles), the type of each training island, and which
     grid tiles the test set holds."""
     rng = np.random.default_rng(config.sampling.seed)
-    islands_at = np.flatnonzero(true >= 0)
-    plain = rng.permutation(np.flatnonzero(grid.label == "plain"))[:len(islands_at)]
-    test_pick = np.concatenate([islands_at, plain])
-    group = np.concatenate([true[islands_at], true.max() + 1 + grid.image[plain]])
+    test_pick, group = test_picks(rng, grid, true)
     test = tile_set(config, a.test_images, [grid.keys[k] for k in test_pick], a.stats, group=group)
 
     brains = training_brains(read_inventory(config.data.path), config.data.test_brain)
@@ -345,17 +352,27 @@ def enriched_sets(config, a: Analysis, grid: isl.Grid, true: np.ndarray) -> tupl
     return test, train, np.concatenate([train_true[islands_at], np.full(len(plain), -1)]), kinds, test_pick
 
 
+def test_picks(rng: np.random.Generator, grid: isl.Grid, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The test brain's island-enriched tiles (grid indices: every true island tile, then as many plain tiles drawn
+    with `rng`) and their bootstrap unit (the island; for plain tiles, past the islands' numbers, the image)."""
+    islands_at = np.flatnonzero(true >= 0)
+    plain = rng.permutation(np.flatnonzero(grid.label == "plain"))[:len(islands_at)]
+    return np.concatenate([islands_at, plain]), np.concatenate([true[islands_at], true.max() + 1 + grid.image[plain]])
+
+
 def feature_spaces(a: Analysis, test: TileSet, train: TileSet, *, vae_test: np.ndarray | None = None,
-                   baselines: bool = True, scale: float = 1.0) -> dict:
+                   pooled_test: np.ndarray | None = None, baselines: bool = True, scale: float = 1.0) -> dict:
     """Every feature space on the same tiles: name -> {"train", "test", "mse" (test reconstruction, or absent)}.
     The first is the VAE (`vae_test`: its readout of the test tiles when already at hand), the second the same VAE
-    pooled over each tile's 8 orientations (a lever that needs no training); without `baselines` they are the
-    only ones."""
+    pooled over each tile's 8 orientations (a lever that needs no training; `pooled_test` when at hand); without
+    `baselines` they are the only ones."""
     config, d = a.config, a.config.model.latent
-    spaces = {f"VAE (latent {d})": {"train": readout(a.model, train.tiles),
+    vae_train = readout(a.model, train.tiles)
+    spaces = {f"VAE (latent {d})": {"train": vae_train,
                                     "test": readout(a.model, test.tiles) if vae_test is None else vae_test,
                                     "mse": reconstruction_mse(a.model, test.tiles)}}
-    spaces[POOLED] = {"train": pooled_readout(a.model, train.tiles), "test": pooled_readout(a.model, test.tiles)}
+    spaces[POOLED] = {"train": pooled_readout(a.model, train.tiles, first=vae_train),
+                      "test": pooled_readout(a.model, test.tiles) if pooled_test is None else pooled_test}
     if not baselines:
         return spaces
     if "autoencoder" in a.comparisons:
@@ -382,14 +399,9 @@ def grey_of(tiles: TileSet, stats) -> np.ndarray:
 def measured_of(tiles: TileSet, stats, scale: float = 1.0) -> np.ndarray:
     """The blob detector's measures of each tile, (N, 3): cells per 10,000 px, mean cell diameter and mean
     roundness; a tile without cells takes the median diameter and roundness of the tiles that have some."""
-    from islandvae.morphology import cells
+    from islandvae.morphology import tile_cells
 
-    rows = []
-    for grey in grey_of(tiles, stats):
-        found = cells(grey, scale=scale)
-        rows.append([found["density"], found["diameter"].mean() if found["count"] else np.nan,
-                     found["roundness"].mean() if found["count"] else np.nan])
-    out = np.array(rows, dtype=float).reshape(-1, 3)
+    out = pixel_map(functools.partial(tile_cells, scale=scale), grey_of(tiles, stats))
     for j in (1, 2):
         missing = ~np.isfinite(out[:, j])
         out[missing, j] = np.median(out[~missing, j]) if (~missing).any() else 0.0

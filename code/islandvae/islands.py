@@ -15,6 +15,7 @@ its tiles' features (the supervised ceiling's input).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -151,15 +152,17 @@ def grid_measures(grid: Grid, images: ImageSource, scale: float = 1.0) -> np.nda
     """Every grid tile's cells measured on the pixels (N, 3): cells per 10,000 px of tissue, mean cell diameter
     (px) and mean roundness (nan without cells), from one detection per image (morphology.image_cells)."""
     from islandvae.morphology import image_cells, tile_measures
+    from islandvae.parallel import ordered_map
 
     out = np.full((len(grid), 3), np.nan)
-    for k in np.unique(grid.image):
+    present = np.unique(grid.image)
+    pixels = (images.image(grid.infos[k].brain, grid.infos[k].name) for k in present)  # read as the workers ask
+    for k, found in zip(present, ordered_map(functools.partial(image_cells, scale=scale), pixels)):
         info = grid.infos[k]
         rows, cols = grid_positions(info.height, info.width, grid.tile, grid.stride)
         on = np.flatnonzero(grid.image == k)
         tissue = np.zeros((len(rows), len(cols)))
         tissue[grid.gy[on], grid.gx[on]] = grid.tissue_px[on]
-        found = image_cells(images.image(info.brain, info.name), scale=scale)
         measured = tile_measures(found, rows, cols, grid.tile, (info.height, info.width), tissue)
         out[on] = measured[grid.gy[on], grid.gx[on]]
     return out
@@ -296,7 +299,7 @@ def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = 200, seed: in
     """Island-level agreement of found types with true types: the adjusted Rand index and the balanced accuracy
     after naming each type by the true type most of its islands have, each as (value, low, high) with a 95 %
     bootstrap interval over islands; nan when the truth holds fewer than two types."""
-    from islandvae.measures import adjusted_rand, balanced_accuracy
+    from islandvae.measures import adjusted_rand, balanced_accuracy, codes
 
     if len(set(truth)) < 2:  # one true type: agreement is not measurable (a single cluster would score 1)
         return {"ari": (float("nan"),) * 3, "balanced accuracy": (float("nan"),) * 3}
@@ -304,12 +307,12 @@ def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = 200, seed: in
     for t in np.unique(types):
         kinds, counts = np.unique(truth[types == t], return_counts=True)
         named[types == t] = kinds[counts.argmax()]
-    named = named.astype(str)
+    truth, named = codes(truth, named.astype(str))  # the same scores, from integers
     rng = np.random.default_rng(seed)
     picks = [rng.integers(0, len(types), len(types)) for _ in range(reps)]
 
     def interval(score):
-        values = [score(p) for p in picks if len(set(truth[p])) > 1]
+        values = [score(p) for p in picks if (truth[p] != truth[p][0]).any()]
         lo, hi = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
         return (float(score(np.arange(len(types)))), float(lo), float(hi))
     return {"ari": interval(lambda p: adjusted_rand(truth[p], types[p])),

@@ -174,15 +174,17 @@ def readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *, codes: dict 
     return torch.cat(parts, dim=1).numpy()
 
 
-def pooled_readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH) -> np.ndarray:
+def pooled_readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *,
+                   first: np.ndarray | None = None) -> np.ndarray:
     """`readout` averaged over the tile's 8 views (4 rotations, each also mirrored): a description that does not
     change when the tissue is turned or flipped (the orientation invariance of O2-VAE, Burgess et al., Nature
-    Communications 2024, here by pooling at inference rather than by construction)."""
+    Communications 2024, here by pooling at inference rather than by construction). `first`: the tiles' plain
+    readout when already at hand (the first view; the other seven are encoded)."""
     views = []
     for turns in range(4):
         turned = torch.rot90(tiles, turns, dims=(2, 3))
         for view in (turned, torch.flip(turned, dims=(3,))):
-            views.append(readout(model, view.contiguous(), batch))
+            views.append(first if first is not None and not views else readout(model, view.contiguous(), batch))
     return np.mean(views, axis=0)
 
 

@@ -55,6 +55,13 @@ def _resample(score, groups, reps, rng):
             continue
 
 
+def codes(*arrays: np.ndarray) -> list[np.ndarray]:
+    """The arrays' values as shared integer codes in the sorted order of the values: a bootstrap's thousands of
+    np.unique calls then sort integers, not strings, and every score comes out the same."""
+    _, inverse = np.unique(np.concatenate([np.asarray(a).ravel() for a in arrays]), return_inverse=True)
+    return np.split(inverse.ravel(), np.cumsum([len(a) for a in arrays])[:-1])
+
+
 def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
     """Mean over the true classes present of the share predicted right (sklearn's balanced accuracy, without its
     per-call checks: a bootstrap calls it thousands of times)."""
@@ -131,13 +138,13 @@ def probes(train_x, train_y, test_x, test_y, test_images) -> dict:
     for name, clf in (("linear probe", make_pipeline(StandardScaler(), linear())),
                       ("kNN", KNeighborsClassifier(n_neighbors=NEIGHBOURS))):
         clf.fit(train_x[tr], train_y[tr])
-        predicted, truth = clf.predict(test_x[te]), test_y[te]
+        predicted, truth = codes(clf.predict(test_x[te]), test_y[te])
         out[name] = bootstrap(lambda i: balanced_accuracy(truth[i], predicted[i]), test_images[te])
     islands = ("granular", "parvicellular")
     tr, te = np.flatnonzero(np.isin(train_y, islands)), np.flatnonzero(np.isin(test_y, islands))
     if len(set(train_y[tr])) == 2 and len(set(test_y[te])) == 2:
         clf = make_pipeline(StandardScaler(), linear()).fit(train_x[tr], train_y[tr])
-        predicted, truth = clf.predict(test_x[te]), test_y[te]
+        predicted, truth = codes(clf.predict(test_x[te]), test_y[te])
         out["island type"] = bootstrap(lambda i: balanced_accuracy(truth[i], predicted[i]), test_images[te])
     return out
 
@@ -159,7 +166,7 @@ def linear_probe(train_x, train_y, test_x, test_y) -> float:
 def clustering(test_x, test_y, test_images, *, seed: int = 0) -> dict:
     """k-means with k = number of labels on the test tiles: ARI and NMI against the labels; label silhouette."""
     te = labelled(test_y)
-    x, truth = test_x[te], test_y[te]
+    x, (truth,) = test_x[te], codes(test_y[te])
     clusters = KMeans(n_clusters=len(LABELS), n_init=10, random_state=seed).fit_predict(x)
     out = {"k-means ARI": bootstrap(lambda i: adjusted_rand(truth[i], clusters[i]), test_images[te]),
            "k-means NMI": bootstrap(lambda i: normalised_mutual_information(truth[i], clusters[i]), test_images[te])}

@@ -108,6 +108,17 @@ def cells(pixels: np.ndarray, mask: np.ndarray | None = None, *, scale: float = 
             "x": cx[keep]}
 
 
+def tile_cells(greys: np.ndarray, *, scale: float = 1.0) -> np.ndarray:
+    """Per grey tile of (N, h, w): cells per 10,000 px, mean cell diameter (px) and mean roundness, (N, 3); nan
+    for the means of a tile without cells."""
+    rows = []
+    for grey in greys:
+        found = cells(grey, scale=scale)
+        rows.append([found["density"], found["diameter"].mean() if found["count"] else np.nan,
+                     found["roundness"].mean() if found["count"] else np.nan])
+    return np.array(rows, dtype=float).reshape(-1, 3)
+
+
 def _roundness(labels: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minor over major axis (square root of the eigenvalue ratio of the pixel moments) of each labelled blob,
     and its centre (row, column)."""

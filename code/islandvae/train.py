@@ -41,6 +41,8 @@ from islandvae.tiles import (
 FIELDS = ("step", "epoch", "seconds", "lr", "beta", "recon", "texture", "kl", "l2", "total",
           "test_mse", "test_kl", "test_loss", "active_units")
 ACTIVE = 0.01  # a latent unit is active when its posterior mean varies by more than this over test tiles
+EVAL_BATCH = 64  # test tiles evaluated at a time: no gradients kept, channels-last, a batch whose activations stay
+# in cache (0.77 s for 512 tiles at 256 with autograd on, bench/train_speed.py)
 
 
 @dataclass
@@ -134,13 +136,14 @@ def test_tiles(config: Config, stats: PixelStats, count: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: VAE, tiles: torch.Tensor, *, beta: float, device: torch.device, batch: int = 256) -> dict:
+@torch.inference_mode()
+def evaluate(model: VAE, tiles: torch.Tensor, *, beta: float, device: torch.device, batch: int = EVAL_BATCH) -> dict:
     """Test-brain reconstruction MSE per pixel, KL per tile, test loss (recon sum + beta KL), active units."""
     was = model.training
     model.eval()
     sq, kl, means = 0.0, 0.0, []
     for start in range(0, len(tiles), batch):
-        x = tiles[start:start + batch].to(device)
+        x = tiles[start:start + batch].to(device).contiguous(memory_format=torch.channels_last)
         recon, mean, logvar = model(x)
         terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=0.0, variational=model.variational)
         sq += float(terms["recon"]) * len(x)

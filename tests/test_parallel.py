@@ -1,0 +1,45 @@
+"""Pixel work on every core (parallel.py): the same arrays as the serial loop, in the items' order."""
+
+import functools
+
+import numpy as np
+import pytest
+from islandvae import parallel
+
+
+def _rows(items: np.ndarray, *, offset: float = 0.0) -> np.ndarray:
+    """One row per item that depends on the item alone (its sum and the worker's process id)."""
+    import os
+
+    return np.column_stack([items.sum(axis=(1, 2)) + offset, np.full(len(items), float(os.getpid()))])
+
+
+@pytest.mark.skipif(parallel.workers() < 2, reason="needs two cores to start a worker process")
+def test_pixel_map_gives_the_serial_result_in_order_from_several_processes():
+    items = np.random.default_rng(0).normal(size=(101, 4, 4))
+    fn = functools.partial(_rows, offset=0.5)
+    serial = fn(items)
+    mapped = parallel.pixel_map(fn, items, processes=2, min_items=10)
+    np.testing.assert_array_equal(mapped[:, 0], serial[:, 0])  # bit for bit, in order
+    assert len(set(mapped[:, 1])) == 2  # two worker processes did the work
+    assert set(parallel.pixel_map(fn, items, processes=2, min_items=60)[:, 1]) == {serial[0, 1]}  # too few: here
+
+
+def test_pixel_map_of_no_items_is_the_serial_empty_result():
+    out = parallel.pixel_map(_rows, np.zeros((0, 4, 4)), processes=2, min_items=1)
+    assert out.shape == (0, 2)
+
+
+@pytest.mark.skipif(parallel.workers() < 2, reason="needs two cores to start a worker process")
+def test_ordered_map_yields_in_order_and_reads_items_only_as_workers_free_up():
+    read = []
+
+    def items():
+        for k in range(7):
+            read.append(k)
+            yield np.full((2, 2), float(k))
+    out = []
+    for k, value in enumerate(parallel.ordered_map(np.sum, items(), processes=2)):
+        out.append(float(value))
+        assert len(read) <= k + 3  # at most one item per worker ahead of the one handed out
+    assert out == [4.0 * k for k in range(7)]
