@@ -21,7 +21,7 @@ def test_pixel_map_gives_the_serial_result_in_order_from_several_processes():
     serial = fn(items)
     mapped = parallel.pixel_map(fn, items, processes=2, min_items=10)
     np.testing.assert_array_equal(mapped[:, 0], serial[:, 0])  # bit for bit, in order
-    assert len(set(mapped[:, 1])) == 2  # two worker processes did the work
+    assert serial[0, 1] not in set(mapped[:, 1])  # worker processes did the work (the pool may hand one both chunks)
     assert set(parallel.pixel_map(fn, items, processes=2, min_items=60)[:, 1]) == {serial[0, 1]}  # too few: here
 
 
