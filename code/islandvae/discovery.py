@@ -156,9 +156,9 @@ class Discovery:
         # pooled once for them and, with truth, the scored tiles (most of them the same).
         pooled = np.zeros_like(arrays["features"])
         typed = np.flatnonzero(core & (island >= 0))
-        scored = test_picks(np.random.default_rng(self.config.sampling.seed), grid, isl.true_islands(grid)[0])[0] \
-            if grid.label is not None else typed[:0]
-        need = np.union1d(typed, scored)
+        rng = np.random.default_rng(self.config.sampling.seed)  # draws the scored plain tiles, then the training ones
+        picks = test_picks(rng, grid, arrays["true"]) if grid.label is not None else None
+        need = np.union1d(typed, picks[0]) if picks is not None else typed
         pooled[need] = features_of(self.a.model, self.a.test_images, [grid.keys[t] for t in need], self.a.stats,
                                    pooled=True, first=arrays["features"][need])
         typing = isl.island_types(pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True,
@@ -178,10 +178,11 @@ class Discovery:
         out["blob scale"] = {"sigma": float(arrays["blob"][0]), "scale": float(arrays["blob"][1])}
         out["described"] = describe_types(out["morphology"], typing["type"], typing["k"])
         if grid.label is not None:
-            out |= self._truth_scores(grid, arrays, typing, pooled)
+            out |= self._truth_scores(grid, arrays, typing, pooled, picks, rng)
         return out
 
-    def _truth_scores(self, grid: isl.Grid, arrays: dict, typing: dict, pooled: np.ndarray) -> dict:
+    def _truth_scores(self, grid: isl.Grid, arrays: dict, typing: dict, pooled: np.ndarray, picks: tuple,
+                      rng: np.random.Generator) -> dict:
         a, config = self.a, self.config
         true, kinds = isl.true_islands(grid)
         found = arrays["island"]
@@ -192,7 +193,7 @@ class Discovery:
         out["found agreement"] = (isl.agreement(np.array(typing["type"])[known], majority[known])
                                   if len(set(majority[known])) > 1 else None)
         out["found islands without a true island"] = int((majority == "").sum())
-        test, train, train_island, train_kinds, picked = enriched_sets(config, a, grid, true)
+        test, train, train_island, train_kinds, picked = enriched_sets(config, a, grid, picks, rng)
         spaces = feature_spaces(a, test, train, vae_test=arrays["features"][picked], pooled_test=pooled[picked],
                                 baselines=self.baselines, scale=float(arrays["blob"][1]))
         out["measures"] = [score_features(name, f["train"], f["test"], train, test, f.get("mse"))
@@ -326,14 +327,13 @@ def describe_types(morphology: list[dict], types: np.ndarray, k: int, *, reps: i
     return out
 
 
-def enriched_sets(config, a: Analysis, grid: isl.Grid, true: np.ndarray) -> tuple:
-    """The island-enriched tiles: on the test brain every island tile of the grid and as many plain tiles (their
-    bootstrap unit: the island, or the image for plain tiles); on the training brains up to TRAIN_ISLAND_TILES
-    island tiles and as many plain ones, read region by region. Returns the test and training TileSets, the
-    training island of each training tile (-1 for plain tiles), the type of each training island, and which
-    grid tiles the test set holds."""
-    rng = np.random.default_rng(config.sampling.seed)
-    test_pick, group = test_picks(rng, grid, true)
+def enriched_sets(config, a: Analysis, grid: isl.Grid, picks: tuple, rng: np.random.Generator) -> tuple:
+    """The island-enriched tiles: on the test brain the grid tiles of `picks` (test_picks: every island tile and as
+    many plain tiles, with their bootstrap unit); on the training brains up to TRAIN_ISLAND_TILES island tiles and
+    as many plain ones, drawn with `rng` (the generator that drew `picks`), read region by region. Returns the
+    test and training TileSets, the training island of each training tile (-1 for plain tiles), the type of each
+    training island, and which grid tiles the test set holds."""
+    test_pick, group = picks
     test = tile_set(config, a.test_images, [grid.keys[k] for k in test_pick], a.stats, group=group)
 
     brains = training_brains(read_inventory(config.data.path), config.data.test_brain)
