@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from islandvae.config import load_config
+from islandvae.errors import UserError
 from islandvae.speed import describe_cpu
 
 KEPT = ("best.pt", "last.pt", "metrics.csv", "config.json")  # a trained run, before any analysis
@@ -74,7 +75,11 @@ def main() -> int:
     parser.add_argument("--reference", type=Path, help="runs/<config> folder whose results to compare with")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR (must not exist) and keep it")
     args = parser.parse_args()
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except UserError as err:
+        print(f"analysis_speed: {err}", file=sys.stderr)
+        return 2
     runs = config.paths.runs
     folders = sorted(p for p in runs.glob(f"{config.name}*") if (p / "best.pt").is_file())
     if not folders:
