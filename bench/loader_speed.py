@@ -66,8 +66,8 @@ def main() -> None:
     stats = training_stats(args.data, "B20", cache_dir="cache", progress=False)
     print(f"data: {args.data}, training brains {' '.join(brains)}, {images.nbytes / 1e6:.0f} MB in RAM; one core")
     for row in loader_rates(images, stats, sizes=(64, 128), batches=args.batches):
-        print(f"tile {row['tile']}, batch 64: project loader {row['project loader (tiles/s)']:,} tiles/s, "
-              f"plain per-item {row['plain per-item (tiles/s)']:,} tiles/s ({row['speed-up']:.1f} x); "
+        print(f"tile {row['tile']}, batch 64: project loader {row['project loader']:,} tiles/s, "
+              f"plain per-item {row['plain per-item']:,} tiles/s ({row['speed-up']:.1f} x); "
               f"streaming bound {streaming_bound(row['tile']):,.0f} tiles/s")
     for workers in (0, 2):
         out = [float(x) for x in subprocess.run([sys.executable, "-c", WORKER_RUN, args.data, str(workers)],

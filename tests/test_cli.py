@@ -57,4 +57,4 @@ def test_data_does_not_invent_a_missing_real_file(tmp_path, run_cli):
 def test_calibration_prints_both_tables(tmp_path, run_cli, plain_file):
     code, out, err = run_cli("calibration", "--config", write_config(tmp_path, plain_file))
     assert code == 0, err
-    assert "real_mean" in out and "B07" in out and "p95" in out and "Mpx" in out
+    assert "course mean" in out and "B07" in out and "p95" in out and "Mpx" in out

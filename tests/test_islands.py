@@ -299,6 +299,23 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
     labels = [t.get_text() for t in figures["found"].axes[0].get_legend().get_texts()]
     assert "found, set apart (edge)" in labels and "found, type 1" in labels
     assert len(figures["bic"].axes[0].lines) >= 2  # the curve and the chosen number
+    # the summary's figure: drawn from the result and the crops without titles, legible at its print size
+    import dataclasses
+
+    from islandvae import summary
+    from islandvae.config import load_config
+    from islandvae.report import LEGIBLE_PT, print_font_pt
+
+    config = load_config(None)
+    config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, figures=tmp_path))
+    result["found"] = {"islands": k}
+    assert summary.composed_figure(config, result) is None  # no crops saved yet
+    isf.examples_figure(source, arrays, result, tile=tile, titles=False).savefig(tmp_path / f"{summary.EXAMPLES_PLAIN}.png")
+    fig = summary.composed_figure(config, result)
+    assert fig is not None and print_font_pt(fig) >= LEGIBLE_PT
+    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"type 1", "type 2", "set apart (edge)"}
+    for name, fig in figures.items():
+        assert print_font_pt(fig) >= LEGIBLE_PT, name  # every island figure prints its text at 7 pt or more
 
 
 def test_a_core_of_fewer_than_min_core_tiles_is_not_an_island(monkeypatch):

@@ -67,6 +67,40 @@ def test_every_document_has_html_and_pdf_with_pages(smoke):
         assert pdf.with_suffix(".html").is_file()
 
 
+def _typst_options(pdf: Path, out: Path) -> dict:
+    """The typst options the document behind `pdf` rendered with (_quarto.yml's, then its front matter's)."""
+    from islandvae.render import _metadata
+
+    relative = pdf.relative_to(out).with_suffix(".qmd")
+    return _metadata(parse(PROJECT_ROOT / relative, PROJECT_ROOT).meta, "typst")
+
+
+def test_no_pdf_table_breaks_a_word_wraps_a_cell_or_runs_into_its_neighbour(smoke):
+    from pdf_layout import body_size, table_problems, table_size_factor
+
+    factor = table_size_factor(PROJECT_ROOT)
+    problems = [p for pdf in _pdfs(smoke["out"])
+                for p in table_problems(pdf, factor, body_size(_typst_options(pdf, smoke["out"])))]
+    assert problems == []
+
+
+def test_no_line_of_any_pdf_runs_past_the_text_block(smoke):
+    from pdf_layout import margin_problems, margin_x
+
+    problems = [p for pdf in _pdfs(smoke["out"]) for p in margin_problems(pdf, margin_x(_typst_options(pdf, smoke["out"])))]
+    assert problems == []
+
+
+def test_every_saved_figure_prints_its_smallest_text_legibly(smoke):
+    from islandvae.report import LEGIBLE_PT, PRINT_FONT_KEY
+    from PIL import Image
+
+    figures = sorted((smoke["folder"] / "figures").glob("*.png"))
+    assert len(figures) >= 10
+    small = {f.name: Image.open(f).text.get(PRINT_FONT_KEY) for f in figures}
+    assert all(v is not None and float(v) >= LEGIBLE_PT - 0.01 for v in small.values()), small
+
+
 def test_summary_is_one_a4_page_of_12pt_text(smoke):
     reader = PdfReader(smoke["out"] / "summary.pdf")
     assert len(reader.pages) == 1
@@ -139,7 +173,9 @@ def test_html_is_self_contained(smoke):
         assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', text), html
 
 
-ISLAND_FIGURES = {"fig-found-islands", "fig-bic", "fig-typing-axis", "fig-type-measures", "fig-type-examples"}
+ISLAND_FIGURES = {"fig-found-islands", "fig-bic", "fig-typing-axis", "fig-type-measures", "fig-type-examples",
+                  "fig-summary"}
+NO_ISLAND_FIGURES = {"fig-summary-training"}  # the summary's figure where no island was found
 
 
 def test_every_labelled_figure_is_in_the_output(smoke):
@@ -148,7 +184,8 @@ def test_every_labelled_figure_is_in_the_output(smoke):
         relative = path.relative_to(PROJECT_ROOT)
         html = (smoke["out"] / relative.with_suffix(".html")).read_text()
         for label in labels:
-            if label in ISLAND_FIGURES and "No island was found in the test brain" in html:
+            none = "No island was found in the test brain" in " ".join(html.split())  # pandoc wraps lines
+            if (label in ISLAND_FIGURES and none) or (label in NO_ISLAND_FIGURES and not none):
                 continue  # the chapter says why there is nothing to show (the figures: test_island_figures)
             assert f'id="{label}"' in html and "data:image/png;base64" in html, (path, label)
     assert (smoke["folder"] / "figures" / "images-per-brain.png").is_file()
@@ -331,6 +368,34 @@ def test_the_report_page_is_a_readable_column_with_its_contents_beside_it(smoke,
     assert browser.execute_script("return getComputedStyle(document.querySelector('nav#TOC')).position") == "fixed"
     assert browser.execute_script("return document.querySelectorAll('nav#TOC a').length") > 5
     browser.save_screenshot(str(_screenshot_folder(smoke) / "report-first-page.png"))
+
+
+# Per table of a page: how many cells hold text on more than one line, and whether the table is wider than the column.
+TABLE_LAYOUT = """
+return [...document.querySelectorAll('table')].map(t => {
+  const wrapped = [...t.querySelectorAll('td, th')].filter(c => {
+    const r = document.createRange(); r.selectNodeContents(c);
+    const tops = new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top)));
+    return tops.size > 1;
+  }).map(c => c.textContent.trim());
+  return {wrapped: wrapped, overflow: t.scrollWidth > t.clientWidth + 1, width: t.getBoundingClientRect().width};
+});
+"""
+
+
+def test_every_html_table_keeps_each_cell_on_one_line_within_the_column(smoke, browser):
+    from selenium.webdriver.common.by import By
+
+    shown = 0
+    for html in sorted(smoke["out"].rglob("*.html")):
+        _open(browser, html)
+        for k, table in enumerate(browser.execute_script(TABLE_LAYOUT)):
+            assert table["wrapped"] == [] and not table["overflow"], (html.name, k, table)
+            shown += 1
+    assert shown >= 10
+    _open(browser, smoke["out"] / "chapters" / "05-analysis.html")
+    tables = browser.find_elements(By.CSS_SELECTOR, "table")
+    tables[0].screenshot(str(_screenshot_folder(smoke) / "analysis-first-table.png"))
 
 
 def test_the_latent_explorer_shows_a_tile_under_the_pointer(smoke, browser):

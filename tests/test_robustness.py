@@ -70,10 +70,13 @@ def test_the_robustness_table_and_its_findings_say_where_it_fails():
     hard = _entry(0.8, 0.85) | {"data": {"difficulty": 0.6}}
     table = {"sets": {"seed 1": _entry(0.9, 0.9), "seed 2": hard,
                       "sparse islands": _entry(0.3, 0.9, recall=0.0, precision=float("nan"), types=1)}}
-    rows = robustness.table_rows(table, default=_entry(0.74, 0.95))
-    assert [r["data"] for r in rows] == ["default (as reported)", "seed 1", "seed 2", "sparse islands"]
-    assert rows[3]["found R/P"] == "0 of 40" and rows[1]["VAE"] == "0.90" and rows[1]["ceiling texture"] == "0.90"
-    assert rows[1]["pooled"] == "-"  # a space that was not scored
+    finding, typing = robustness.table_rows(table, default=_entry(0.74, 0.95))
+    assert [r["data"] for r in finding] == [r["data"] for r in typing] == ["default (as reported)", "seed 1", "seed 2",
+                                                                          "sparse islands"]
+    assert finding[3]["found"] == 0 and finding[3]["true"] == 40 and finding[3]["recall"] is None  # none found
+    assert finding[1]["recall"] == 1.0 and finding[1]["found"] == 38
+    assert typing[1]["VAE"] == 0.9 and typing[1]["texture ceiling"] == 0.9
+    assert typing[1]["pooled"] is None  # a space that was not scored: the table shows '-'
     text = robustness.findings(table)
     assert "median ARI 0.80, worst 0.30 (sparse islands)" in text
     assert "no island found in sparse islands" in text
@@ -98,7 +101,8 @@ def test_the_robustness_table_belongs_to_its_config(tmp_path):
 
 def test_the_catalogue_lists_every_found_island_with_its_extent_and_type():
     from islandvae.data import ImageInfo
-    from islandvae.discovery import CATALOGUE, MEASURES, catalogue_csv, extent_rows
+    from islandvae.discovery import CATALOGUE, MEASURES, catalogue_csv
+    from islandvae.island_text import extent_rows
 
     infos = [ImageInfo("B20", "0000", 300, 200, "uint8"), ImageInfo("B20", "0001", 100, 100, "uint8")]
     arrays = {"island": np.array([0, 0, 1, -1, 2]), "image": np.array([0, 0, 0, 0, 1]),
@@ -116,7 +120,7 @@ def test_the_catalogue_lists_every_found_island_with_its_extent_and_type():
     assert last["type"] == "set apart"
     extent = extent_rows(infos, arrays, result)
     assert [r["type"] for r in extent] == ["type 1", "type 2", "set apart"]
-    assert extent[0]["median side (px)"] == "96"
+    assert extent[0]["median side"] == 96
 
 
 def test_the_levers_on_other_stand_ins_are_tabled_beside_the_default():
@@ -132,8 +136,8 @@ def test_the_levers_on_other_stand_ins_are_tabled_beside_the_default():
     rows = robustness.lever_rows(table, levers)
     assert [r["lever"] for r in rows] == ["VAE", "8 orientations pooled", "500 steps", "2,000 steps", "4,000 steps"]
     assert set(rows[0]) == {"lever", "default", "seed 2"}
-    assert rows[0]["default"] == "0.74" and rows[1]["seed 2"] == "0.80" and rows[2]["default"] == "-"
-    assert rows[4]["seed 2"] == "-"  # 4,000 steps measured on the default stand-in only
+    assert rows[0]["default"] == 0.74 and rows[1]["seed 2"] == 0.8 and rows[2]["default"] is None
+    assert rows[4]["seed 2"] is None  # 4,000 steps measured on the default stand-in only
     text = robustness.lever_findings(table, levers)
     assert "seed 2: best 8 orientations pooled (ARI 0.80 against 0.50" in text and "outside the intervals" in text
     assert "one view's budget curve peaks at 2,000 steps" in text  # seed 2: 0.3, 0.5 (configured), 0.6

@@ -114,7 +114,7 @@ def test_architecture_table_adds_up_to_the_parameters():
     model = VAE(ModelConfig(), 64)
     rows = architecture(model)
     assert sum(r["parameters"] for r in rows) == sum(p.numel() for p in model.parameters())
-    assert rows[-1]["output"] == "1 x 64 x 64"
+    assert rows[-1]["output"] == "1\u00a0\u00d7\u00a064\u00a0\u00d7\u00a064"
 
 
 @pytest.mark.parametrize("change, message", [

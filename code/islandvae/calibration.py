@@ -33,35 +33,41 @@ def image_summaries(path: Path | str) -> list[dict]:
 
 
 def grey_table(summaries: list[dict]) -> list[dict]:
-    """Per brain: generated vs. real image count, mean of image means, mean of image stds."""
+    """Per brain: image count, mean of image means, mean of image stds, each of the file in use and of the course
+    file (None where the course file's figure is not published)."""
     rows = []
     for brain in dict.fromkeys(r["brain"] for r in summaries):
         mine = [r for r in summaries if r["brain"] == brain]
-        real_mean, real_std = REAL_GREY.get(brain, (np.nan, np.nan))
-        rows.append(dict(brain=brain, images=len(mine), real_images=REAL_COUNTS.get(brain, 0),
-                         mean=float(np.mean([r["mean"] for r in mine])), real_mean=real_mean,
-                         std=float(np.mean([r["std"] for r in mine])), real_std=real_std))
+        real_mean, real_std = REAL_GREY.get(brain, (None, None))
+        rows.append({"brain": brain, "images": len(mine), "course images": REAL_COUNTS.get(brain),
+                     "mean": float(np.mean([r["mean"] for r in mine])), "course mean": real_mean,
+                     "std": float(np.mean([r["std"] for r in mine])), "course std": real_std})
     return rows
 
 
 def size_table(summaries: list[dict]) -> list[dict]:
-    """Percentiles, mean and range of width, height and megapixels over all images."""
+    """Per measure (width and height in px, megapixels), a row for the file in use (percentiles, mean and range
+    over all images) and, for width and height, one for the course file (its published minimum, mean, maximum;
+    None for what it does not publish)."""
     values = {"width": [r["width"] for r in summaries], "height": [r["height"] for r in summaries],
               "Mpx": [r["width"] * r["height"] / 1e6 for r in summaries]}
     rows = []
     for name, v in values.items():
-        row = {"measure": name, **{f"p{p}": float(np.percentile(v, p)) for p in PERCENTILES},
-               "mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v))}
-        real = REAL_SIZES.get(name, ("-", "-", "-"))  # the course file's megapixels are not published as such
-        row.update({"real min": real[0], "real mean": real[1], "real max": real[2]})
-        rows.append(row)
+        shown = float if name == "Mpx" else (lambda x: int(np.rint(x)))  # whole pixels, megapixels to a tenth
+        rows.append({"measure": name, "file": "in use", **{f"p{p}": shown(np.percentile(v, p)) for p in PERCENTILES},
+                     "mean": shown(np.mean(v)), "min": shown(np.min(v)), "max": shown(np.max(v))})
+        if name in REAL_SIZES:
+            low, mean, high = REAL_SIZES[name]
+            rows.append({"measure": name, "file": "course file", **{f"p{p}": None for p in PERCENTILES},
+                         "mean": mean, "min": low, "max": high})
     return rows
 
 
 def format_table(rows: list[dict], digits: int = 1) -> str:
     """A plain fixed-width text table of dict rows."""
     headers = list(rows[0])
-    cells = [[f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in r.values()] for r in rows]
+    cells = [[f"{v:.{digits}f}" if isinstance(v, float) else "-" if v is None else str(v) for v in r.values()]
+             for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]

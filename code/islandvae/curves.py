@@ -34,7 +34,7 @@ def curves_figure(rows: list[dict], *, warmup: int):
     """Training loss terms, and the test brain's MSE and active units, against the step."""
     import matplotlib.pyplot as plt
 
-    fig, (left, mid, right) = plt.subplots(1, 3, figsize=(7.6, 2.7))
+    fig, (left, mid, right) = plt.subplots(1, 3, figsize=(6.5, 2.5))
     steps = [r["step"] for r in rows]
     left.plot(steps, [r["recon"] for r in rows], label="reconstruction")
     left.plot(steps, [r["total"] for r in rows], label="total", lw=0.8)

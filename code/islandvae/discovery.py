@@ -48,10 +48,10 @@ from islandvae.latent import (
     tile_set,
     trivial_features,
 )
-from islandvae.measures import fmt, score_features
+from islandvae.measures import score_features
+from islandvae.model import VAE
 from islandvae.morphology import blob_sigma, detector_scale
 from islandvae.parallel import pixel_map
-from islandvae.model import VAE
 from islandvae.stats import cache_key, file_identity
 from islandvae.tiles import tissue_map
 from islandvae.train import Run
@@ -256,22 +256,6 @@ def catalogue_csv(infos: list, arrays: dict, result: dict) -> bytes:
     return text.getvalue().encode()
 
 
-def extent_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
-    """Per type (and the islands set apart): how many islands, and their footprint area (median, quartiles and
-    the largest, px) and bounding-box side (median of the longer side, px)."""
-    rows = catalogue_rows(infos, arrays, result)
-    out = []
-    for kind in sorted({r["type"] for r in rows}, key=lambda t: (isinstance(t, str), t)):
-        members = [r for r in rows if r["type"] == kind]
-        area = np.array([r["area (px)"] for r in members])
-        side = np.array([max(r["bottom"] - r["top"], r["right"] - r["left"]) for r in members])
-        q1, q2, q3 = np.percentile(area, [25, 50, 75])
-        out.append({"type": kind if isinstance(kind, str) else f"type {kind}", "islands": len(members),
-                    "median area (px)": f"{q2:,.0f}", "quartiles (px)": f"{q1:,.0f}-{q3:,.0f}",
-                    "largest (px)": f"{area.max():,.0f}", "median side (px)": f"{np.median(side):.0f}"})
-    return out
-
-
 def features_of(model: VAE, images: ImageSource, keys: list, stats, batch: int = 2048, *,
                 pooled: bool = False, first: np.ndarray | None = None) -> np.ndarray:
     """The model's readout of the tiles of `keys` (pooled over their 8 orientations: latent.pooled_readout, with
@@ -432,127 +416,3 @@ def island_probe(train_x, train_island, train_kinds, test_x, test_island, test_k
     types = np.searchsorted(isl.TYPES, predicted)
     return isl.agreement(types, test_kinds)
 
-
-# What the chapter says, from the result -------------------------------------------------------------------------
-
-def finding_text(result: dict) -> str:
-    """How the islands were found (the rule and its numbers) and, with truth, how well they match the true ones."""
-    c, f = result["clusters"], result["found"]
-    cores = [f"{100 * c['rank'][k]:.0f} % ({c['density'][k]:.0f} cells)" for k in c["island clusters"]]
-    text = (f"The {result['grid']['tiles']:,} tissue tiles of the test brain ({result['grid']['tile']} px, stride "
-            f"{result['grid']['stride']} px) fall into {c['k']} clusters by the lowest BIC. The blob detector counts "
-            f"the cells on every tile: the tissue (the largest cluster) holds a median of "
-            f"{c['tissue density']:.0f} cells per 10,000 px. Each other cluster's tiles are compared with the "
-            f"tissue's by rank, so no ratio of island to tissue density is assumed: ")
-    text += (f"{len(cores)} {'clusters are' if len(cores) != 1 else 'cluster is'} denser in at least "
-             f"{100 * isl.CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs ({', '.join(cores)} per 10,000 px) and "
-             f"make the islands' cores; border tiles come from clusters denser in at least "
-             f"{100 * isl.BORDER_RANK:.0f} %. "
-             if cores else f"no cluster is denser in {100 * isl.CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs, "
-             "so the section holds no island by this rule. ")
-    if not f["islands"]:
-        return text + "No island was found in the test brain, so there is nothing to type."
-    text += (f"Of {f['candidates']} connected regions of such tiles, {f['islands']} ({f['tiles']:,} tiles) have a core "
-             f"at least as dense on its own pixels as {100 * isl.CORE_QUANTILE:.0f} % of the tissue's tiles "
-             f"({c['threshold']:.0f} cells per 10,000 px) and are the found islands")
-    text += (f"; {f['set apart']} of them lie at the section's edge (on average less than {100 * isl.EDGE_SHARE:.0f} % "
-             "of their tiles is tissue) and are set apart, not typed." if f.get("set apart") else ".")
-    if "match" in result:
-        m = result["match"]
-        text += (f" On the stand-in the truth has {m['true islands']} islands on the same grid: {100 * m['recall']:.0f} % "
-                 f"of them are found (a found island holds at least half of their tiles), {100 * m['precision']:.0f} % "
-                 f"of the found islands are mostly true island tiles, and the mean best overlap (intersection over "
-                 f"union of tiles) is {m['overlap']:.2f}.")
-        if m.get("empty images"):
-            text += (f" On the {m['empty images']} test images whose truth holds no island, the finder found "
-                     f"{m['found on empty images']} island{'s' * (m['found on empty images'] != 1)}.")
-    return text
-
-
-def types_text(result: dict) -> str:
-    """The number of types and why."""
-    t = result["types"]
-    if not t["bic"]:
-        return (f"With {result['found']['islands']} islands there are too few to split into types "
-                "(at least four per type are needed); they are described as one group.")
-    bic = ", ".join(f"{k}: {float(v):,.1f}" for k, v in t["bic"].items())
-    typed = np.array(t["type"])
-    counts = np.bincount(typed[typed >= 0], minlength=t["k"])
-    best = min(t["bic"], key=lambda k: t["bic"][k])
-    text = (f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t['bic'])} types (lowest for {best}); "
-            f"a further type must lower it by more than {t.get('margin', isl.BIC_MARGIN):g} (strong evidence), so the "
-            f"number of types is the smallest within that margin of the lowest, {t['k']}")
-    if t.get("k chosen"):
-        text += (" (over bootstrap resamples of the islands this rule gives " +
-                 ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t["k chosen"].items() if v) + ")")
-    text += (": " + ", ".join(f"type {k + 1} with {n} islands" for k, n in enumerate(counts)) + "." if t["k"] > 1 else
-             ": the islands do not split into types along the axis, and they are described as one group.")
-    if result.get("found agreement"):
-        a = result["found agreement"]
-        text += (f" Against the truth (each found island named by the type most of its tiles have; "
-                 f"{result['found islands without a true island']} found islands hold no true island tile and are "
-                 f"left out), the found types agree at ARI {fmt(a['ari'])} and balanced accuracy "
-                 f"{fmt(a['balanced accuracy'])}.")
-    return text
-
-
-def described_rows(result: dict) -> list[dict]:
-    """The types' measures as table rows: 'mean [low, high]' per measure."""
-    return [{"type": r["type"], "islands": r["islands"], **{m: fmt(r[m]) for m in MEASURES}}
-            for r in result["described"]]
-
-
-def differences_text(result: dict) -> str:
-    """What distinguishes the types, from the measures: each pair of types, the measures whose intervals are
-    apart, with the direction; the measures that do not separate them."""
-    rows = result["described"]
-    if len(rows) < 2:
-        return "With one type there is no difference between types to describe; the table gives the islands' measures."
-    words = {"cells / 10,000 px": ("denser", "sparser"), "cell diameter (px)": ("larger", "smaller"),
-             "roundness": ("rounder", "less round")}
-    parts = []
-    for i, a in enumerate(rows):
-        for b in rows[i + 1:]:
-            apart, same = [], []
-            for m in MEASURES:
-                (va, la, ha), (vb, lb, hb) = a[m], b[m]
-                if la > hb or lb > ha:
-                    apart.append(f"{words[m][0] if va > vb else words[m][1]} ({m} {va:.2f} against {vb:.2f})")
-                else:
-                    same.append(m)
-            text = f"type {a['type']} against type {b['type']}: " + ("; ".join(apart) if apart else "no measure apart")
-            if apart and same:
-                text += f"; alike in {', '.join(same)}"
-            parts.append(text)
-    return ("Measured on the pixels of the islands' dense tiles (95 % intervals over islands), " + "; ".join(parts)
-            + ". Differences count only where the intervals do not overlap.")
-
-
-def measurable(result: dict) -> bool:
-    """Whether the island-level scores say anything: the truth has islands of both types in the test brain."""
-    return "island scores" in result and all(t > 0 for t in result["true islands"].values())
-
-
-def not_measurable_text(result: dict) -> str:
-    """Why there are no island-level scores."""
-    counts = ", ".join(f"{n} {t}" for t, n in result.get("true islands", {}).items())
-    return (f"The truth has {counts} islands in the test brain: with fewer than two types, agreement with the true "
-            "types cannot be measured, so the island-level scores are left out (choose a test brain with both types).")
-
-
-def scores_rows(result: dict) -> list[dict]:
-    """The island-level scores table: per feature space, the types found, ARI, balanced accuracy, and the
-    supervised ceiling's balanced accuracy."""
-    return [{"features": name, "types found": v["types"], "ARI": fmt(v["ari"]),
-             "balanced accuracy": fmt(v["balanced accuracy"]),
-             "supervised ceiling": fmt(result["island ceilings"][name]["balanced accuracy"])}
-            for name, v in result["island scores"].items()]
-
-
-def island_verdict(result: dict) -> str:
-    """Where the VAE stands against every baseline on the island-level scores (intervals decide)."""
-    from islandvae.measures import verdict
-
-    rows = [{"features": name, "island ARI": tuple(v["ari"]), "island balanced accuracy": tuple(v["balanced accuracy"])}
-            for name, v in result["island scores"].items()]
-    return verdict(rows, "VAE", [("island ARI", True), ("island balanced accuracy", True)])

@@ -23,7 +23,7 @@ def extreme_images_figure(path: Path | str, inventory: Inventory, *, crop: int =
     from matplotlib.patches import Rectangle
 
     brains = inventory.brains
-    fig, axes = plt.subplots(len(brains), 4, figsize=(7.2, 1.75 * len(brains)), squeeze=False,
+    fig, axes = plt.subplots(len(brains), 4, figsize=(6.5, 1.6 * len(brains)), squeeze=False,
                              gridspec_kw={"width_ratios": [1.6, 1, 1.6, 1]})
     with open_h5(path) as f:
         for row, brain in zip(axes, brains):
@@ -33,13 +33,13 @@ def extreme_images_figure(path: Path | str, inventory: Inventory, *, crop: int =
                 image = f[brain][info.name][()]
                 step = max(1, max(image.shape) // 600)  # the whole image, shown small
                 whole.imshow(image[::step, ::step], cmap="gray", vmin=0, vmax=255, interpolation="antialiased")
-                whole.set_title(f"{brain} {kind}: {info.name}, {info.height} x {info.width}", fontsize=6.5)
+                whole.set_title(f"{brain} {kind}: {info.name}, {info.height}×{info.width}", fontsize=7)
                 r0, c0 = max(0, (info.height - crop) // 2), max(0, (info.width - crop) // 2)
                 whole.add_patch(Rectangle((c0 / step, r0 / step), crop / step, crop / step, fill=False,
                                           edgecolor="tab:red", lw=0.8))
                 zoom.imshow(image[r0:r0 + crop, c0:c0 + crop], cmap="gray", vmin=0, vmax=255,
                             interpolation="nearest")
-                zoom.set_title(f"100 % crop, {crop} px", fontsize=6.5)
+                zoom.set_title(f"100 % crop, {crop} px", fontsize=7)
                 for ax in (whole, zoom):
                     ax.set_xticks([])
                     ax.set_yticks([])
@@ -128,7 +128,8 @@ def histogram_figure(path: Path | str, inventory: Inventory, *, cache_dir: Path)
         share = hist / max(hist.sum(), 1)
         ax.plot(np.arange(len(hist)), np.where(share > 0, share, np.nan), lw=1.1, label=brain)
     ax.set(yscale="log", xlabel="grey value", ylabel="share of the brain's pixels", xlim=(0, len(hist) - 1))
-    ax.legend(fontsize=7, ncols=len(hists))
+    # above the axes, where no curve runs
+    ax.legend(fontsize=7, ncols=len(hists), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
 
 
@@ -137,7 +138,7 @@ def size_figure(inventory: Inventory):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.3), gridspec_kw={"width_ratios": [1, 1.15]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.5, 3.0), gridspec_kw={"width_ratios": [1, 1.15]})
     rng = np.random.default_rng(0)  # horizontal jitter of the strip plot only
     for k, brain in enumerate(inventory.brains):
         infos = inventory.of(brain)

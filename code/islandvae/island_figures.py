@@ -35,7 +35,7 @@ def found_islands_figure(images: ImageSource, arrays: dict, types: list[int], *,
     from matplotlib.patches import Rectangle
 
     info = images.infos()[image]
-    fig, ax = plt.subplots(figsize=(6.4, 6.4 * min(info.height / info.width, 1.4)))
+    fig, ax = plt.subplots(figsize=(5.0, 5.0 * min(info.height / info.width, 1.4)))  # with its text on one page
     ax.imshow(images.image(info.brain, info.name), cmap="gray", vmin=0, vmax=255)
     here = arrays["image"] == image
     for k in np.flatnonzero(here & (arrays["true"] >= 0)):
@@ -47,9 +47,11 @@ def found_islands_figure(images: ImageSource, arrays: dict, types: list[int], *,
     handles = [Rectangle((0, 0), 1, 1, fill=False, ec=colour(t), label=f"found, {type_name(t)}") for t in shown]
     if (arrays["true"] >= 0).any():
         handles.append(Rectangle((0, 0), 1, 1, color="tab:cyan", alpha=0.3, label="true island tiles"))
-    ax.legend(handles=handles, fontsize=7, loc="lower right")
-    ax.set_title(f"{info.brain}/{info.name} ({info.height} x {info.width} px)", fontsize=8)
+    ax.set_title(f"{info.brain}/{info.name} ({info.height} × {info.width} px)", fontsize=8)
     ax.axis("off")
+    # the legend beneath the section, never over its tissue
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
+              frameon=False)
     fig.tight_layout()
     return fig
 
@@ -60,7 +62,7 @@ def axis_figure(result: dict, majority: list[str] | None):
 
     place, types = np.array(result["types"]["axis"]), np.array(result["types"]["type"])
     rng = np.random.default_rng(0)
-    fig, ax = plt.subplots(figsize=(6.4, 2.6))
+    fig, ax = plt.subplots(figsize=(6.4, 2.3))
     marks = np.array(majority) if majority is not None else np.full(len(place), "")
     for kind, marker in TRUE_MARKERS.items():
         for t in np.unique(types):
@@ -70,13 +72,15 @@ def axis_figure(result: dict, majority: list[str] | None):
                 ax.scatter(place[pick], rng.uniform(-1, 1, pick.sum()), s=14, marker=marker,
                            color=colour(t), label=label, alpha=0.8)
     ax.set(yticks=[], xlabel="typing axis (mean of each island's tiles)")
-    fig.subplots_adjust(left=0.03, right=0.98, top=0.96, bottom=0.5)  # the legend below the axis label
-    fig.legend(*ax.get_legend_handles_labels(), fontsize=6, ncol=3, loc="lower center", frameon=False)
+    fig.subplots_adjust(left=0.03, right=0.98, top=0.96, bottom=0.4)  # the legend below the axis label
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, ncol=3, loc="lower center", frameon=False)
     return fig
 
 
-def examples_figure(images: ImageSource, arrays: dict, result: dict, *, tile: int, per: int = 5, height: int = 160):
-    """A row per type: its `per` largest found islands, whole (the footprint of their tiles), scaled to one height."""
+def examples_figure(images: ImageSource, arrays: dict, result: dict, *, tile: int, per: int = 5, height: int = 160,
+                    titles: bool = True):
+    """A row per type: its `per` largest found islands, whole (the footprint of their tiles), scaled to one height;
+    each titled with its type and size unless `titles` is False (the summary's crops)."""
     import matplotlib.pyplot as plt
 
     from islandvae.islands import Grid, island_crop
@@ -88,13 +92,14 @@ def examples_figure(images: ImageSource, arrays: dict, result: dict, *, tile: in
             for i, r, c in zip(arrays["image"], arrays["row"], arrays["col"])]
     grid = Grid(infos, tile, tile // 2, keys, arrays["image"], arrays["gy"], arrays["gx"])
     sizes = np.bincount(arrays["island"][arrays["island"] >= 0], minlength=len(types))
-    fig, axes = plt.subplots(max(k, 1), per, figsize=(7.2, 1.55 * max(k, 1)), squeeze=False)
+    fig, axes = plt.subplots(max(k, 1), per, figsize=(6.5, 1.45 * max(k, 1)), squeeze=False)
     for t in range(k):
         chosen = [i for i in np.argsort(-sizes) if types[i] == t][:per]
         for ax, i in zip(axes[t], chosen):
             pixels, _ = island_crop(images, grid, arrays["island"], i)
             ax.imshow(pixels, cmap="gray", vmin=0, vmax=255)
-            ax.set_title(f"type {t + 1}: {pixels.shape[0]} x {pixels.shape[1]} px", fontsize=6)
+            if titles:
+                ax.set_title(f"type {t + 1}: {pixels.shape[0]} × {pixels.shape[1]}", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout(pad=0.3)
@@ -106,7 +111,7 @@ def measures_figure(result: dict):
     import matplotlib.pyplot as plt
 
     types = np.array(result["types"]["type"])
-    fig, axes = plt.subplots(1, len(MEASURES), figsize=(7.2, 2.3))
+    fig, axes = plt.subplots(1, len(MEASURES), figsize=(6.5, 2.3))
     rng = np.random.default_rng(0)
     for ax, measure in zip(axes, MEASURES):
         values = np.array([m[measure] for m in result["morphology"]], dtype=float)
@@ -131,7 +136,7 @@ def bic_figure(result: dict):
     t = result["types"]
     ks = sorted(int(k) for k in t["bic"])
     bic = np.array([t["bic"][str(k)] for k in ks])
-    fig, ax = plt.subplots(figsize=(4.2, 2.2))
+    fig, ax = plt.subplots(figsize=(3.6, 2.2))
     if t.get("bic spread"):
         lo, hi = (np.array([t["bic spread"][str(k)][i] for k in ks]) for i in (0, 1))
         ax.fill_between(ks, lo, hi, color="0.85", label="95 % over bootstrap resamples")
@@ -143,6 +148,6 @@ def bic_figure(result: dict):
     ax.tick_params(labelsize=7)
     ax.xaxis.label.set_size(8)
     ax.yaxis.label.set_size(8)
-    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig

@@ -52,7 +52,7 @@ def embedding_figure(reductions: dict, test, *, labels: list[str]):
     import matplotlib.pyplot as plt
 
     columns = 3 if labels else 2
-    fig, axes = plt.subplots(2, columns, figsize=(2.55 * columns, 5.0), squeeze=False)
+    fig, axes = plt.subplots(2, columns, figsize=(2.15 * columns, 4.4), squeeze=False)
     for row, (name, xy) in zip(axes, (("PCA", reductions["pca"]), ("UMAP", reductions["umap"]))):
         row[0].scatter(*xy.T, c=test.image, cmap="tab20", s=2)
         row[0].set_title(f"{name}: by image", fontsize=8)
@@ -65,7 +65,7 @@ def embedding_figure(reductions: dict, test, *, labels: list[str]):
                 row[2].scatter(*xy[pick].T, s=2 if label == "plain" else 4, color=colour, label=label,
                                zorder=1 if label == "plain" else 2)
             row[2].set_title(f"{name}: by truth label", fontsize=8)
-            row[2].legend(fontsize=6, markerscale=3)
+            row[2].legend(fontsize=7, markerscale=3, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -100,7 +100,7 @@ def latent_plane_figure(model, stats: PixelStats, latent2: np.ndarray, test, *, 
     decoded = _grey(model.eval().decode(z), stats)
     s = decoded.shape[-1]
     mosaic = decoded.reshape(grid, grid, s, s).transpose(0, 2, 1, 3).reshape(grid * s, grid * s)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.4, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.5, 3.2))
     left.imshow(mosaic, cmap="gray", vmin=0, vmax=255, extent=(lo[0], hi[0], lo[1], hi[1]), aspect="auto")
     left.set(title="decoded latent plane", xlabel="z1", ylabel="z2")
     left.grid(False)
@@ -108,7 +108,7 @@ def latent_plane_figure(model, stats: PixelStats, latent2: np.ndarray, test, *, 
         for label in labels:
             pick, colour = test.label == label, COLOURS[label]
             right.scatter(*latent2[pick].T, s=3, color=colour, label=label)
-        right.legend(fontsize=6, markerscale=3)
+        right.legend(fontsize=7, markerscale=3, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     else:
         right.scatter(*latent2.T, s=3, c=test.grey, cmap="viridis")
     right.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), title="test tiles (latent means)", xlabel="z1", ylabel="z2")

@@ -185,8 +185,10 @@ def lever_intro(config: Config, table: dict | None) -> str:
 
 
 def lever_effects(table: dict, measures=SHOWN) -> list[dict]:
-    """Per lever: each measure's value and its change from the run as configured ('+0.03', or 'tie' inside the
-    intervals); then the baselines."""
+    """Per lever: each measure's value and its change from the run as configured, (value, '+0.03') or (value,
+    'tie') inside the intervals; then the baselines."""
+    from islandvae.tables import change
+
     base = next((r for r in table["rows"] if r["features"] == "as configured"), None)
     out = []
     for row in table["rows"]:
@@ -194,14 +196,14 @@ def lever_effects(table: dict, measures=SHOWN) -> list[dict]:
         for m in measures:
             if m not in row:
                 continue
-            v, lo, hi = row[m]
-            entry[m] = f"{v:.2f}"
+            v = row[m][0]
+            entry[m] = v
             if base is not None and row is not base and m in base:
-                entry[m] += f" ({v - base[m][0]:+.2f})" if _apart(row[m], base[m]) else " (tie)"
+                entry[m] = (v, change(v - base[m][0]) if _apart(row[m], base[m]) else "tie")
         out.append(entry)
     for b in table["baselines"]:
-        out.append({"lever": b["features"], "steps": "-", **{m: f"{b[m][0]:.2f}" for m in measures if m in b}})
-    return [{k: r.get(k, "-") for k in ("lever", "steps", *measures) if any(k in x for x in out)} for r in out]
+        out.append({"lever": b["features"], "steps": None, **{m: b[m][0] for m in measures if m in b}})
+    return [{k: r.get(k) for k in ("lever", "steps", *measures) if any(k in x for x in out)} for r in out]
 
 
 def lever_findings(table: dict) -> str:

@@ -211,7 +211,7 @@ def architecture(model: VAE) -> list[dict]:
 
             def hook(mod, args, out, label=label):
                 shape = out[0].shape if isinstance(out, tuple) else out.shape
-                rows.append({"layer": label, "type": type(mod).__name__, "output": " x ".join(map(str, shape[1:])),
+                rows.append({"layer": label, "type": type(mod).__name__, "output": "\u00a0\u00d7\u00a0".join(map(str, shape[1:])),
                              "parameters": sum(p.numel() for p in mod.parameters())})
             hooks.append(module.register_forward_hook(hook))
     try:

@@ -170,26 +170,28 @@ def typing_name(row: dict) -> str:
     return POOLED if POOLED in row["scores"] else vae_name(row)
 
 
-def table_rows(table: dict, default: dict | None = None) -> list[dict]:
-    """One row per data set: how well islands were found (recall / precision), the types found and their ARI
-    against the truth (the pipeline as a user runs it), and the island ARI on the true islands of the VAE, the
-    VAE pooled over orientations (the readout the pipeline types with), the measured cells and texture
-    statistics, with the supervised ceilings of the pooled VAE and of texture statistics. `default`: the
-    config's own data set (its robustness entry) as the first row."""
+def table_rows(table: dict, default: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """Two tables, one row per data set each. Finding: how well islands were found without truth (recall,
+    precision), the types found and their ARI against the truth (the pipeline as a user runs it). Typing: the
+    island ARI on the true islands of the VAE, the VAE pooled over orientations (the readout the pipeline types
+    with), the measured cells and texture statistics, with the supervised ceilings of the pooled VAE and of texture
+    statistics. `default`: the config's own data set (its robustness entry) as the first row."""
     sets = ({"default (as reported)": default} if default else {}) | table["sets"]
-    rows = []
+    finding, typing = [], []
     for label, row in sets.items():
         f = row["found"]
 
         def cell(space, where="scores"):
-            return f"{row[where][space]['ari'][0]:.2f}" if space in row[where] else "-"
-        rows.append({"data": label, "found R/P": f"{f['recall']:.2f}/{f['precision']:.2f}"
-                     if f["found islands"] else f"0 of {f['true islands']}", "types": f["types"],
-                     "pipeline": f"{f['agreement']['ari'][0]:.2f}" if f.get("agreement") else "-",
-                     "VAE": cell(vae_name(row)), "pooled": cell(POOLED), "cells": cell("measured cells"),
-                     "texture": cell("texture statistics"), "ceiling pooled": cell(POOLED, "ceilings"),
-                     "ceiling texture": cell("texture statistics", "ceilings")})
-    return rows
+            return row[where][space]["ari"][0] if space in row[where] else None
+        found = f["found islands"] > 0
+        finding.append({"data": label, "recall": f["recall"] if found else None,
+                        "precision": f["precision"] if found else None, "found": f["found islands"],
+                        "true": f["true islands"], "types": f["types"],
+                        "pipeline ARI": f["agreement"]["ari"][0] if f.get("agreement") else None})
+        typing.append({"data": label, "VAE": cell(vae_name(row)), "pooled": cell(POOLED), "cells": cell("measured cells"),
+                       "texture": cell("texture statistics"), "pooled ceiling": cell(POOLED, "ceilings"),
+                       "texture ceiling": cell("texture statistics", "ceilings")})
+    return finding, typing
 
 
 def summary_line(table: dict) -> str:
@@ -264,8 +266,8 @@ def lever_rows(table: dict, levers: dict | None = None) -> list[dict]:
     budgets = [f"{n:,} steps" for n in BUDGETS if f"{n:,} steps" in default]
     rows = []
     for name in dict.fromkeys([n for s in sets.values() for n in s] + budgets):
-        cells = {"lever": name, "default": f"{default[name]['ari'][0]:.2f}" if name in default else "-"}
-        cells |= {label: f"{s[name]['ari'][0]:.2f}" if name in s else "-" for label, s in sets.items()}
+        cells = {"lever": name, "default": default[name]["ari"][0] if name in default else None}
+        cells |= {label: s[name]["ari"][0] if name in s else None for label, s in sets.items()}
         rows.append(cells)
     return rows
 

@@ -147,8 +147,8 @@ def loader_rates(images: InMemoryImages, stats: PixelStats, *, sizes=(64, 128), 
             sampler = TileBatchSampler(TileSampler(images.infos(), tile_size=size, tiles=ENOUGH), batch_size)
             ours = rate(DataLoader(TileDataset(images, stats), batch_sampler=sampler, collate_fn=identity_collate),
                         seconds)
-            rows.append({"tile": size, "batch": batch_size, "project loader (tiles/s)": round(ours),
-                         "plain per-item (tiles/s)": round(plain), "speed-up": ours / plain})
+            rows.append({"tile": size, "batch": batch_size, "project loader": round(ours),
+                         "plain per-item": round(plain), "speed-up": ours / plain})
         return rows
     return one_core(measure)
 

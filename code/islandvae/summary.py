@@ -1,7 +1,7 @@
 """The one-page summary's parts: the team, the key numbers (read from the cached results), one composed figure.
 
 Nothing here trains or types a number: the numbers come from the main run's metrics and chapter 5's
-cached measures, and the figure is put together from the PNGs the chapters saved under figures/.
+cached measures, and the figure is drawn from chapter 5's cached result and the island crops it saved.
 Every part has a fixed number of lines whatever the values are, so the page stays one page.
 """
 
@@ -9,11 +9,6 @@ from __future__ import annotations
 
 from islandvae.config import Config
 from islandvae.handin import Member
-
-FIGURES = (("latent-embedding", "test tiles in 2-D (chapter 5)"),
-           ("type-examples", "islands of each type found (chapter 5)"),
-           ("reconstructions", "test reconstructions (chapter 4)"))
-STAND_IN = {"type-examples": ("samples", "prior samples (chapter 5)")}  # when no island was found
 
 
 def team_line(team: list[Member]) -> str:
@@ -64,9 +59,9 @@ def short(name: str) -> str:
 
 def numbers_table(result: dict) -> list[dict]:
     """Chapter 5's scores that fit a page: per feature space (but LEFT_OUT) the island-level ARI and balanced
-    accuracy, and the tile-level island-type probe and brain probe, as 'value (low-high)'."""
+    accuracy, and the tile-level island-type probe and brain probe, each (value, low, high)."""
     def cell(v):
-        return f"{v[0]:.2f} ({v[1]:.2f}-{v[2]:.2f})" if v is not None else "-"
+        return tuple(v) if v is not None else None
     tiles = {r["features"]: r for r in result["measures"]}
     return [{"features": short(name), "island ARI": cell(v["ari"]), "island bal. acc.": cell(v["balanced accuracy"]),
              "tile island type": cell(tiles[name].get("island type")), "brain probe": cell(tiles[name].get("brain probe"))}
@@ -89,21 +84,56 @@ def types_line(result: dict) -> str:
             f"{each('roundness', '.2f')}.")
 
 
-def composed_figure(config: Config):
-    """The saved chapter figures in one fixed-size figure (None when one is missing)."""
+def composed_figure(config: Config, result: dict | None):
+    """The summary's figure, drawn at its print size (the summary's text width) so that its text prints at 7.5 pt:
+    (a) every found island by its measured cells, coloured by the type found without labels; (b) the largest
+    islands of each type, from chapter 5's saved crops without titles (figures/type-examples-plain.png). None
+    while chapter 5 has no result or its crops are missing."""
     import matplotlib.pyplot as plt
 
-    chosen = [(name, title) if (config.paths.figures / f"{name}.png").is_file() else STAND_IN.get(name, (name, title))
-              for name, title in FIGURES]
-    paths = [config.paths.figures / f"{name}.png" for name, _ in chosen]
-    if not all(p.is_file() for p in paths):
+    from islandvae.island_figures import colour, type_name
+
+    crops = config.paths.figures / f"{EXAMPLES_PLAIN}.png"
+    if result is None or not result["found"]["islands"] or not crops.is_file():
         return None
-    fig = plt.figure(figsize=(7.0, 2.2))
-    grid = fig.add_gridspec(2, 2, width_ratios=(1.0, 1.25), wspace=0.03, hspace=0.15)
-    places = (grid[:, 0], grid[0, 1], grid[1, 1])
-    for k, (path, place, (_, title)) in enumerate(zip(paths, places, chosen)):
-        ax = fig.add_subplot(place)
-        ax.imshow(plt.imread(path))
-        ax.set_title(f"{'abc'[k]}: {title}", fontsize=7)
-        ax.axis("off")
+    types = [t for t in result["types"]["type"]]
+    cells = [(m["cells / 10,000 px"], m["cell diameter (px)"]) for m in result["morphology"]]
+    fig = plt.figure(figsize=(6.8, 2.0))
+    grid = fig.add_gridspec(1, 2, width_ratios=(1.0, 1.9), wspace=0.12)
+    left, right = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
+    for t in sorted(set(types)):
+        pick = [c for c, u in zip(cells, types) if u == t]
+        left.scatter(*zip(*pick), s=10, color=colour(t), label=type_name(t), alpha=0.85)
+    left.set_xlabel("cells / 10,000 px", fontsize=FONT)
+    left.set_ylabel("cell diameter (px)", fontsize=FONT)
+    left.tick_params(labelsize=FONT)
+    left.legend(fontsize=FONT, frameon=False, loc="lower right", bbox_to_anchor=(1.02, 0.98), ncol=3,
+                handletextpad=0.1, columnspacing=0.6, borderpad=0.1)  # above the axes, beside the title
+    left.set_title("a", fontsize=FONT, loc="left", fontweight="bold")
+    right.imshow(plt.imread(crops))
+    right.axis("off")
+    right.set_title("b", fontsize=FONT, loc="left", fontweight="bold")
     return fig
+
+
+def training_figure(config: Config):
+    """The summary's figure where no island was found: the test-brain reconstruction error over training, at its
+    print size (None before the first evaluation)."""
+    import matplotlib.pyplot as plt
+
+    from islandvae.train import Run, read_metrics
+
+    run = Run.of(config)
+    rows = [r for r in read_metrics(run) if r["test_mse"] is not None] if run.metrics.is_file() else []
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6.8, 1.9))
+    ax.plot([r["step"] for r in rows], [r["test_mse"] for r in rows], "o-", ms=3, color="tab:red")
+    ax.set_xlabel("training step", fontsize=FONT)
+    ax.set_ylabel("test-brain MSE per pixel", fontsize=FONT)
+    ax.tick_params(labelsize=FONT)
+    return fig
+
+
+FONT = 7.5  # the summary figure's text (pt): printed at 100 %, never below report.LEGIBLE_PT
+EXAMPLES_PLAIN = "type-examples-plain"  # chapter 5's island crops without titles, for the summary

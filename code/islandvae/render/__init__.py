@@ -61,6 +61,59 @@ def _metadata(meta: dict, fmt: str) -> dict:
     return {k: v for k, v in options.items() if k in keys}
 
 
+def _header_includes(meta: dict, build: Path) -> list[Path]:
+    """The typst format's include-in-header entries (a path from the project root, {file: path} or {text: ...}),
+    as files for pandoc; project entries first, then the document's, as Quarto merges them."""
+    entries = []
+    for options in (project().get("format", {}).get("typst") or {}, (meta.get("format") or {}).get("typst") or {}):
+        value = options.get("include-in-header") or []
+        entries += value if isinstance(value, list) else [value]
+    paths = []
+    for k, entry in enumerate(entries):
+        if isinstance(entry, dict) and "text" in entry:
+            path = build / f"header-{k}.typ"
+            path.write_text(str(entry["text"]))
+        else:
+            path = PROJECT_ROOT / str(entry["file"] if isinstance(entry, dict) else entry)
+            if not path.is_file():
+                raise UserError(f"_quarto.yml or the document's front matter: include-in-header file {show(path)} "
+                                "not found; fix the path (from the project root)")
+        paths.append(path)
+    return paths
+
+
+def _html(source: Path, build: Path, meta: dict, path: Path) -> None:
+    """pandoc: the markdown `source` to a self-contained build/out.html."""
+    toc = ["--toc"] if _metadata(meta, "html").get("toc") else []
+    pypandoc.convert_file(str(source), "html", outputfile=str(build / "out.html"),
+                          extra_args=["-s", "--embed-resources", "--mathml", f"--css={CSS}", *toc,
+                                      f"--lua-filter={FILTER}", f"--resource-path={build}"])
+
+
+def _pdf(source: Path, build: Path, meta: dict, path: Path) -> None:
+    """pandoc, then Typst: the markdown `source` to build/out.pdf, with the typst include-in-header entries."""
+    headers = [f"--include-in-header={h}" for h in _header_includes(meta, build)]
+    pypandoc.convert_file(str(source), "typst", outputfile=str(build / "out.typ"),
+                          extra_args=["-s", f"--lua-filter={FILTER}", *headers])
+    try:
+        typst.compile(str(build / "out.typ"), output=str(build / "out.pdf"), root=str(build))
+    except Exception as err:  # typst raises its own error types
+        raise UserError(f"{show(path)}: Typst could not make the PDF ({str(err).splitlines()[0]})") from None
+
+
+def markdown_pdf(body: str, pdf: Path, meta: dict | None = None) -> Path:
+    """A PDF of pandoc markdown `body` as the project renders its documents (the typst format options of
+    _quarto.yml, then `meta`): for checking how a table or a page of the report comes out."""
+    meta = meta or {}
+    with tempfile.TemporaryDirectory() as build:
+        build = Path(build)
+        source = build / "page.typst.md"
+        source.write_text("---\n" + yaml.safe_dump(_metadata(meta, "typst")) + "---\n\n" + body)
+        _pdf(source, build, meta, source)
+        os.replace(build / "out.pdf", pdf)
+    return pdf
+
+
 def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print) -> tuple[Path, Path]:
     """Render one .qmd to HTML and PDF under `output_dir` (mirroring its place in the project)."""
     document = parse(path, PROJECT_ROOT)
@@ -74,7 +127,8 @@ def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print)
     html, pdf = target / f"{relative.stem}.html", target / f"{relative.stem}.pdf"
     # What the two files are made from: if it is what made the files there, they are left as they are.
     made_from = cache_dir / "outputs" / relative.with_suffix(".key")
-    key = cache_key("outputs-1", render_key(), str(output_dir.resolve()), document.meta, document.parts, outputs)
+    key = cache_key("outputs-2", render_key(), str(output_dir.resolve()), project(), FILTER.read_text(),
+                    CSS.read_text(), document.meta, document.parts, outputs)  # _quarto.yml and the page look too
     if html.is_file() and pdf.is_file() and made_from.is_file() and made_from.read_text() == key:
         log(f"  {show(html)} and {show(pdf)} are up to date")
         return html, pdf
@@ -83,21 +137,10 @@ def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print)
         body = document_markdown(document, outputs, build / "figures", "figures",
                                  echo=execute_options.get("echo", False) is True,
                                  warning=execute_options.get("warning", True) is not False)
-        for fmt, out in (("html", html), ("typst", pdf)):
+        for fmt, make in (("html", _html), ("typst", _pdf)):
             source = build / f"{relative.stem}.{fmt}.md"
             source.write_text("---\n" + yaml.safe_dump(_metadata(document.meta, fmt)) + "---\n\n" + body)
-            if fmt == "html":
-                toc = ["--toc"] if _metadata(document.meta, "html").get("toc") else []
-                pypandoc.convert_file(str(source), "html", outputfile=str(build / "out.html"),
-                                      extra_args=["-s", "--embed-resources", "--mathml", f"--css={CSS}", *toc,
-                                                  f"--lua-filter={FILTER}", f"--resource-path={build}"])
-            else:
-                pypandoc.convert_file(str(source), "typst", outputfile=str(build / "out.typ"),
-                                      extra_args=["-s", f"--lua-filter={FILTER}"])
-                try:
-                    typst.compile(str(build / "out.typ"), output=str(build / "out.pdf"), root=str(build))
-                except Exception as err:  # typst raises its own error types
-                    raise UserError(f"{show(path)}: Typst could not make the PDF ({str(err).splitlines()[0]})") from None
+            make(source, build, document.meta, path)
         try:
             os.replace(build / "out.html", html)
             os.replace(build / "out.pdf", pdf)
@@ -124,4 +167,4 @@ def render(paths: list[Path] | None = None, output_dir: Path | None = None, *, c
     return written
 
 
-__all__ = ["project_documents", "render", "render_document"]
+__all__ = ["markdown_pdf", "project_documents", "render", "render_document"]
