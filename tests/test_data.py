@@ -71,13 +71,15 @@ def test_trailing_singleton_axis_is_squeezed(tmp_path):
     np.testing.assert_array_equal(LazyImages(path).region("B01", "0000", 5, 6, 7, 8), pixels[5:12, 6:14, 0])
 
 
-def test_uint16_is_kept_in_its_own_units(tmp_path):
+def test_a_16_bit_file_is_refused_at_the_inventory_with_one_line(tmp_path):
+    """Every stage after the inventory works in 0..255: a uint16 file stops at once, not in training."""
     path = tmp_path / "u16.h5"
-    pixels = np.full((20, 20), 4000, dtype=np.uint16)
     with h5py.File(path, "w") as f:
-        f.create_group("B01").create_dataset("0000", data=pixels)
-    image = InMemoryImages(path, ["B01"], progress=False).image("B01", "0000")
-    assert image.dtype == np.uint16 and image.max() == 4000
+        f.create_group("B01").create_dataset("0000", data=np.full((20, 20), 4000, dtype=np.uint16))
+    with pytest.raises(UserError, match=r"uint16; islandvae reads 8-bit grey values \(uint8\)"):
+        read_inventory(path)
+    with pytest.raises(UserError, match="uint16"):
+        InMemoryImages(path, ["B01"], progress=False)
 
 
 def test_names_are_read_not_assumed(tmp_path):

@@ -34,11 +34,12 @@ BAD_FILES = {
                   ["dataset 'B02/0000'", "shape (40, 50, 3)", "2-D"]),
     "1-D image": (_h5(lambda f: (_images(f), _images(f, "B02", shape=(40,)))), ["dataset 'B02/0000'", "2-D"]),
     "float pixels": (_h5(lambda f: (_images(f), _images(f, "B02", dtype=np.float32))),
-                     ["dataset 'B02/0000'", "float32", "uint8 or uint16"]),
+                     ["dataset 'B02/0000'", "float32", "uint8"]),
     "signed pixels": (_h5(lambda f: (_images(f), _images(f, "B02", dtype=np.int16))),
                       ["dataset 'B02/0000'", "int16"]),
     "empty image": (_h5(lambda f: (_images(f), _images(f, "B02", shape=(0, 5)))), ["dataset 'B02/0000'", "empty"]),
-    "mixed types": (_h5(lambda f: (_images(f), _images(f, "B02", dtype=np.uint16))), ["mixes pixel types"]),
+    "16-bit pixels": (_h5(lambda f: (_images(f), _images(f, "B02", dtype=np.uint16))),
+                      ["dataset 'B02/0000'", "uint16", "scale it to 0-255"]),
 }
 
 
@@ -258,3 +259,88 @@ def test_a_folder_without_write_permission_is_one_clear_line_even_as_root(tmp_pa
     monkeypatch.setattr(Path, "mkdir", refused)
     code, out, err = run_cli("stats", "--config", _trained_paths_config(tmp_path, plain_file))
     _check_one_line_error(code, out, err, ["cache", "Permission denied", "not writable"])
+
+
+# Files around the data file, and names that become paths (issue 25) ----------------------------------------------
+
+def test_a_truth_file_that_is_not_hdf5_is_one_line_naming_it_and_what_to_do(tmp_path):
+    from islandvae.errors import UserError
+    from islandvae.truth import TruthFile
+
+    path = tmp_path / "d.truth.h5"
+    path.write_text("brain,image\n")
+    with pytest.raises(UserError) as caught:
+        TruthFile(path)
+    message = str(caught.value)
+    assert "truth file" in message and "d.truth.h5" in message and "not an HDF5 file" in message
+    assert "islandvae synth --force" in message and "\n" not in message
+
+
+def test_a_data_path_that_is_a_loop_of_symbolic_links_is_one_line(tmp_path, run_cli):
+    (tmp_path / "a.h5").symlink_to(tmp_path / "b.h5")
+    (tmp_path / "b.h5").symlink_to(tmp_path / "a.h5")
+    for command in ("inventory", "stats"):
+        code, out, err = run_cli(command, "--config", write_config(tmp_path, tmp_path / "a.h5"))
+        _check_one_line_error(code, out, err, ["data.path", "a.h5", "loop of symbolic links"])
+
+
+def test_a_config_name_that_would_leave_the_runs_folder_is_refused_before_anything_is_written(tmp_path, run_cli,
+                                                                                            plain_file):
+    config = write_config(tmp_path, plain_file)
+    config.write_text(config.read_text().replace('name = "test"', 'name = "../../escape"'))
+    for command in ("stats", "train"):
+        code, out, err = run_cli(command, "--config", config)
+        _check_one_line_error(code, out, err, ["test.toml", "name", "'../../escape'", "cannot name a folder"])
+    assert not (tmp_path / "runs").exists() and not (tmp_path.parent / "escape").exists()
+
+
+@pytest.mark.parametrize("name", ["ok-name_1.2", "a"])
+def test_ordinary_names_pass_the_path_check(name):
+    from islandvae.files import path_name
+
+    assert path_name(name, "name") == name
+
+
+@pytest.mark.parametrize("name", ["..", ".hidden", "a/b", "/abs", "", "a b", "x" * 81, "a\\b"])
+def test_names_that_are_not_plain_file_names_are_refused(name):
+    from islandvae.errors import UserError
+    from islandvae.files import path_name
+
+    with pytest.raises(UserError, match="cannot name a folder or file"):
+        path_name(name, "config name")
+
+
+def test_a_damaged_cache_is_recomputed_with_a_warning(tmp_path):
+    from islandvae.latent import cached, cached_json
+
+    npz, js = tmp_path / "c.npz", tmp_path / "c.json"
+    npz.write_bytes(b"PK\x03\x04 not a whole zip")
+    js.write_text('{"key": "k", "value": ')
+    with pytest.warns(UserWarning, match="is damaged"):
+        arrays = cached(npz, "k", lambda: {"a": np.arange(3)})
+    with pytest.warns(UserWarning, match="is damaged"):
+        value = cached_json(js, "k", lambda: {"b": 1})
+    assert arrays["a"].tolist() == [0, 1, 2] and value == {"b": 1}
+    assert cached(npz, "k", lambda: pytest.fail("recomputed again"))["a"].tolist() == [0, 1, 2]  # rewritten whole
+    assert cached_json(js, "k", lambda: pytest.fail("recomputed again")) == {"b": 1}
+
+
+def test_a_damaged_statistics_cache_is_recomputed(tmp_path, plain_file):
+    from islandvae.stats import training_stats
+
+    first = training_stats(plain_file, "B20", cache_dir=tmp_path, progress=False)
+    for entry in tmp_path.glob("stats-*.json"):
+        entry.write_text("{broken")
+    with pytest.warns(UserWarning, match="statistics cache"):
+        again = training_stats(plain_file, "B20", cache_dir=tmp_path, progress=False)
+    assert again == first
+
+
+def test_a_damaged_training_log_is_one_line_naming_it(tmp_path):
+    from islandvae.errors import UserError
+    from islandvae.train import Run, read_metrics
+
+    run = Run(tmp_path)
+    run.metrics.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(UserError, match=r"training log .*not text .*train again"):
+        read_metrics(run)

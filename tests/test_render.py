@@ -251,6 +251,38 @@ def test_a_raising_chunk_stops_with_document_and_label_and_keeps_old_output(smok
     assert (tmp_path / "out" / "bad.pdf").read_bytes() == old
 
 
+def test_ctrl_c_during_a_render_keeps_the_previous_outputs(smoke, tmp_path):
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    shutil.copytree(smoke["out"], out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    env = {**os.environ, "ISLANDVAE_CONFIG": str(smoke["config"]), "ISLANDVAE_TEAM": str(smoke["team"]),
+           "PYTHONUNBUFFERED": "1"}
+    # A fresh chunk cache: the chapter's chunks must run in a kernel again, which takes seconds.
+    script = ("import sys; from pathlib import Path; from islandvae.render import render; "
+              "from islandvae.errors import Interrupted\n"
+              "try:\n    render([Path(sys.argv[1])], Path(sys.argv[2]), cache_dir=Path(sys.argv[3]))\n"
+              "except Interrupted as err:\n    sys.exit(f'interrupted: {err}')")
+    job = subprocess.Popen([sys.executable, "-c", script, str(PROJECT_ROOT / "chapters" / "01-exploration.qmd"),
+                            str(out), str(tmp_path / "cache")], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    assert job.stdout.readline().startswith("rendering")
+    time.sleep(1.0)  # inside the kernel's start or its chunks
+    job.send_signal(signal.SIGINT)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 1 and err.strip().splitlines() == [  # one line, no traceback of nbclient's
+        "interrupted: rendering 01-exploration.qmd stopped; the previous outputs in _output/ are kept (a later "
+        "render makes them anew)"], err
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # every previous output as it was, and no temporary file left behind
+
+
 def test_a_chunk_marked_error_true_renders_its_error(smoke, tmp_path):
     path = _doc(tmp_path, "```{python}\n#| label: shown\n#| error: true\nraise ValueError('on purpose')\n```\n")
     render([path], output_dir=tmp_path / "out", cache_dir=tmp_path / "c", log=lambda s: None)

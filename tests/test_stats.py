@@ -53,17 +53,6 @@ def test_a_changed_file_is_recomputed(tmp_path):
         assert training_stats(path, "T", cache_dir=tmp_path / "c", progress=False).mean == value
 
 
-def test_uint16_statistics_are_in_the_files_units(tmp_path):
-    path = tmp_path / "u16.h5"
-    pixels = np.array([[1000, 3000], [5000, 7000]], dtype=np.uint16)
-    with h5py.File(path, "w") as f:
-        f.create_group("A").create_dataset("0", data=pixels)
-        f.create_group("T").create_dataset("0", data=pixels)
-    result = training_stats(path, "T", cache_dir=tmp_path, progress=False)
-    assert (result.min, result.max, result.mean) == (1000, 7000, 4000)
-    assert result.std == pytest.approx(np.std(pixels.astype(float)), rel=1e-12)
-
-
 def test_histograms_cover_the_test_brain_too(plain_file, tmp_path):
     hists = brain_histograms(plain_file, ["B20"], cache_dir=tmp_path, progress=False)
     assert hists["B20"].shape == (256,)

@@ -263,30 +263,74 @@ def test_every_shipped_config_builds_its_model(name):
     assert mean.shape == logvar.shape == (1, config.model.latent)
 
 
-@pytest.mark.slow
-def test_a_killed_training_process_resumes_to_the_same_weights(tiny, tmp_path):
-    import signal
+LONGER_RUN = SMALL_RUN.replace("max_steps = 24", "max_steps = 64")  # long enough to be stopped twice
+
+
+def _runs(tiny, tmp_path, names=("whole", "stopped")):
     import subprocess
     import sys
+
+    configs = []
+    for name in names:
+        (tmp_path / name).mkdir()
+        configs.append(load_config(write_config(tmp_path / name, tiny, extra=LONGER_RUN)))
+    command = [sys.executable, "-m", "islandvae", "train", "--config"]
+    subprocess.run(command + [str(configs[0].source)], check=True, capture_output=True)
+    return configs, command
+
+
+def _same_weights_and_log(whole, stopped):
+    a = checkpoint.load(Run.of(whole).last, whole)
+    b = checkpoint.load(Run.of(stopped).last, stopped)
+    assert a["step"] == b["step"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    steps = [line.split(",")[0] for line in Run.of(stopped).metrics.read_text().splitlines()[1:]]
+    assert len(steps) == len(set(steps))  # no metric row twice
+    assert steps == [line.split(",")[0] for line in Run.of(whole).metrics.read_text().splitlines()[1:]]
+
+
+def _wait(job, ready, what):
     import time
 
-    paths = []
-    for name in ("whole", "killed"):
-        (tmp_path / name).mkdir()
-        paths.append(write_config(tmp_path / name, tiny, extra=SMALL_RUN))
-    command = [sys.executable, "-m", "islandvae", "train", "--config"]
-    subprocess.run(command + [str(paths[0])], check=True, capture_output=True)
-    config = load_config(paths[1])
-    job = subprocess.Popen(command + [str(paths[1])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not Run.of(config).last.is_file() and job.poll() is None:
-        time.sleep(0.05)
-    job.send_signal(signal.SIGKILL)
-    job.wait()
-    assert job.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    while not ready() and job.poll() is None:
+        time.sleep(0.02)
+    assert job.poll() is None, f"the run ended before {what}"
+
+
+@pytest.mark.slow
+def test_a_training_process_killed_twice_resumes_to_the_same_weights(tiny, tmp_path):
+    import signal
+    import subprocess
+
+    (whole, config), command = _runs(tiny, tmp_path)
+    last = Run.of(config).last
+    for after in (8, 24):  # the first checkpoint, then a later one of the resumed run
+        job = subprocess.Popen(command + [str(config.source)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(job, lambda after=after: last.is_file() and checkpoint.load(last, config)["step"] >= after,
+              f"step {after}")
+        job.send_signal(signal.SIGKILL)
+        job.wait()
+        assert job.returncode == -signal.SIGKILL
+    assert checkpoint.load(last, config)["step"] < config.train.max_steps
+    subprocess.run(command + [str(config.source)], check=True, capture_output=True)
+    _same_weights_and_log(whole, config)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_where_training_is_and_the_rerun_resumes_bit_for_bit(tiny, tmp_path):
+    import signal
+    import subprocess
+
+    (whole, config), command = _runs(tiny, tmp_path)
+    metrics = Run.of(config).metrics
+    job = subprocess.Popen(command + [str(config.source)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait(job, lambda: metrics.is_file() and len(metrics.read_text().splitlines()) >= 4, "Ctrl-C")  # a few log rows
+    job.send_signal(signal.SIGINT)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1].startswith("islandvae: interrupted: training") and "resumes from it" in lines[-1], err
+    assert "Traceback" not in err
     step = checkpoint.load(Run.of(config).last, config)["step"]
-    assert step < 24
-    subprocess.run(command + [str(paths[1])], check=True, capture_output=True)
-    whole = load_config(paths[0])
-    a = checkpoint.load(Run.of(whole).last, whole)["model"]
-    b = checkpoint.load(Run.of(config).last, config)["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert 0 < step < config.train.max_steps  # saved where it stopped, not at the last evaluation only
+    subprocess.run(command + [str(config.source)], check=True, capture_output=True)
+    _same_weights_and_log(whole, config)

@@ -17,7 +17,7 @@ import torch
 from islandvae import __version__
 from islandvae.config import Config, DataConfig, show
 from islandvae.errors import UserError
-from islandvae.files import write_atomic
+from islandvae.files import read_problem, write_atomic
 
 FORMAT = 1  # bump when the checkpoint layout changes
 RUN_SECTIONS = ("data", "sampling", "model", "train")  # what defines a run; paths may move
@@ -60,6 +60,12 @@ def load(path: Path, config: Config, *, map_location="cpu") -> dict:
     """Read a checkpoint and check that it belongs to `config`; a clear error otherwise."""
     try:
         state = torch.load(path, map_location=map_location, weights_only=False)
+    except (OSError, RuntimeError) as err:
+        if isinstance(err, OSError) or "loop" in str(err).lower():  # missing, a folder, unreadable, a link loop
+            raise read_problem(err, path, "checkpoint", "train again (`make train`) or choose another run") from None
+        raise UserError(f"checkpoint {show(path)} cannot be read ({type(err).__name__}); it is damaged or not a "
+                        "checkpoint: delete it (training then starts again or resumes from the other checkpoint)") \
+            from None
     except Exception as err:  # torch raises several types for a damaged file
         raise UserError(f"checkpoint {show(path)} cannot be read ({type(err).__name__}); it is damaged or not a "
                         "checkpoint: delete it (training then starts again or resumes from the other checkpoint)") \

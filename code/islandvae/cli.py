@@ -13,7 +13,7 @@ from pathlib import Path
 
 from islandvae import __version__
 from islandvae.config import ENV_VAR, PROJECT_ROOT, Config, load_config, show
-from islandvae.errors import UserError
+from islandvae.errors import Interrupted, UserError
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -298,11 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _warn  # one line per warning, without the source line
     try:
         args.run(args)
+    except Interrupted as err:
+        print(f"islandvae: interrupted: {err}", file=sys.stderr)
+        return 130
     except UserError as err:
         print(f"islandvae: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("islandvae: interrupted (a training run resumes from its last checkpoint)", file=sys.stderr)
+        print("islandvae: interrupted; nothing half-written is left (a training run resumes from its last checkpoint, "
+              "a render keeps the previous outputs)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head`: stop quietly
         sys.stderr.close()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from islandvae.errors import UserError
+from islandvae.files import path_name, read_text, resolved
 
 ENV_VAR = "ISLANDVAE_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # code/islandvae/config.py -> repo root
@@ -120,7 +121,7 @@ def show(path: Path | str) -> str:
     path = Path(path)
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # outside the working directory, or a loop of symbolic links
         return str(path)
 
 
@@ -139,12 +140,14 @@ def load_config(path: Path | str | None = None) -> Config:
             f"config file {show(path)} not found; "
             f"use one of {show(PROJECT_ROOT / 'configs')}/*.toml (set {ENV_VAR} or make CONFIG=...)"
         )
+    text = read_text(path, "config file", "point ISLANDVAE_CONFIG or CONFIG=... at a readable .toml file")
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
         raise UserError(f"config file {show(path)} is not valid TOML ({err}); fix the syntax") from None
     table.setdefault("name", path.stem)
     config = _build(Config, table, source=path, prefix="")
+    path_name(config.name, f"config file {show(path)}: name")  # it names runs/<name>/ and results/*-<name>.*
     return dataclasses.replace(config, source=path.resolve())
 
 
@@ -182,5 +185,6 @@ def _convert(value, kind, *, source: Path, key: str):
             f"got {value!r}; fix the value"
         )
     if kind is Path:
-        return (source.parent / value).resolve()
+        return resolved(source.parent / value, f"config file {show(source)}: {key}",
+                        "point it at the file or folder itself")
     return kind(value)

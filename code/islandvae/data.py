@@ -2,7 +2,7 @@
 
 The layout (data-spec section 1): root groups, one per brain; in each group one 2-D dataset per
 image. Nothing else is assumed: group names, dataset names, counts and sizes are read from the
-file. Pixels stay in their stored integer type (uint8, or uint16 in its own units); float copies
+file. Pixels stay uint8 (8-bit grey values, as in the course file; other types are refused with one line); float copies
 are made only of single tiles, later, by the tile pipeline.
 """
 
@@ -17,10 +17,13 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
+from islandvae import files
 from islandvae.config import show
 from islandvae.errors import UserError
 
-SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+# 8-bit grey values, as in the course file. Every stage after the inventory (tile buffers, tissue maps, the blob
+# detector, figures) works in 0..255: a 16-bit file is refused here with one line rather than failing later.
+SUPPORTED_DTYPES = (np.dtype(np.uint8),)
 COURSE_FILE_HINT = (
     "if it is the course file cell_data.h5, put it at data/cell_data.h5 and select configs/real.toml "
     "(make CONFIG=configs/real.toml, or ISLANDVAE_CONFIG=configs/real.toml)"
@@ -91,6 +94,7 @@ class Inventory:
 def open_h5(path: Path | str) -> h5py.File:
     """Open an HDF5 file read-only, turning every way that can fail into a one-line UserError."""
     path = Path(path)
+    files.resolved(path, "data file", "point data.path at the file itself")  # a loop of symbolic links
     if not path.exists():
         raise UserError(f"data file {show(path)} not found; {COURSE_FILE_HINT}, or point data.path at it")
     if path.is_dir():
@@ -119,7 +123,7 @@ def read_inventory(path: Path | str) -> Inventory:
 
 
 def describe_file(f: h5py.File, path: Path) -> Inventory:
-    """The inventory of an open file, every image checked (2-D, uint8 or uint16, not empty)."""
+    """The inventory of an open file, every image checked (2-D, uint8, not empty)."""
     where = show(path)
     brains = [name for name in f if isinstance(f.get(name), h5py.Group)]
     skipped = [f"/{name} (not a group)" for name in f if name not in brains]
@@ -152,7 +156,9 @@ def _describe(ds: h5py.Dataset, brain: str, name: str, where: str) -> ImageInfo:
         raise UserError(f"{label} is empty (shape {shape}); remove it")
     dtype = ds.dtype
     if dtype not in SUPPORTED_DTYPES:
-        raise UserError(f"{label} has pixel type {dtype}; expected uint8 or uint16 grey values: convert it")
+        hint = (" (16-bit: scale it to 0-255 and store it as uint8, as the course file is)" if dtype.kind == "u"
+                else "")
+        raise UserError(f"{label} has pixel type {dtype}; islandvae reads 8-bit grey values (uint8): convert it{hint}")
     return ImageInfo(brain=brain, name=name, height=int(shape[0]), width=int(shape[1]), dtype=dtype.name, squeeze=squeeze)
 
 
@@ -218,7 +224,7 @@ class ImageSource:
 
 
 class InMemoryImages(ImageSource):
-    """The chosen brains read once into RAM: one flat uint8 (or uint16) buffer, an image after another.
+    """The chosen brains read once into RAM: one flat uint8 buffer, an image after another.
 
     One large array rather than thousands of small ones: DataLoader workers share it after fork
     without copies (no per-object reference counts are touched), and a batch of tiles can be cut

@@ -3,3 +3,7 @@
 
 class UserError(Exception):
     """Bad input a user can fix: the message names the file or option and what to do."""
+
+
+class Interrupted(UserError):
+    """The user pressed Ctrl-C and the work stopped cleanly (a training run saved where it was): exit 130."""

@@ -26,7 +26,6 @@ PROJECT = "project01"
 TEAM_FILE = PROJECT_ROOT / "team.toml"
 TEAM_ENV = "ISLANDVAE_TEAM"  # another team file, e.g. for a test
 EXAMPLE_USERNAMES = {"emuster", "mmuster", "jdoe"}  # the shipped team.toml's placeholders
-USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 MEMBER_KEYS = ("name", "student_id", "username")
 SIZE_WARNING_MB = 100
 
@@ -55,7 +54,7 @@ def read_team(path: Path | None = None) -> list[Member]:
     if not path.is_file():
         raise UserError(f"{where} not found; copy the shipped team.toml there and fill in your team")
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
+        table = tomllib.loads(files.read_text(path, "team file", "fix it (see team.toml in the repository)"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{where} is not valid TOML ({err}); fix it") from None
     unknown = set(table) - {"member"}
@@ -75,9 +74,7 @@ def read_team(path: Path | None = None) -> list[Member]:
         if extra:
             raise UserError(f"{where}: member {k} has unknown key '{sorted(extra)[0]}' "
                             f"(known: {', '.join(MEMBER_KEYS)})")
-        if not USERNAME.fullmatch(m["username"]):
-            raise UserError(f"{where}: member {k}'s username '{m['username']}' cannot go in a file name; use "
-                            "letters, digits, '.', '_' or '-' (at most 32, starting with a letter or digit)")
+        files.path_name(m["username"], f"{where}: member {k}'s username", longest=32)  # it names the zip
         out.append(Member(m["name"].strip(), m["student_id"].strip(), m["username"]))
     names = [m.username.lower() for m in out]
     if len(set(names)) < len(names):

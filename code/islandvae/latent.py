@@ -28,7 +28,7 @@ from islandvae.data import (
     training_brains,
 )
 from islandvae.errors import UserError
-from islandvae.files import write_atomic
+from islandvae.files import recomputed, write_atomic
 from islandvae.model import VAE, latent_channels
 from islandvae.stats import PixelStats, cache_key, file_identity
 from islandvae.tiles import Key, TileDataset, evaluation_keys, fixed_tiles, tissue_map
@@ -190,10 +190,12 @@ def pooled_readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *,
 
 def cached(path: Path, key: str, compute) -> dict:
     """Arrays from `path` when it was made for `key`, else computed, written atomically and returned."""
-    if path.is_file():
+    def load(path):
         with np.load(path, allow_pickle=False) as saved:
-            if str(saved["key"]) == key:
-                return {k: saved[k] for k in saved.files if k != "key"}
+            return {k: saved[k] for k in saved.files} if str(saved["key"]) == key else None
+    arrays = recomputed(path, load, "cache") if path.is_file() else None
+    if arrays is not None:
+        return {k: v for k, v in arrays.items() if k != "key"}
     arrays = compute()
     buffer = io.BytesIO()
     np.savez(buffer, key=np.array(key), **arrays)
@@ -204,10 +206,9 @@ def cached(path: Path, key: str, compute) -> dict:
 def cached_json(path: Path, key: str, compute=None):
     """A JSON value from `path` when it was made for `key`; else, with `compute`, computed, written atomically
     and returned (without it: None)."""
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        if saved.get("key") == key:
-            return saved["value"]
+    saved = recomputed(path, lambda p: json.loads(p.read_text()), "cache") if path.is_file() else None
+    if isinstance(saved, dict) and saved.get("key") == key:
+        return saved["value"]
     if compute is None:
         return None
     value = compute()

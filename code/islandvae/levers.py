@@ -15,8 +15,9 @@ import dataclasses
 import json
 import subprocess
 import time
+from pathlib import Path
 
-from islandvae import checkpoint
+from islandvae import checkpoint, files
 from islandvae.config import Config, show
 from islandvae.files import write_atomic
 from islandvae.train import Run
@@ -145,13 +146,22 @@ def _commit() -> str:
     return head + ("+" if changed else "")
 
 
-def read_levers(config: Config) -> dict | None:
-    """The saved table when it belongs to this config (same run signature), else None."""
-    path = results_path(config)
+def kept_result(path: Path, config: Config, what: str, command: str) -> dict | None:
+    """A result table kept in results/ when it belongs to `config` (same run signature); None when it is missing,
+    another config's, or damaged (then with a warning that `command` writes it anew)."""
     if not path.is_file():
         return None
-    table = json.loads(path.read_text())
-    if checkpoint.with_defaults(table.get("signature", {})) != json.loads(json.dumps(checkpoint.run_signature(config))):
+    table = files.recomputed(path, lambda p: json.loads(p.read_text()), what, f"not shown: `{command}` writes it anew")
+    if not isinstance(table, dict) or checkpoint.with_defaults(table.get("signature", {})) != json.loads(
+            json.dumps(checkpoint.run_signature(config))):
+        return None
+    return table
+
+
+def read_levers(config: Config) -> dict | None:
+    """The saved table when it belongs to this config (same run signature), else None."""
+    table = kept_result(results_path(config), config, "lever table", "make levers")
+    if table is None:
         return None
     rows = table.get("rows") or []
     if not rows or any(m not in rows[0] for m in SHOWN[:2]):

@@ -22,7 +22,7 @@ import time
 from islandvae import checkpoint
 from islandvae.config import Config, show
 from islandvae.files import write_atomic
-from islandvae.levers import BUDGETS, FINE_LABEL, _commit, fine_stride_scores, slug
+from islandvae.levers import BUDGETS, FINE_LABEL, _commit, fine_stride_scores, kept_result, slug
 from islandvae.train import Run
 
 # name -> the data settings that differ from the config's
@@ -145,17 +145,8 @@ def set_levers(analysis, result: dict, progress=print) -> dict:
 
 def read_robustness(config: Config) -> dict | None:
     """The saved table when it belongs to this config (same run signature), else None."""
-    path = results_path(config)
-    if not path.is_file():
-        return None
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError):  # a damaged table is remade by `make robustness`, not shown
-        return None
-    if not isinstance(table, dict) or checkpoint.with_defaults(table.get("signature", {})) != json.loads(
-            json.dumps(checkpoint.run_signature(config))):
-        return None
-    return table if table.get("sets") else None
+    table = kept_result(results_path(config), config, "robustness table", "make robustness")
+    return table if table is not None and table.get("sets") else None
 
 
 # What the chapter and the summary show ----------------------------------------------------------------------------

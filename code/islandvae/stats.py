@@ -1,6 +1,6 @@
 """Pixel statistics of the training brains: exact, in one streaming pass, cached on disk.
 
-Grey values are integers (uint8 or uint16), so the pass counts them: a histogram per brain, of
+Grey values are 8-bit integers (uint8), so the pass counts them: a histogram per brain, of
 int64 counts, accumulated block by block (memory bounded by BLOCK_PIXELS whatever the image size).
 Min, max, mean and standard deviation follow from the summed histograms with float64
 accumulators, exactly up to float64 rounding. The histograms are kept too: the exploration
@@ -31,7 +31,7 @@ from islandvae.data import (
     training_brains,
 )
 from islandvae.errors import UserError
-from islandvae.files import write_atomic
+from islandvae.files import recomputed, write_atomic
 
 BLOCK_PIXELS = 1 << 22  # rows are read in blocks of about 4 Mpx (32 MB as int64 in bincount)
 CACHE_VERSION = 1
@@ -81,7 +81,8 @@ def brain_histograms(path: Path | str, brains: tuple[str, ...] | list[str], *, c
     path = Path(path)
     identity = file_identity(path)
     files = {b: Path(cache_dir) / f"hist-{cache_key(CACHE_VERSION, identity, b)}.npy" for b in brains}
-    result = {b: np.load(f) for b, f in files.items() if f.is_file()}
+    result = {b: recomputed(f, np.load, "histogram cache") for b, f in files.items() if f.is_file()}
+    result = {b: h for b, h in result.items() if h is not None}  # a damaged one is counted again
     missing = [b for b in brains if b not in result]
     if missing:
         with open_h5(path) as f:
@@ -132,11 +133,12 @@ def training_stats(path: Path | str, test_brain: str, *, cache_dir: Path, recomp
     brains = training_brains(inventory, test_brain)
     cached = Path(cache_dir) / f"stats-{cache_key(CACHE_VERSION, file_identity(path), sorted(brains))}.json"
     if cached.is_file() and not recompute:
-        try:
-            saved = json.loads(cached.read_text())
+        def load(path):
+            saved = json.loads(path.read_text())
             return PixelStats(**{**saved["stats"], "brains": tuple(saved["stats"]["brains"])})
-        except (ValueError, KeyError, TypeError):
-            pass  # an unreadable cache entry is recomputed and replaced
+        stats = recomputed(cached, load, "statistics cache")  # a damaged entry is recomputed and replaced
+        if stats is not None:
+            return stats
     hists = brain_histograms(path, brains, cache_dir=cache_dir, progress=progress)
     stats = stats_from_histogram(sum(hists.values()), brains)
     if stats.std == 0:

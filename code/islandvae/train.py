@@ -9,8 +9,10 @@ the report calls: it trains only when the run is missing or unfinished.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -25,7 +27,7 @@ from tqdm.auto import tqdm
 from islandvae import checkpoint, files
 from islandvae.config import Config, show
 from islandvae.data import InMemoryImages, read_inventory, training_brains
-from islandvae.errors import UserError
+from islandvae.errors import Interrupted, UserError
 from islandvae.model import VAE, check_model, loss_terms
 from islandvae.stats import PixelStats, training_stats
 from islandvae.tiles import (
@@ -53,7 +55,7 @@ class Run:
 
     @classmethod
     def of(cls, config: Config) -> Run:
-        return cls(config.paths.runs / config.name)
+        return cls(config.paths.runs / files.path_name(config.name, "run name"))  # never a folder outside runs/
 
     last = property(lambda self: self.folder / "last.pt")
     best = property(lambda self: self.folder / "best.pt")
@@ -227,70 +229,118 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
     sums, count, started = dict.fromkeys(("recon", "texture", "kl", "l2", "total"), 0.0), 0, time.perf_counter()
     bar = tqdm(total=t.max_steps, initial=state.step, desc=f"training {config.name}", unit="step",
                disable=not progress or rank != 0)
-    while not state.done and state.step < (stop_at or t.max_steps):
-        epoch, start = divmod(state.step, len(data.batches))
-        for x in data.epoch(epoch, start):
-            beta = t.beta * min(1.0, (state.step + 1) / t.warmup_steps) if t.warmup_steps else t.beta
-            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            seen = None
-            if config.sampling.corrupt:  # seeded by the step: an interrupted run resumes with the same corruption
-                g = torch.Generator().manual_seed(config.sampling.seed * 1_000_003 + state.step + 7 * rank)
-                seen = corrupt(x, strength=config.sampling.corrupt, generator=g).contiguous(
-                    memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                recon, mean, logvar = trained(x, noise, seen)
-            terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational,
-                               texture=t.texture)
-            if not torch.isfinite(terms["total"]):
-                raise UserError(f"step {state.step + 1}: the loss is not finite (recon {terms['recon'].item():.3g}, "
-                                f"KL {terms['kl'].item():.3g}); likely a learning rate too high for this model "
-                                f"(train.lr = {t.lr}); the last good checkpoint {show(run.last)} is kept")
-            optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            optimizer.step()
-            state.step += 1
-            bar.update(1)
-            for k in sums:
-                sums[k] += float(terms[k].detach())
-            count += 1
-            if stop_at is not None and state.step >= stop_at:
-                break  # as if killed here: nothing of this step is written
-            evaluating = state.step % t.eval_every == 0 or state.step == t.max_steps
-            if state.step % t.log_every and not evaluating:
-                continue
-            row = {"step": state.step, "epoch": epoch, "lr": t.lr, "beta": beta,
-                   "seconds": round(state.seconds + time.perf_counter() - started, 2),
-                   **{k: v / count for k, v in sums.items()}}
-            sums, count = dict.fromkeys(sums, 0.0), 0
-            bar.set_postfix(loss=f"{row['total']:.1f}")
-            if evaluating:
-                stop = torch.zeros(1, device=device)
-                if rank == 0:
-                    scores = evaluate(model, test, beta=t.beta, device=device)
-                    row.update(scores)
-                    if state.judge(scores["test_loss"], t):
-                        checkpoint.save(run.best, model=model, optimizer=None, step=state.step,
-                                        generator_state=noise.get_state(), config=config, extra=scores)
-                    saved = dataclasses.replace(state, seconds=row["seconds"])
+    with StopRequest() if world == 1 else contextlib.nullcontext(lambda: False) as asked:
+        while not state.done and state.step < (stop_at or t.max_steps):
+            epoch, start = divmod(state.step, len(data.batches))
+            for x in data.epoch(epoch, start):
+                if asked():  # Ctrl-C: the last step is whole; save where we are so that a rerun resumes bit for bit
+                    bar.close()
+                    saved = dataclasses.replace(state, seconds=state.seconds + time.perf_counter() - started)
                     checkpoint.save(run.last, model=model, optimizer=optimizer, step=state.step,
                                     generator_state=noise.get_state(), config=config,
-                                    extra={"progress": dataclasses.asdict(saved), "done": state.done,
-                                           "reason": state.reason, "seconds": saved.seconds})
-                    stop[0] = float(state.done)
-                if world > 1:
-                    torch.distributed.broadcast(stop, 0)
-                state.done = bool(stop[0])
-            if rank == 0 and state.step == t.comparison_steps and config.model.kind == "vae" and t.max_steps > state.step:
-                checkpoint.save(run.snapshot(state.step), model=model, optimizer=None, step=state.step,
-                                generator_state=noise.get_state(), config=config)  # same budget as the comparisons
-            if logger is not None:
-                logger.write(row)
-            if state.done or state.step >= t.max_steps:
-                break
+                                    extra={"progress": dataclasses.asdict(saved), "done": False, "reason": "",
+                                           "seconds": saved.seconds})
+                    if logger is not None:
+                        logger.close()
+                    raise Interrupted(f"training {config.name} stopped after step {state.step:,}; {show(run.last)} is "
+                                      "saved and `make train` resumes from it")
+                beta = t.beta * min(1.0, (state.step + 1) / t.warmup_steps) if t.warmup_steps else t.beta
+                x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                seen = None
+                if config.sampling.corrupt:  # seeded by the step: an interrupted run resumes with the same corruption
+                    g = torch.Generator().manual_seed(config.sampling.seed * 1_000_003 + state.step + 7 * rank)
+                    seen = corrupt(x, strength=config.sampling.corrupt, generator=g).contiguous(
+                        memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    recon, mean, logvar = trained(x, noise, seen)
+                terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational,
+                                   texture=t.texture)
+                if not torch.isfinite(terms["total"]):
+                    raise UserError(f"step {state.step + 1}: the loss is not finite (recon {terms['recon'].item():.3g}, "
+                                    f"KL {terms['kl'].item():.3g}); likely a learning rate too high for this model "
+                                    f"(train.lr = {t.lr}); the last good checkpoint {show(run.last)} is kept")
+                optimizer.zero_grad(set_to_none=True)
+                terms["total"].backward()
+                optimizer.step()
+                state.step += 1
+                bar.update(1)
+                for k in sums:
+                    sums[k] += float(terms[k].detach())
+                count += 1
+                if stop_at is not None and state.step >= stop_at:
+                    break  # as if killed here: nothing of this step is written
+                evaluating = state.step % t.eval_every == 0 or state.step == t.max_steps
+                if state.step % t.log_every and not evaluating:
+                    continue
+                row = {"step": state.step, "epoch": epoch, "lr": t.lr, "beta": beta,
+                       "seconds": round(state.seconds + time.perf_counter() - started, 2),
+                       **{k: v / count for k, v in sums.items()}}
+                sums, count = dict.fromkeys(sums, 0.0), 0
+                bar.set_postfix(loss=f"{row['total']:.1f}")
+                if evaluating:
+                    stop = torch.zeros(1, device=device)
+                    if rank == 0:
+                        scores = evaluate(model, test, beta=t.beta, device=device)
+                        row.update(scores)
+                        if state.judge(scores["test_loss"], t):
+                            checkpoint.save(run.best, model=model, optimizer=None, step=state.step,
+                                            generator_state=noise.get_state(), config=config, extra=scores)
+                        saved = dataclasses.replace(state, seconds=row["seconds"])
+                        checkpoint.save(run.last, model=model, optimizer=optimizer, step=state.step,
+                                        generator_state=noise.get_state(), config=config,
+                                        extra={"progress": dataclasses.asdict(saved), "done": state.done,
+                                               "reason": state.reason, "seconds": saved.seconds})
+                        stop[0] = float(state.done)
+                    if world > 1:
+                        torch.distributed.broadcast(stop, 0)
+                    state.done = bool(stop[0])
+                if rank == 0 and state.step == t.comparison_steps and config.model.kind == "vae" and t.max_steps > state.step:
+                    checkpoint.save(run.snapshot(state.step), model=model, optimizer=None, step=state.step,
+                                    generator_state=noise.get_state(), config=config)  # same budget as the comparisons
+                if logger is not None:
+                    logger.write(row)
+                if state.done or state.step >= t.max_steps:
+                    break
     bar.close()
     if logger is not None:
         logger.close()
     return run
+
+
+class StopRequest:
+    """Whether Ctrl-C (SIGINT) was pressed while training: the first press asks the loop to stop after the step it
+    is in (one line on stderr), a second stops at once. Its handler is set for the `with` block only, and only in
+    the main thread (no signal handler can be set elsewhere)."""
+
+    def __init__(self):
+        self.pressed, self.previous, self.pid = False, None, os.getpid()
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def __call__(self) -> bool:
+        return self.pressed
+
+    def _handler(self, signum, frame):
+        import sys
+
+        if os.getpid() != self.pid:  # a DataLoader worker forked from here: the main process decides
+            return
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+        print("\nislandvae: stopping after this step and saving (Ctrl-C again to stop at once)", file=sys.stderr)
 
 
 def distributed_setup(device: torch.device) -> tuple[int, int]:
@@ -350,8 +400,13 @@ def load_or_train(config: Config, *, progress: bool = True) -> tuple[VAE, Run]:
 
 def read_metrics(run: Run) -> list[dict]:
     """metrics.csv as dicts of floats (empty cells as None)."""
-    with open(run.metrics, newline="") as f:
-        return [{k: (float(v) if v != "" else None) for k, v in r.items()} for r in csv.DictReader(f)]
+    text = files.read_text(run.metrics, "training log", "it is written by training: move the run folder away and "
+                           "train again (`make train`)")
+    try:
+        return [{k: (float(v) if v != "" else None) for k, v in r.items()} for r in csv.DictReader(io.StringIO(text))]
+    except (ValueError, TypeError, AttributeError) as err:
+        raise files.read_problem(ValueError(f"it is not the training log's CSV ({err})"), run.metrics, "training log",
+                                 "move the run folder away and train again (`make train`)") from None
 
 
 OVERFIT_STEPS = 120

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
+
+from islandvae.files import open_hdf5
 
 GRANULAR, PARVICELLULAR, NO_TISSUE = 1, 2, 255
 LABELS = ("granular", "parvicellular", "plain", "ambiguous", "background")
@@ -49,7 +50,8 @@ class TruthFile:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self._file = h5py.File(self.path, "r")
+        self._file = open_hdf5(self.path, "truth file", "it is the stand-in's truth beside the data file: make it "
+                               "again with `islandvae synth --force`, or move it away (then nothing is scored)")
 
     def generator(self) -> dict:
         """The generator's parameters."""

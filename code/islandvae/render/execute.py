@@ -28,7 +28,7 @@ from nbclient.exceptions import CellExecutionError
 from traitlets import CaselessStrEnum, default
 
 from islandvae.config import PROJECT_ROOT, load_config
-from islandvae.errors import UserError
+from islandvae.errors import Interrupted, UserError
 from islandvae.handin import team_path
 from islandvae.render.qmd import Chunk, Document
 from islandvae.stats import file_identity
@@ -136,18 +136,56 @@ def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path, *, 
             log(f"    chunk '{cell.metadata.get('islandvae', {}).get('label') or cell_index}': {seconds:.0f} s")
     client.on_cell_executed = finished
     env = os.environ.copy()
+    pressed = []
+    previous = _on_sigint(pressed)
     try:
         client.execute(env=env)
     except CellExecutionError as err:
+        if pressed or getattr(client, "_async_cleanup_kernel_future", None) is not None:
+            raise _interrupted(document) from None
         failed = next((c for c in nb.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))
                        and "raises-exception" not in c.metadata.get("tags", [])), None)
         label = failed.metadata.get("islandvae", {}).get("label") if failed is not None else None
         raise UserError(f"{document.path}: chunk '{label or '(unlabelled)'}' raised "
                         f"{err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}; fix the chunk "
                         "(or mark it `#| error: true`)") from None
+    except (Exception, KeyboardInterrupt):  # Ctrl-C also reaches the kernel, and nbclient fails in its own ways
+        # While it runs, nbclient answers SIGINT itself (it shuts the kernel down and records that it did so)
+        if pressed or getattr(client, "_async_cleanup_kernel_future", None) is not None:
+            raise _interrupted(document) from None
+        raise
+    finally:
+        _restore_sigint(previous)
     cache.cache_notebook_bundle(CacheBundleIn(nb, str(origin)), check_validity=False, overwrite=True)
     key = KEY_PREFIX + render_key()
     if nb.cells[0].source != key:  # the chunks trained a model: what they showed is what loading it shows
         nb.cells[0].source = key
         cache.cache_notebook_bundle(CacheBundleIn(nb, str(origin)), check_validity=False, overwrite=True)
     return [cell.outputs for cell in nb.cells[1:]]
+
+
+def _on_sigint(pressed: list):
+    """Note Ctrl-C (and still stop at once): the kernel, in the same process group, dies of it too, and nbclient then
+    fails with errors of its own; knowing that the user asked turns them into one line."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        pressed.append(signum)
+        raise KeyboardInterrupt
+    return signal.signal(signal.SIGINT, handler)
+
+
+def _restore_sigint(previous) -> None:
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(document: Document) -> Interrupted:
+    return Interrupted(f"rendering {document.path.name} stopped; the previous outputs in _output/ are kept (a later "
+                       "render makes them anew)")
