@@ -25,7 +25,8 @@ import re, sys, torch
 from torch.utils.data import DataLoader
 from islandvae.data import InMemoryImages, read_inventory, training_brains
 from islandvae.stats import training_stats
-from islandvae.tiles import TileBatchSampler, TileDataset, TileSampler, identity_collate
+from islandvae.sampler import TileBatchSampler, TileSampler
+from islandvae.tiles import TileDataset, identity_collate
 
 def memory(pid, lo, hi):
     # (resident MB, private MB, private MB inside [lo, hi)) of a process, from /proc/<pid>/smaps

@@ -39,7 +39,7 @@ STAGES = {
         "InMemoryImages(config.data.path, training_brains(read_inventory(config.data.path), 'B20'), progress=False)"),
     "tissue maps of the training brains": (
         "from islandvae.data import InMemoryImages, read_inventory, training_brains; "
-        "from islandvae.stats import training_stats; from islandvae.tiles import tissue_map; "
+        "from islandvae.stats import training_stats; from islandvae.tissue import tissue_map; "
         "images = InMemoryImages(config.data.path, training_brains(read_inventory(config.data.path), 'B20'), "
         "progress=False); tissue_map(images, training_stats(config.data.path, 'B20', cache_dir=config.paths.cache, "
         "progress=False))"),

@@ -25,8 +25,8 @@ import torch
 from islandvae.config import load_config
 from islandvae.curves import time_to_quality
 from islandvae.model import VAE, loss_terms
+from islandvae.runs import Run, read_metrics
 from islandvae.speed import describe_cpu, flops_per_tile, for_seconds, matmul_rate, training_rates
-from islandvae.train import Run, read_metrics
 
 KINDS = {"convolution backward": ("convolution_backward",), "convolution": ("convolution",),
          "GroupNorm": ("group_norm",), "SiLU": ("silu",), "Adam step": ("Optimizer.step", "_foreach", "lerp",

@@ -9,8 +9,9 @@ from islandvae.config import load_config
 from islandvae.errors import UserError
 from islandvae.explorer import explorer_html
 from islandvae.measures import bootstrap, compare, formatted, probes
+from islandvae.runs import comparison_configs
 from islandvae.synth import generate
-from islandvae.train import comparison_configs, train
+from islandvae.train import train
 
 
 def test_bootstrap_interval_brackets_the_score_and_resamples_whole_images():
@@ -350,7 +351,7 @@ def test_lever_findings_name_what_moved_outside_the_intervals():
 
 
 def test_the_chapter_has_a_sentence_for_no_island_one_type_and_too_few_islands():
-    from islandvae import discovery, island_text
+    from islandvae import island_features, island_text
 
     base = {"grid": {"tiles": 40, "images": 1, "tile": 64, "stride": 32},
             "clusters": {"k": 2, "density": [10.0, 12.0], "rank": [float("nan"), 0.6], "tiles": [20, 20],
@@ -359,7 +360,7 @@ def test_the_chapter_has_a_sentence_for_no_island_one_type_and_too_few_islands()
                    "types": {"k": 0, "bic": {}, "type": [], "axis": []}, "morphology": [], "described": []}
     assert "No island was found" in island_text.finding_text(none)
     assert "too few" in island_text.types_text(none)
-    measures = {m: (50.0, 45.0, 55.0) for m in discovery.MEASURES}
+    measures = {m: (50.0, 45.0, 55.0) for m in island_features.MEASURES}
     one = base | {"found": {"islands": 9, "tiles": 40, "candidates": 10},
                   "types": {"k": 1, "bic": {"1": 10.0, "2": 12.0}, "type": [0] * 9, "axis": [0.0] * 9},
                   "morphology": [], "described": [{"type": 1, "islands": 9, **measures}]}

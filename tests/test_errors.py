@@ -153,7 +153,8 @@ def test_objects_that_are_not_images_are_named_once_in_a_warning(tmp_path, run_c
 
 def test_images_of_glass_only_are_named_when_tiles_are_drawn():
     from islandvae.data import ImageInfo
-    from islandvae.tiles import TileSampler, TissueMap
+    from islandvae.sampler import TileSampler
+    from islandvae.tissue import TissueMap
 
     infos = [ImageInfo("B05", "0000", 64, 64, "uint8"), ImageInfo("B05", "0001", 64, 64, "uint8")]
     tissue = TissueMap(blocks=[np.ones((4, 4), bool), np.zeros((4, 4), bool)], means=[np.zeros((4, 4))] * 2)
@@ -338,7 +339,7 @@ def test_a_damaged_statistics_cache_is_recomputed(tmp_path, plain_file):
 
 def test_a_damaged_training_log_is_one_line_naming_it(tmp_path):
     from islandvae.errors import UserError
-    from islandvae.train import Run, read_metrics
+    from islandvae.runs import Run, read_metrics
 
     run = Run(tmp_path)
     run.metrics.write_bytes(b"\xff\xfe not text")

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from islandvae import island_grid as igrid
+from islandvae import island_types as itypes
 from islandvae import islands as isl
 from islandvae.data import ImageInfo
 from islandvae.morphology import cells, region_measures
@@ -14,15 +16,15 @@ def _grid(shape_tiles, tile=8, stride=8, image=0):
     gy, gx = np.divmod(np.arange(rows * cols), cols)
     info = ImageInfo("B20", f"{image:04d}", rows * stride + tile - stride, cols * stride + tile - stride, "uint8")
     keys = [("B20", info.name, int(y * stride), int(x * stride), tile) for y, x in zip(gy, gx)]
-    return isl.Grid([info], tile, stride, keys, np.zeros(len(keys), dtype=int), gy, gx)
+    return igrid.Grid([info], tile, stride, keys, np.zeros(len(keys), dtype=int), gy, gx)
 
 
 def test_grid_labels_are_the_truth_labels_of_each_tile():
     rng = np.random.default_rng(0)
     mask = rng.choice(np.array([0, 1, 2, 255], dtype=np.uint8), size=(70, 90), p=[0.5, 0.2, 0.2, 0.1])
     mask[:30, :40] = 1  # whole tiles of one kind as well as mixed ones
-    rows, cols = isl.grid_positions(70, 90, 16, 8)
-    labels = isl.grid_labels(mask, rows, cols, 16)
+    rows, cols = igrid.grid_positions(70, 90, 16, 8)
+    labels = igrid.grid_labels(mask, rows, cols, 16)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             assert labels[i, j] == label_from_mask(mask[r:r + 16, c:c + 16]), (r, c)
@@ -33,16 +35,16 @@ def test_window_sums_are_the_sums_over_each_window(shape):
     rng = np.random.default_rng(sum(shape))
     counts = rng.integers(0, 4, shape).astype(np.uint8)
     for tile, stride in ((16, 8), (32, 32)):
-        rows, cols = isl.grid_positions(*shape, tile, stride)
-        sums = isl._window_sums(counts, rows, cols, tile)
+        rows, cols = igrid.grid_positions(*shape, tile, stride)
+        sums = igrid._window_sums(counts, rows, cols, tile)
         direct = [[int(counts[r:r + tile, c:c + tile].sum()) for c in cols] for r in rows]
         assert sums.tolist() == direct
 
 
 def test_grid_positions_reach_the_border_and_a_small_image_gets_one_tile():
-    rows, cols = isl.grid_positions(100, 64, 32, 16)
+    rows, cols = igrid.grid_positions(100, 64, 32, 16)
     assert rows[0] == 0 and rows[-1] == 100 - 32 and cols[-1] == 64 - 32 and np.all(np.diff(rows) <= 16)
-    rows, cols = isl.grid_positions(20, 30, 32, 16)
+    rows, cols = igrid.grid_positions(20, 30, 32, 16)
     assert list(rows) == [0] and list(cols) == [0]
 
 
@@ -51,11 +53,11 @@ def test_regions_join_8_neighbours_and_keep_types_apart():
     member = np.zeros(len(grid), dtype=bool)
     member[[0, 7, 14]] = True  # a diagonal chain: one region
     member[[5, 11]] = True  # a second region, far from the first
-    ids = isl.regions(grid, member)
+    ids = igrid.regions(grid, member)
     assert len(set(ids[member])) == 2 and ids[0] == ids[7] == ids[14] and ids[5] == ids[11] and ids[1] == -1
     grid.label = np.full(len(grid), "plain", dtype="<U16")
     grid.label[[0, 1]], grid.label[[2, 3]] = "granular", "parvicellular"  # touching islands of two types
-    island, kinds = isl.true_islands(grid)
+    island, kinds = igrid.true_islands(grid)
     assert sorted(kinds) == ["granular", "parvicellular"] and island[0] == island[1] != island[2] == island[3]
 
 
@@ -72,27 +74,27 @@ def _two_kinds(n_islands=20, tiles=12, gap=3.0, seed=0):
 
 def test_island_types_separate_two_kinds_without_labels():
     features, island, truth = _two_kinds()
-    found = isl.island_types(features, island)
+    found = itypes.island_types(features, island)
     assert found["k"] == 2
-    scores = isl.agreement(found["type"], truth)
+    scores = itypes.agreement(found["type"], truth)
     assert scores["ari"][0] == pytest.approx(1.0) and scores["balanced accuracy"][0] == pytest.approx(1.0)
 
 
 def test_one_kind_is_one_type_and_few_islands_are_not_split():
-    ones = [isl.island_types(*_two_kinds(gap=0.0, seed=seed)[:2])["k"] == 1 for seed in range(6)]
+    ones = [itypes.island_types(*_two_kinds(gap=0.0, seed=seed)[:2])["k"] == 1 for seed in range(6)]
     assert sum(ones) >= 5, ones  # BIC may split 20 islands of one kind by chance, but rarely
     features, island, _ = _two_kinds(gap=0.0)
-    few = isl.island_types(features[:30], island[:30])  # three islands: too few to split
+    few = itypes.island_types(features[:30], island[:30])  # three islands: too few to split
     assert few["k"] == 1 and len(few["type"]) == 3
-    assert isl.island_types(np.zeros((5, 3)), np.full(5, -1))["k"] == 0
+    assert itypes.island_types(np.zeros((5, 3)), np.full(5, -1))["k"] == 0
 
 
 def test_agreement_names_types_by_majority():
     truth = np.array(["granular"] * 5 + ["parvicellular"] * 5)
     swapped = np.array([1] * 5 + [0] * 5)
-    scores = isl.agreement(swapped, truth)
+    scores = itypes.agreement(swapped, truth)
     assert scores["ari"][0] == pytest.approx(1.0) and scores["balanced accuracy"][0] == pytest.approx(1.0)
-    assert isl.agreement(np.zeros(10, dtype=int), truth)["balanced accuracy"][0] == pytest.approx(0.5)
+    assert itypes.agreement(np.zeros(10, dtype=int), truth)["balanced accuracy"][0] == pytest.approx(0.5)
 
 
 def test_found_islands_are_matched_to_the_true_ones():
@@ -150,7 +152,7 @@ def test_point_window_sums_count_the_points_inside_each_window():
     rng = np.random.default_rng(1)
     shape, size = (150, 170), 40
     y, x, w = rng.uniform(0, 150, 300), rng.uniform(0, 170, 300), rng.uniform(0, 2, 300)
-    rows, cols = isl.grid_positions(*shape, size, 20)
+    rows, cols = igrid.grid_positions(*shape, size, 20)
     sums = point_window_sums(y, x, w, rows, cols, size, shape)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
@@ -173,9 +175,9 @@ def test_image_cells_in_strips_finds_the_cells_of_one_pass():
 
 
 def test_the_number_of_types_is_the_smallest_within_the_bic_margin():
-    assert isl.chosen_types({1: 140.6, 2: 141.4, 3: 139.9, 4: 146.8}) == 1  # a BIC difference of 1 is noise
-    assert isl.chosen_types({1: 200.0, 2: 150.0, 3: 149.0}) == 2
-    assert isl.chosen_types({1: 100.0}) == 1
+    assert itypes.chosen_types({1: 140.6, 2: 141.4, 3: 139.9, 4: 146.8}) == 1  # a BIC difference of 1 is noise
+    assert itypes.chosen_types({1: 200.0, 2: 150.0, 3: 149.0}) == 2
+    assert itypes.chosen_types({1: 100.0}) == 1
 
 
 def test_islands_set_apart_are_not_typed_and_do_not_shape_the_types():
@@ -185,7 +187,7 @@ def test_islands_set_apart_are_not_typed_and_do_not_shape_the_types():
     odd[:2] = True
     features = features.copy()
     features[np.isin(island, [0, 1])] += 50.0  # two far-off islands (edges): set apart, they would be a type
-    found = isl.island_types(features, island, typed=~odd, spread=True)
+    found = itypes.island_types(features, island, typed=~odd, spread=True)
     assert (found["type"][odd] == -1).all() and found["k"] == 2
     from islandvae.measures import adjusted_rand
     assert adjusted_rand(kinds[~odd], found["type"][~odd]) > 0.9
@@ -233,7 +235,7 @@ def _tiled(image: np.ndarray, tile: int, stride: int) -> tuple:
     grid.infos = [ImageInfo("B20", "0000", *image.shape, "uint8")]
     grid.tissue_px = np.full(len(grid), tile * tile)
     source = _Pixels(image)
-    measures = isl.grid_measures(grid, source)
+    measures = igrid.grid_measures(grid, source)
     features = np.column_stack([measures[:, 0], np.random.default_rng(0).normal(0, 1, (len(grid), 3))])
     return grid, source, features, measures
 
@@ -276,7 +278,7 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
     grid.tissue_px = np.full(len(grid), tile * tile)
     source = _Pixels(pixels)
     source.infos = lambda: grid.infos
-    measures = isl.grid_measures(grid, source)
+    measures = igrid.grid_measures(grid, source)
     features = np.column_stack([measures[:, 0], np.random.default_rng(0).normal(0, 1, (len(grid), 3))])
     found = isl.find_islands(grid, features, source, measures=measures)
     k = int(found["island"].max()) + 1

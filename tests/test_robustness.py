@@ -35,7 +35,6 @@ def test_the_generator_options_change_the_islands_and_nothing_else_by_default(tm
     plain = generate(tmp_path / "a.h5", preset=preset, seed=1, progress=False)
     sparse = generate(tmp_path / "b.h5", preset=preset, seed=1, progress=False, options=Options(island_density=0.15))
     import h5py
-
     from islandvae.morphology import cells
     from islandvae.synth.cells import SpriteBank
     from islandvae.truth import TruthFile, truth_path
@@ -100,8 +99,9 @@ def test_the_robustness_table_belongs_to_its_config(tmp_path):
 
 
 def test_the_catalogue_lists_every_found_island_with_its_extent_and_type():
+    from islandvae.catalogue import CATALOGUE, catalogue_csv
     from islandvae.data import ImageInfo
-    from islandvae.discovery import CATALOGUE, MEASURES, catalogue_csv
+    from islandvae.island_features import MEASURES
     from islandvae.island_text import extent_rows
 
     infos = [ImageInfo("B20", "0000", 300, 200, "uint8"), ImageInfo("B20", "0001", 100, 100, "uint8")]

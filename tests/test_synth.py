@@ -179,9 +179,9 @@ def test_full_preset_plans_the_real_counts_and_scale():
 
 def test_strategy_table_gives_each_class_a_row_and_each_group_sums_to_all_tiles(tiny):
     from islandvae.data import InMemoryImages, training_brains
+    from islandvae.sampler import STRATEGIES
     from islandvae.sampling import compare_strategies
     from islandvae.stats import training_stats
-    from islandvae.tiles import STRATEGIES
 
     brains = training_brains(read_inventory(tiny), "B20")
     images = InMemoryImages(tiny, brains, progress=False)

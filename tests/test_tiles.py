@@ -6,15 +6,10 @@ import pytest
 import torch
 from islandvae.data import InMemoryImages
 from islandvae.errors import UserError
+from islandvae.sampler import TileSampler, fixed_tiles
 from islandvae.stats import PixelStats
-from islandvae.tiles import (
-    TileDataset,
-    TileSampler,
-    augment,
-    fixed_tiles,
-    identity_collate,
-    tissue_map,
-)
+from islandvae.tiles import TileDataset, augment, identity_collate
+from islandvae.tissue import tissue_map
 from torch.utils.data import DataLoader
 
 STATS = PixelStats(min=0, max=255, mean=150.0, std=40.0, count=1, brains=("A",))
@@ -100,16 +95,16 @@ def test_every_drawn_block_is_a_tissue_block_of_its_image(images, strategy):
 
 def test_tissue_blocks_in_strips_equal_the_whole_image_at_once(monkeypatch):
     """The strip-wise tissue map (bounded memory) gives exactly the blocks and means of one pass over the image."""
-    from islandvae import tiles
+    from islandvae import tissue
 
     rng = np.random.default_rng(1)
     for shape in [(5, 7), (300, 200), (1001, 333)]:  # smaller than a block, exact blocks, ragged edges
         a = rng.integers(0, 256, shape, dtype=np.uint8)
         a[:, shape[1] // 2:] = 245  # glass on the right half
-        monkeypatch.setattr(tiles, "STRIP_PIXELS", 1 << 40)  # one strip: the whole image
-        whole = tiles.tissue_blocks(a, 150.0, 60.0)
-        monkeypatch.setattr(tiles, "STRIP_PIXELS", 1)  # one block row per strip
-        strips = tiles.tissue_blocks(a, 150.0, 60.0)
+        monkeypatch.setattr(tissue, "STRIP_PIXELS", 1 << 40)  # one strip: the whole image
+        whole = tissue.tissue_blocks(a, 150.0, 60.0)
+        monkeypatch.setattr(tissue, "STRIP_PIXELS", 1)  # one block row per strip
+        strips = tissue.tissue_blocks(a, 150.0, 60.0)
         assert min(shape) < 16 or (whole[0].any() and not whole[0].all())
         assert np.array_equal(whole[0], strips[0]) and np.array_equal(whole[1], strips[1])
         assert whole[1].shape == (-(-shape[0] // 16), -(-shape[1] // 16))
@@ -167,7 +162,7 @@ def test_tile_larger_than_images_warns_once_and_pads(images):
 
 
 def test_batch_sampler_fast_path_equals_the_tuples(images):
-    from islandvae.tiles import TileBatchSampler
+    from islandvae.sampler import TileBatchSampler
 
     ds = TileDataset(images, STATS)
     batches = list(TileBatchSampler(TileSampler(images.infos(), tile_size=32, tiles=100, seed=2), 30))
@@ -179,7 +174,7 @@ def test_batch_sampler_fast_path_equals_the_tuples(images):
 
 
 def test_batch_sampler_fast_path_pads_tiles_larger_than_an_image(images):
-    from islandvae.tiles import TileBatchSampler
+    from islandvae.sampler import TileBatchSampler
 
     ds = TileDataset(images, STATS)
     with pytest.warns(UserWarning):
@@ -192,7 +187,7 @@ def test_batch_sampler_fast_path_pads_tiles_larger_than_an_image(images):
 
 
 def test_key_batch_reads_as_a_list_of_tuples(images):
-    from islandvae.tiles import TileBatchSampler
+    from islandvae.sampler import TileBatchSampler
 
     batch = next(iter(TileBatchSampler(TileSampler(images.infos(), tile_size=32, tiles=5, seed=1), 5)))
     keys = list(TileSampler(images.infos(), tile_size=32, tiles=5, seed=1))

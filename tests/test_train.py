@@ -8,10 +8,12 @@ import torch
 from conftest import write_config
 from islandvae import checkpoint
 from islandvae.config import ModelConfig, load_config
+from islandvae.device import pick_device
 from islandvae.errors import UserError
 from islandvae.model import VAE, Decoder, Encoder, architecture, loss_terms
+from islandvae.runs import Run
 from islandvae.synth import generate
-from islandvae.train import Run, load_or_train, pick_device, train
+from islandvae.train import load_or_train, train
 
 SMALL_RUN = """
 [sampling]

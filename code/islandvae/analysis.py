@@ -29,8 +29,9 @@ from islandvae.latent import (
     test_tiles,
     train_tiles,
 )
+from islandvae.runs import Run, comparison_configs
 from islandvae.stats import cache_key, file_identity, training_stats
-from islandvae.train import Run, comparison_configs, load_model, train
+from islandvae.train import load_model, train
 
 UMAP_EXACT = 4096  # below this many points UMAP computes every pairwise distance (umap_.py), above it approximates
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from islandvae import __version__
-from islandvae.config import Config, DataConfig, show
+from islandvae.config import Config, DataConfig
 from islandvae.errors import UserError
-from islandvae.files import read_problem, write_atomic
+from islandvae.files import read_problem, show, write_atomic
 
 FORMAT = 1  # bump when the checkpoint layout changes
 RUN_SECTIONS = ("data", "sampling", "model", "train")  # what defines a run; paths may move

@@ -12,8 +12,9 @@ import warnings
 from pathlib import Path
 
 from islandvae import __version__
-from islandvae.config import ENV_VAR, PROJECT_ROOT, Config, load_config, show
+from islandvae.config import ENV_VAR, PROJECT_ROOT, Config, load_config
 from islandvae.errors import Interrupted, UserError
+from islandvae.files import show
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -120,7 +121,7 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train the config's model, or resume its unfinished run; a finished run is left as it is."""
-    from islandvae.train import comparison_configs, debug_config
+    from islandvae.runs import comparison_configs, debug_config
 
     config = _config(args)
     if args.comparisons or args.levers:
@@ -189,7 +190,8 @@ def cmd_zip(args: argparse.Namespace) -> None:
 
 
 def _train_once(config) -> None:
-    from islandvae.train import Run, check_train, train
+    from islandvae.runs import Run
+    from islandvae.train import check_train, train
 
     check_train(config)  # an impossible config is named as such, before any existing run is compared with it
     run = Run.of(config)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from islandvae.errors import UserError
-from islandvae.files import path_name, read_text, resolved
+from islandvae.files import path_name, read_text, resolved, show
 
 ENV_VAR = "ISLANDVAE_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # code/islandvae/config.py -> repo root
@@ -114,15 +114,6 @@ class Config:
     paths: PathsConfig = PathsConfig()
     name: str = ""
     source: Path | None = field(default=None, metadata={"toml": False})
-
-
-def show(path: Path | str) -> str:
-    """A path as a user would type it: relative to the working directory when below it."""
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError, RuntimeError):  # outside the working directory, or a loop of symbolic links
-        return str(path)
 
 
 def config_path(path: Path | str | None = None) -> Path:

@@ -18,8 +18,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from islandvae import files
-from islandvae.config import show
 from islandvae.errors import UserError
+from islandvae.files import show
 
 # 8-bit grey values, as in the course file. Every stage after the inventory (tile buffers, tissue maps, the blob
 # detector, figures) works in 0..255: a 16-bit file is refused here with one line rather than failing later.

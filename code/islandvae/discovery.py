@@ -6,7 +6,7 @@ On the test brain, with or without truth:
    cells are clearly denser than the section's tissue (by rank, counted on every tile's pixels), connected
    regions of such tiles grown by one ring of moderately dense tiles;
 3. islands at the section's edge are set apart; the others are typed from their dense tiles, described by the
-   readout pooled over each tile's 8 orientations (islands.island_types, the number of types the smallest
+   readout pooled over each tile's 8 orientations (island_types.island_types, the number of types the smallest
    within a BIC margin of the best);
 4. each type is described on the pixels: cell density, cell size and roundness per island (morphology.py),
    with 95 % bootstrap intervals over the type's islands; every found island goes into a catalogue
@@ -23,45 +23,37 @@ Everything is cached in the run folder (discovery.json, discovery.npz), keyed by
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from islandvae import island_grid as igrid
+from islandvae import island_types as itypes
 from islandvae import islands as isl
 from islandvae.analysis import Analysis
-from islandvae.baselines import texture_features
-from islandvae.data import ImageSource, LazyImages, read_inventory, training_brains
+from islandvae.catalogue import catalogue_csv, catalogue_path
 from islandvae.files import write_atomic
+from islandvae.island_features import (
+    MEASURES,
+    enriched_sets,
+    feature_spaces,
+    features_of,
+    island_probe,
+    test_picks,
+)
 from islandvae.latent import (
-    TileSet,
     cached,
     cached_json,
-    cut,
-    pixel_pca,
-    pooled_readout,
-    posterior,
-    readout,
-    reconstruction_mse,
-    tile_set,
-    trivial_features,
 )
 from islandvae.measures import score_features
-from islandvae.model import VAE
 from islandvae.morphology import blob_sigma, detector_scale
-from islandvae.parallel import pixel_map
+from islandvae.runs import Run
 from islandvae.stats import cache_key, file_identity
-from islandvae.tiles import tissue_map
-from islandvae.train import Run
+from islandvae.tissue import tissue_map
 from islandvae.truth import TruthFile, truth_path
 
 VERSION = "discovery-5"
-TRAIN_ISLAND_TILES = 2000  # island tiles of the training brains for the probes and the ceiling (and as many plain)
-MEASURES = ("cells / 10,000 px", "cell diameter (px)", "roundness")
-POOLED = "orientation-pooled VAE"  # the VAE's readout averaged over each tile's 8 views (latent.pooled_readout)
-MEASURED = "measured cells"  # the feature space of the blob detector's per-tile density, cell size and roundness
 REPS = 200
 
 
@@ -83,10 +75,11 @@ def source_digest() -> str:
     """A hash of the code the pipeline runs: a changed module recomputes it instead of showing stale numbers."""
     import hashlib
 
-    from islandvae import baselines, latent, measures, morphology
+    from islandvae import baselines, catalogue, island_features, latent, measures, morphology
 
     digest = hashlib.sha1()
-    for path in [Path(m.__file__) for m in (isl, morphology, measures, latent, baselines)] + [Path(__file__)]:
+    modules = (isl, igrid, itypes, island_features, catalogue, morphology, measures, latent, baselines)
+    for path in [Path(m.__file__) for m in modules] + [Path(__file__)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -123,11 +116,11 @@ class Discovery:
 
     # The computation ------------------------------------------------------------------------------------------
 
-    def _grid_arrays(self) -> tuple[dict, isl.Grid, np.ndarray]:
+    def _grid_arrays(self) -> tuple[dict, igrid.Grid, np.ndarray]:
         a, s = self.a, self.config.sampling.tile_size
         truth = TruthFile(truth_path(self.config.data.path)) if a.has_truth else None
         try:
-            grid = isl.tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
+            grid = igrid.tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
                                    stride=max(s // 2, 1), truth=truth)
         finally:
             if truth is not None:
@@ -135,10 +128,10 @@ class Discovery:
         features = features_of(a.model, a.test_images, grid.keys, a.stats)
         sigma = blob_sigma(a.test_images)
         scale = detector_scale(sigma)  # the blob detector's sizes follow the data's cells
-        measures = isl.grid_measures(grid, a.test_images, scale)
+        measures = igrid.grid_measures(grid, a.test_images, scale)
         found = isl.find_islands(grid, features, a.test_images, seed=self.config.train.seed, measures=measures,
                                  scale=scale)
-        true = isl.true_islands(grid)[0] if grid.label is not None else np.full(len(grid), -1)
+        true = igrid.true_islands(grid)[0] if grid.label is not None else np.full(len(grid), -1)
         arrays = {"image": grid.image, "row": np.array([k[2] for k in grid.keys], dtype=int),
                   "col": np.array([k[3] for k in grid.keys], dtype=int), "gy": grid.gy, "gx": grid.gx,
                   "cluster": found["cluster"], "island": found["island"], "core": found["core"], "true": true,
@@ -161,7 +154,7 @@ class Discovery:
         need = np.union1d(typed, picks[0]) if picks is not None else typed
         pooled[need] = features_of(self.a.model, self.a.test_images, [grid.keys[t] for t in need], self.a.stats,
                                    pooled=True, first=arrays["features"][need])
-        typing = isl.island_types(pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True,
+        typing = itypes.island_types(pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True,
                                   typed=~edge)
         out = {"grid": {"tiles": len(grid), "images": len(grid.infos), "tile": grid.tile, "stride": grid.stride},
                "clusters": {"k": len(found["density"]), "density": found["density"], "rank": found["rank"],
@@ -171,7 +164,7 @@ class Discovery:
                "found": {"islands": int(island.max() + 1), "tiles": int((island >= 0).sum()),
                          "candidates": found["candidates"], "set apart": int(edge.sum())},
                "types": {"k": typing["k"], "bic": {str(k): v for k, v in typing["bic"].items()},
-                         "type": typing["type"].tolist(), "axis": typing["axis"].tolist(), "margin": isl.BIC_MARGIN,
+                         "type": typing["type"].tolist(), "axis": typing["axis"].tolist(), "margin": itypes.BIC_MARGIN,
                          "bic spread": {str(k): v for k, v in typing.get("bic spread", {}).items()},
                          "k chosen": {str(k): v for k, v in typing.get("k chosen", {}).items()}}}
         out["morphology"] = found["morphology"]
@@ -181,16 +174,16 @@ class Discovery:
             out |= self._truth_scores(grid, arrays, typing, pooled, picks, rng)
         return out
 
-    def _truth_scores(self, grid: isl.Grid, arrays: dict, typing: dict, pooled: np.ndarray, picks: tuple,
+    def _truth_scores(self, grid: igrid.Grid, arrays: dict, typing: dict, pooled: np.ndarray, picks: tuple,
                       rng: np.random.Generator) -> dict:
         a, config = self.a, self.config
-        true, kinds = isl.true_islands(grid)
+        true, kinds = igrid.true_islands(grid)
         found = arrays["island"]
         out = {"match": isl.match_found(found, true) | empty_images(grid, found),
-               "true islands": {t: int((kinds == t).sum()) for t in isl.TYPES}}
+               "true islands": {t: int((kinds == t).sum()) for t in igrid.TYPES}}
         majority = majority_types(found, grid.label)
         known = (majority != "") & (np.array(typing["type"]) >= 0)  # islands set apart have no type to score
-        out["found agreement"] = (isl.agreement(np.array(typing["type"])[known], majority[known])
+        out["found agreement"] = (itypes.agreement(np.array(typing["type"])[known], majority[known])
                                   if len(set(majority[known])) > 1 else None)
         out["found islands without a true island"] = int((majority == "").sum())
         test, train, train_island, train_kinds, picked = enriched_sets(config, a, grid, picks, rng)
@@ -201,8 +194,8 @@ class Discovery:
         island_of_test = np.where(test.group < len(kinds), test.group, -1)  # plain tiles carry group ids >= islands
         scores, ceilings = {}, {}
         for name, f in spaces.items():
-            types = isl.island_types(f["test"], island_of_test, seed=config.train.seed)
-            scores[name] = isl.agreement(types["type"], kinds) | {"types": types["k"]}
+            types = itypes.island_types(f["test"], island_of_test, seed=config.train.seed)
+            scores[name] = itypes.agreement(types["type"], kinds) | {"types": types["k"]}
             ceilings[name] = island_probe(f["train"], train_island, train_kinds, f["test"], island_of_test, kinds)
         out["island scores"], out["island ceilings"] = scores, ceilings
         vae = next(iter(spaces))
@@ -214,66 +207,12 @@ class Discovery:
         return out
 
 
-def catalogue_path(config) -> Path:
-    """results/islands-<config>.csv: every found island of the test brain (the table a researcher takes away)."""
-    return config.paths.results / f"islands-{config.name}.csv"
-
-
-CATALOGUE = ("brain", "image", "island", "top", "left", "bottom", "right", "tiles", "area (px)", "area (um2)", "type",
-             *MEASURES)
-
-
-def catalogue_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
-    """Per found island its image, bounding box (px, bottom and right exclusive), tiles, footprint area (px; in
-    um2 only where the file gives a pixel size, which the course file does not), type (1 .. k, or 'set apart'
-    for islands at the section's edge) and its core's measured cells."""
-    tile = result["grid"]["tile"]
-    rows = []
-    for k, (kind, cells) in enumerate(zip(result["types"]["type"], result["morphology"])):
-        tiles = np.flatnonzero(arrays["island"] == k)
-        info = infos[int(arrays["image"][tiles[0]])]
-        top, left = arrays["row"][tiles], arrays["col"][tiles]
-        bottom, right = np.minimum(top + tile, info.height), np.minimum(left + tile, info.width)
-        footprint = np.zeros((int(bottom.max() - top.min()), int(right.max() - left.min())), dtype=bool)
-        for r0, c0, r1, c1 in zip(top - top.min(), left - left.min(), bottom - top.min(), right - left.min()):
-            footprint[r0:r1, c0:c1] = True
-        rows.append(dict(zip(CATALOGUE, [info.brain, info.name, k + 1, int(top.min()), int(left.min()),
-                                         int(bottom.max()), int(right.max()), len(tiles), int(footprint.sum()), "",
-                                         kind + 1 if kind >= 0 else "set apart", *(cells[m] for m in MEASURES)])))
-    return rows
-
-
-def catalogue_csv(infos: list, arrays: dict, result: dict) -> bytes:
-    """The island catalogue (catalogue_rows) as CSV, measures to three decimals."""
-    import csv
-    import io
-
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(CATALOGUE)
-    for row in catalogue_rows(infos, arrays, result):
-        writer.writerow([f"{v:.3f}" if k in MEASURES else v for k, v in row.items()])
-    return text.getvalue().encode()
-
-
-def features_of(model: VAE, images: ImageSource, keys: list, stats, batch: int = 2048, *,
-                pooled: bool = False, first: np.ndarray | None = None) -> np.ndarray:
-    """The model's readout of the tiles of `keys` (pooled over their 8 orientations: latent.pooled_readout, with
-    `first` their plain readout when at hand), cut and encoded a batch at a time."""
-    def describe(k):
-        tiles = cut(images, keys[k:k + batch], stats)
-        if not pooled:
-            return readout(model, tiles)
-        return pooled_readout(model, tiles, first=None if first is None else first[k:k + batch])
-    parts = [describe(k) for k in range(0, len(keys), batch)]
-    return np.concatenate(parts) if parts else np.zeros((0, 1))
-
-
-def empty_images(grid: isl.Grid, found: np.ndarray) -> dict:
+def empty_images(grid: igrid.Grid, found: np.ndarray) -> dict:
     """The finder on sections without islands: how many test images hold no true island tile (nor an ambiguous
     one), and how many islands were found on them."""
     labels = grid.label
-    empty = [k for k in np.unique(grid.image) if not np.isin(labels[grid.image == k], (*isl.TYPES, "ambiguous")).any()]
+    island = (*igrid.TYPES, "ambiguous")
+    empty = [k for k in np.unique(grid.image) if not np.isin(labels[grid.image == k], island).any()]
     on_empty = np.isin(grid.image, empty) & (found >= 0)
     return {"empty images": len(empty), "found on empty images": int(len(np.unique(found[on_empty])))}
 
@@ -285,7 +224,7 @@ def majority_types(found: np.ndarray, label: np.ndarray) -> np.ndarray:
     out = np.full(n, "", dtype=object)
     for k in range(n):
         tiles = label[found == k]
-        tiles = tiles[np.isin(tiles, isl.TYPES)]
+        tiles = tiles[np.isin(tiles, igrid.TYPES)]
         if len(tiles):
             values, counts = np.unique(tiles, return_counts=True)
             out[k] = values[counts.argmax()]
@@ -310,109 +249,4 @@ def describe_types(morphology: list[dict], types: np.ndarray, k: int, *, reps: i
         out.append(row)
     return out
 
-
-def enriched_sets(config, a: Analysis, grid: isl.Grid, picks: tuple, rng: np.random.Generator) -> tuple:
-    """The island-enriched tiles: on the test brain the grid tiles of `picks` (test_picks: every island tile and as
-    many plain tiles, with their bootstrap unit); on the training brains up to TRAIN_ISLAND_TILES island tiles and
-    as many plain ones, drawn with `rng` (the generator that drew `picks`), read region by region. Returns the
-    test and training TileSets, the training island of each training tile (-1 for plain tiles), the type of each
-    training island, and which grid tiles the test set holds."""
-    test_pick, group = picks
-    test = tile_set(config, a.test_images, [grid.keys[k] for k in test_pick], a.stats, group=group)
-
-    brains = training_brains(read_inventory(config.data.path), config.data.test_brain)
-    images = LazyImages(config.data.path, brains)
-    try:
-        with TruthFile(truth_path(config.data.path)) as truth:
-            whole = isl.tissue_grid(images.infos(), tissue_map(images, a.stats), tile=grid.tile, stride=grid.stride,
-                                    truth=truth)
-        train_true, kinds = isl.true_islands(whole)
-        islands_at = rng.permutation(np.flatnonzero(train_true >= 0))[:TRAIN_ISLAND_TILES]
-        plain = rng.permutation(np.flatnonzero(whole.label == "plain"))[:len(islands_at)]
-        pick = np.concatenate([islands_at, plain])
-        train = tile_set(config, images, [whole.keys[k] for k in pick], a.stats)
-    finally:
-        images.close()
-    return test, train, np.concatenate([train_true[islands_at], np.full(len(plain), -1)]), kinds, test_pick
-
-
-def test_picks(rng: np.random.Generator, grid: isl.Grid, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The test brain's island-enriched tiles (grid indices: every true island tile, then as many plain tiles drawn
-    with `rng`) and their bootstrap unit (the island; for plain tiles, past the islands' numbers, the image)."""
-    islands_at = np.flatnonzero(true >= 0)
-    plain = rng.permutation(np.flatnonzero(grid.label == "plain"))[:len(islands_at)]
-    return np.concatenate([islands_at, plain]), np.concatenate([true[islands_at], true.max() + 1 + grid.image[plain]])
-
-
-def feature_spaces(a: Analysis, test: TileSet, train: TileSet, *, vae_test: np.ndarray | None = None,
-                   pooled_test: np.ndarray | None = None, baselines: bool = True, scale: float = 1.0) -> dict:
-    """Every feature space on the same tiles: name -> {"train", "test", "mse" (test reconstruction, or absent)}.
-    The first is the VAE (`vae_test`: its readout of the test tiles when already at hand), the second the same VAE
-    pooled over each tile's 8 orientations (a lever that needs no training; `pooled_test` when at hand); without
-    `baselines` they are the only ones."""
-    config, d = a.config, a.config.model.latent
-    vae_train = readout(a.model, train.tiles)
-    spaces = {f"VAE (latent {d})": {"train": vae_train,
-                                    "test": readout(a.model, test.tiles) if vae_test is None else vae_test,
-                                    "mse": reconstruction_mse(a.model, test.tiles)}}
-    spaces[POOLED] = {"train": pooled_readout(a.model, train.tiles, first=vae_train),
-                      "test": pooled_readout(a.model, test.tiles) if pooled_test is None else pooled_test}
-    if not baselines:
-        return spaces
-    if "autoencoder" in a.comparisons:
-        ae = a.comparisons["autoencoder"][0]
-        seen = posterior(ae, test.tiles, mse=True)
-        spaces[f"autoencoder ({config.train.comparison_steps} steps)"] = {
-            "train": readout(ae, train.tiles), "test": readout(ae, test.tiles, codes=seen), "mse": seen["mse"]}
-    torch.manual_seed(config.train.seed)  # the VAE's weights before its first step
-    untrained = VAE(config.model, config.sampling.tile_size).to(memory_format=torch.channels_last).eval()
-    spaces["untrained encoder"] = {"train": readout(untrained, train.tiles), "test": readout(untrained, test.tiles)}
-    pca = pixel_pca(config, test, train, d)
-    spaces[f"pixel PCA-{pca['test'].shape[1]}"] = {"train": pca["train"], "test": pca["test"], "mse": pca["test_mse"]}
-    spaces["tile mean + std"] = {"train": trivial_features(train), "test": trivial_features(test)}
-    spaces["texture statistics"] = {"train": texture_of(train, a.stats), "test": texture_of(test, a.stats)}
-    spaces[MEASURED] = {"train": measured_of(train, a.stats, scale), "test": measured_of(test, a.stats, scale)}
-    return spaces
-
-
-def grey_of(tiles: TileSet, stats) -> np.ndarray:
-    """Standardised tiles back in grey values, (N, h, w) uint8."""
-    return (tiles.tiles[:, 0] * stats.std + stats.mean).clamp(0, 255).numpy().astype(np.uint8)
-
-
-def measured_of(tiles: TileSet, stats, scale: float = 1.0) -> np.ndarray:
-    """The blob detector's measures of each tile, (N, 3): cells per 10,000 px, mean cell diameter and mean
-    roundness; a tile without cells takes the median diameter and roundness of the tiles that have some."""
-    from islandvae.morphology import tile_cells
-
-    out = pixel_map(functools.partial(tile_cells, scale=scale), grey_of(tiles, stats))
-    for j in (1, 2):
-        missing = ~np.isfinite(out[:, j])
-        out[missing, j] = np.median(out[~missing, j]) if (~missing).any() else 0.0
-    return out
-
-
-def texture_of(tiles: TileSet, stats) -> np.ndarray:
-    """baselines.texture_features of standardised tiles (back in grey values)."""
-    from islandvae.baselines import TileSet as Tiles
-
-    none = np.array([])
-    return texture_features(Tiles(tiles=grey_of(tiles, stats), labels=none, brain_mean=none, brain_std=none))
-
-
-def island_probe(train_x, train_island, train_kinds, test_x, test_island, test_kinds) -> dict:
-    """The supervised ceiling: a linear probe on island descriptors (mean and spread of the tiles' features),
-    trained on the training brains' islands, scored on the test islands (ARI and balanced accuracy, 95 %
-    bootstrap intervals over test islands)."""
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from islandvae.measures import linear
-
-    have = np.unique(train_island[train_island >= 0])
-    described = isl.describe(train_x, train_island)[have]
-    probe = make_pipeline(StandardScaler(), linear()).fit(described, train_kinds[have])
-    predicted = probe.predict(isl.describe(test_x, test_island))
-    types = np.searchsorted(isl.TYPES, predicted)
-    return isl.agreement(types, test_kinds)
 

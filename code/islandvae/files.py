@@ -29,6 +29,15 @@ ADVICE = {
 }
 
 
+def show(path: Path | str) -> str:
+    """A path as a user would type it: relative to the working directory when below it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError, RuntimeError):  # outside the working directory, or a loop of symbolic links
+        return str(path)
+
+
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # what may name a folder or file the project makes
 
 
@@ -45,8 +54,6 @@ def path_name(value, what: str, *, longest: int = 80) -> str:
 
 def problem(err: OSError, path: Path | str) -> UserError:
     """The one-line error for an OSError met while writing `path`."""
-    from islandvae.config import show
-
     advice = ADVICE.get(err.errno, "fix the path or point the config's paths elsewhere")
     return UserError(f"cannot write {show(path)} ({err.strerror or type(err).__name__}); {advice}")
 
@@ -60,9 +67,7 @@ def folder(path: Path | str, what: str = "") -> Path:
     """Make the folder `path` (and its parents) if needed; a one-line UserError when that cannot be done."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        from islandvae.config import show
-
-        raise UserError(f"{what + ' folder ' if what else ''}{show(path)} is a file, not a folder: move the file "
+            raise UserError(f"{what + ' folder ' if what else ''}{show(path)} is a file, not a folder: move the file "
                         "away, or point the config's paths elsewhere")
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -103,8 +108,6 @@ READ_ADVICE = {
 
 def read_problem(err: Exception, path: Path | str, what: str, remedy: str) -> UserError:
     """The one-line error for a file that cannot be read: which file, why, what to do."""
-    from islandvae.config import show
-
     if isinstance(err, OSError) and err.errno in READ_ADVICE:
         reason = READ_ADVICE[err.errno]
     elif isinstance(err, RuntimeError) and "loop" in str(err).lower():  # pathlib before Python 3.13
@@ -164,8 +167,6 @@ def recomputed(path: Path, load, what: str, again: str = "computing it again"):
     truncated, not what it should hold) a one-line warning (`again`: what happens next), the file moved aside to
     <name>.damaged, and None, so that the caller recomputes it."""
     import warnings
-
-    from islandvae.config import show
 
     try:
         return load(path)

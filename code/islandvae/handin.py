@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from islandvae import files
-from islandvae.config import PROJECT_ROOT, Config, show
+from islandvae.config import PROJECT_ROOT, Config
 from islandvae.errors import UserError
+from islandvae.files import show
 
 PROJECT = "project01"
 TEAM_FILE = PROJECT_ROOT / "team.toml"
@@ -101,7 +102,7 @@ def next_zip(folder: Path, stem: str) -> Path:
 
 def contents(config: Config, output: Path) -> list[tuple[str, Path | bytes]]:
     """(name inside the folder, file or bytes) for everything the zip holds."""
-    from islandvae.train import Run
+    from islandvae.runs import Run
 
     report = output / "report.pdf"
     if not report.is_file():

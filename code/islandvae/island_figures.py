@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from islandvae.data import ImageSource
-from islandvae.discovery import MEASURES
+from islandvae.island_features import MEASURES
 
 TYPE_COLOURS = ("tab:orange", "tab:purple", "tab:green", "tab:brown")
 APART = "0.55"  # islands set apart (at the section's edge): grey
@@ -83,7 +83,7 @@ def examples_figure(images: ImageSource, arrays: dict, result: dict, *, tile: in
     each titled with its type and size unless `titles` is False (the summary's crops)."""
     import matplotlib.pyplot as plt
 
-    from islandvae.islands import Grid, island_crop
+    from islandvae.island_grid import Grid, island_crop
 
     types = np.array(result["types"]["type"])
     k = int(types.max()) + 1 if len(types) else 0

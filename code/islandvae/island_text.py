@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from islandvae import island_types as itypes
 from islandvae import islands as isl
-from islandvae.discovery import MEASURES, catalogue_rows
+from islandvae.catalogue import catalogue_rows
+from islandvae.island_features import MEASURES
 from islandvae.measures import fmt
 from islandvae.tables import span
 
@@ -75,7 +77,7 @@ def types_text(result: dict) -> str:
     counts = np.bincount(typed[typed >= 0], minlength=t["k"])
     best = min(t["bic"], key=lambda k: t["bic"][k])
     text = (f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t['bic'])} types (lowest for {best}); "
-            f"a further type must lower it by more than {t.get('margin', isl.BIC_MARGIN):g} (strong evidence), so the "
+            f"a further type must lower it by more than {t.get('margin', itypes.BIC_MARGIN):g} (strong evidence), so the "
             f"number of types is the smallest within that margin of the lowest, {t['k']}")
     if t.get("k chosen"):
         text += (" (over bootstrap resamples of the islands this rule gives " +

@@ -30,8 +30,10 @@ from islandvae.data import (
 from islandvae.errors import UserError
 from islandvae.files import recomputed, write_atomic
 from islandvae.model import VAE, latent_channels
+from islandvae.sampler import evaluation_keys, fixed_tiles
 from islandvae.stats import PixelStats, cache_key, file_identity
-from islandvae.tiles import Key, TileDataset, evaluation_keys, fixed_tiles, tissue_map
+from islandvae.tiles import Key, TileDataset
+from islandvae.tissue import tissue_map
 from islandvae.truth import TruthFile, truth_path
 
 LABELS = ("granular", "parvicellular", "plain")  # the tile labels the measures use (ambiguous, background left out)

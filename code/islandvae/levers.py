@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from islandvae import checkpoint, files
-from islandvae.config import Config, show
-from islandvae.files import write_atomic
-from islandvae.train import Run
+from islandvae.config import Config
+from islandvae.files import show, write_atomic
+from islandvae.runs import Run
 
 SHOWN = ("island ARI", "island balanced accuracy", "island type", "brain probe", "recon MSE")
 HIGHER = {"island ARI": True, "island balanced accuracy": True, "island type": True, "brain probe": False,
@@ -86,7 +86,7 @@ def measure_levers(config: Config, progress=print) -> dict:
         steps = checkpoint.load(run.last, c)["step"]
         rows.append(scored(label, result, vae) | {"steps": steps})
         if label == "as configured":
-            from islandvae.discovery import POOLED  # a lever without training: the same model, 8 views pooled
+            from islandvae.island_features import POOLED  # a lever without training: the same model, 8 views pooled
 
             rows.append(scored("8 orientations pooled", result, POOLED) | {"steps": steps})
             progress(f"{FINE_LABEL}: the true islands on a finer grid")
@@ -111,24 +111,25 @@ def fine_stride_scores(analysis, *, divisor: int = FINE) -> dict:
     """A lever at the cells' scale that needs no training: the test brain's true islands on a grid whose stride
     is 1 / `divisor` of a tile (four times the tiles of the pipeline's half-tile grid, so each island is the mean
     of more, overlapping views), each tile described by the readout pooled over its 8 orientations and typed as
-    the pipeline types (islands.island_types); the island ARI and balanced accuracy against the true types, with
+    the pipeline types (island_types.island_types); the island ARI and balanced accuracy against the true types, with
     intervals, and how many islands and tiles the finer grid holds."""
     import numpy as np
 
-    from islandvae import islands as isl
-    from islandvae.discovery import features_of
-    from islandvae.tiles import tissue_map
+    from islandvae import island_grid as igrid
+    from islandvae import island_types as itypes
+    from islandvae.island_features import features_of
+    from islandvae.tissue import tissue_map
     from islandvae.truth import TruthFile, truth_path
 
     a, s = analysis, analysis.config.sampling.tile_size
     with TruthFile(truth_path(a.config.data.path)) as truth:
-        grid = isl.tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
+        grid = igrid.tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
                                stride=max(s // divisor, 1), truth=truth)
-    true, kinds = isl.true_islands(grid)
+    true, kinds = igrid.true_islands(grid)
     tiles = np.flatnonzero(true >= 0)
     features = features_of(a.model, a.test_images, [grid.keys[t] for t in tiles], a.stats, pooled=True)
-    types = isl.island_types(features, true[tiles], seed=a.config.train.seed)
-    scores = isl.agreement(types["type"], kinds)
+    types = itypes.island_types(features, true[tiles], seed=a.config.train.seed)
+    scores = itypes.agreement(types["type"], kinds)
     return {"island ARI": scores["ari"], "island balanced accuracy": scores["balanced accuracy"],
             "islands": len(kinds), "tiles": len(tiles)}
 

@@ -20,10 +20,10 @@ import json
 import time
 
 from islandvae import checkpoint
-from islandvae.config import Config, show
-from islandvae.files import write_atomic
+from islandvae.config import Config
+from islandvae.files import show, write_atomic
 from islandvae.levers import BUDGETS, FINE_LABEL, _commit, fine_stride_scores, kept_result, slug
-from islandvae.train import Run
+from islandvae.runs import Run
 
 # name -> the data settings that differ from the config's
 SETS = {
@@ -37,7 +37,7 @@ SETS = {
 LEVER_SETS = ("seed 2", "larger cells (seed 5)")  # the levers are also scored on these two sets
 LEVER_BUDGETS = (500, 2000)  # their training budget curve (with the 1,000 steps of the set's own run)
 SCORED = ("ari", "balanced accuracy")
-POOLED = "orientation-pooled VAE"  # discovery.POOLED: the readout the pipeline types with
+POOLED = "orientation-pooled VAE"  # island_features.POOLED: the readout the pipeline types with
 
 
 def robustness_configs(config: Config) -> dict[str, Config]:

@@ -10,8 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 from islandvae.data import InMemoryImages
+from islandvae.sampler import STRATEGIES, TileSampler
 from islandvae.stats import PixelStats
-from islandvae.tiles import STRATEGIES, TileSampler, TissueMap, tissue_map
+from islandvae.tissue import TissueMap, tissue_map
 from islandvae.truth import TruthFile, truth_path
 
 SIZE_CLASSES = ((0.5e6, "< 0.5 Mpx"), (2e6, "0.5-2 Mpx"), (float("inf"), "> 2 Mpx"))

@@ -25,8 +25,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from islandvae.config import Config
 from islandvae.data import InMemoryImages
 from islandvae.model import VAE, loss_terms
+from islandvae.sampler import TileBatchSampler, TileSampler
 from islandvae.stats import PixelStats
-from islandvae.tiles import TileBatchSampler, TileDataset, TileSampler, identity_collate
+from islandvae.tiles import TileDataset, identity_collate
 
 BUDGET = 1.0  # seconds per measured setting inside a render
 ENOUGH = 2**18  # tile locations drawn per pass of a timed loader (it starts again when they run out)

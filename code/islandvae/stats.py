@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from islandvae.config import show
 from islandvae.data import (
     ImageInfo,
     Inventory,
@@ -31,7 +30,7 @@ from islandvae.data import (
     training_brains,
 )
 from islandvae.errors import UserError
-from islandvae.files import recomputed, write_atomic
+from islandvae.files import recomputed, show, write_atomic
 
 BLOCK_PIXELS = 1 << 22  # rows are read in blocks of about 4 Mpx (32 MB as int64 in bincount)
 CACHE_VERSION = 1

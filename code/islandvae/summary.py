@@ -31,7 +31,7 @@ def approach_line(config: Config) -> str:
 
 def training_line(config: Config) -> str:
     """Steps, wall time and the final test-brain reconstruction error of the main run."""
-    from islandvae.train import Run, read_metrics
+    from islandvae.runs import Run, read_metrics
 
     run = Run.of(config)
     if not run.metrics.is_file():
@@ -121,7 +121,7 @@ def training_figure(config: Config):
     print size (None before the first evaluation)."""
     import matplotlib.pyplot as plt
 
-    from islandvae.train import Run, read_metrics
+    from islandvae.runs import Run, read_metrics
 
     run = Run.of(config)
     rows = [r for r in read_metrics(run) if r["test_mse"] is not None] if run.metrics.is_file() else []

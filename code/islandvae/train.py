@@ -10,9 +10,7 @@ the report calls: it trains only when the run is missing or unfinished.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import io
 import json
 import math
 import os
@@ -25,65 +23,21 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from islandvae import checkpoint, files
-from islandvae.config import Config, show
+from islandvae.config import Config
 from islandvae.data import InMemoryImages, read_inventory, training_brains
+from islandvae.device import autocast_dtype, distributed_setup, pick_device
 from islandvae.errors import Interrupted, UserError
+from islandvae.files import show
 from islandvae.model import VAE, check_model, loss_terms
+from islandvae.runs import Logger, Run
+from islandvae.sampler import TileBatchSampler, TileSampler, evaluation_keys
 from islandvae.stats import PixelStats, training_stats
-from islandvae.tiles import (
-    TileBatchSampler,
-    TileDataset,
-    TileSampler,
-    corrupt,
-    evaluation_keys,
-    identity_collate,
-    tissue_map,
-)
+from islandvae.tiles import TileDataset, corrupt, identity_collate
+from islandvae.tissue import tissue_map
 
-FIELDS = ("step", "epoch", "seconds", "lr", "beta", "recon", "texture", "kl", "l2", "total",
-          "test_mse", "test_kl", "test_loss", "active_units")
 ACTIVE = 0.01  # a latent unit is active when its posterior mean varies by more than this over test tiles
 EVAL_BATCH = 64  # test tiles evaluated at a time, channels-last, no autograd graph: a batch whose activations stay
 # in cache (512 tiles 0.57 s, against 0.77 s at 256 with autograd on; timed by hand on a 2-core AVX-512 EPYC)
-
-
-@dataclass
-class Run:
-    """Where a config's run lives."""
-
-    folder: Path
-
-    @classmethod
-    def of(cls, config: Config) -> Run:
-        return cls(config.paths.runs / files.path_name(config.name, "run name"))  # never a folder outside runs/
-
-    last = property(lambda self: self.folder / "last.pt")
-    best = property(lambda self: self.folder / "best.pt")
-    metrics = property(lambda self: self.folder / "metrics.csv")
-
-    def snapshot(self, step: int) -> Path:
-        return self.folder / f"step-{step}.pt"
-
-    def done(self, config: Config) -> bool:
-        return self.last.is_file() and bool(checkpoint.load(self.last, config).get("done"))
-
-
-def pick_device(config: Config) -> torch.device:
-    """CUDA when present (or asked for), else the CPU; asking for an absent CUDA is an error."""
-    wanted = config.train.device
-    if wanted not in ("auto", "cpu", "cuda"):
-        raise UserError(f"train.device '{wanted}' is unknown; use auto, cpu or cuda")
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    return torch.device("cuda" if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()) else "cpu")
-
-
-def autocast_dtype(config: Config, device: torch.device) -> torch.dtype | None:
-    """bfloat16 autocast on CUDA by default; on the CPU only when asked (measured slower here, bench/train_speed.py)."""
-    p = config.train.precision
-    if p not in ("auto", "fp32", "bf16"):
-        raise UserError(f"train.precision '{p}' is unknown; use auto, fp32 or bf16")
-    return torch.bfloat16 if p == "bf16" or (p == "auto" and device.type == "cuda") else None
 
 
 def check_train(config: Config) -> None:
@@ -343,44 +297,6 @@ class StopRequest:
         print("\nislandvae: stopping after this step and saving (Ctrl-C again to stop at once)", file=sys.stderr)
 
 
-def distributed_setup(device: torch.device) -> tuple[int, int]:
-    """Rank and world size under torchrun (WORLD_SIZE set), joining the process group once; (0, 1) otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return torch.distributed.get_rank(), world
-
-
-class Logger:
-    """metrics.csv (rows after the resumed step dropped) and TensorBoard scalars, one row per log step."""
-
-    def __init__(self, run: Run, *, resume_step: int):
-        from torch.utils.tensorboard import SummaryWriter
-
-        kept = []
-        if run.metrics.is_file() and resume_step:
-            with open(run.metrics, newline="") as f:
-                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        self.file = open(run.metrics, "w", newline="")
-        self.csv = csv.DictWriter(self.file, fieldnames=FIELDS)
-        self.csv.writeheader()
-        self.csv.writerows(kept)
-        self.tb = SummaryWriter(str(run.folder / "tb"), purge_step=resume_step + 1 if resume_step else None)
-
-    def write(self, row: dict) -> None:
-        self.csv.writerow({k: row.get(k, "") for k in FIELDS})
-        self.file.flush()
-        for k, v in row.items():
-            if k not in ("step", "epoch"):
-                self.tb.add_scalar(k, v, row["step"])
-
-    def close(self) -> None:
-        self.file.close()
-        self.tb.close()
-
-
 def load_model(path: Path, config: Config, device: torch.device | str = "cpu") -> VAE:
     """A trained model from a checkpoint, in eval mode."""
     state = checkpoint.load(path, config, map_location=device)
@@ -398,38 +314,3 @@ def load_or_train(config: Config, *, progress: bool = True) -> tuple[VAE, Run]:
     return load_model(run.best, config), run
 
 
-def read_metrics(run: Run) -> list[dict]:
-    """metrics.csv as dicts of floats (empty cells as None)."""
-    text = files.read_text(run.metrics, "training log", "it is written by training: move the run folder away and "
-                           "train again (`make train`)")
-    try:
-        return [{k: (float(v) if v != "" else None) for k, v in r.items()} for r in csv.DictReader(io.StringIO(text))]
-    except (ValueError, TypeError, AttributeError) as err:
-        raise files.read_problem(ValueError(f"it is not the training log's CSV ({err})"), run.metrics, "training log",
-                                 "move the run folder away and train again (`make train`)") from None
-
-
-OVERFIT_STEPS = 120
-
-
-def comparison_configs(config: Config) -> dict[str, Config]:
-    """Chapter 5's comparison models, each trained for train.comparison_steps: the autoencoder and latent sizes 2
-    and 4096 (runs of their own). The main model at the same budget is its run's step-<n>.pt snapshot."""
-    n = config.train.comparison_steps
-    short = dataclasses.replace(config.train, max_steps=n, patience=n)
-    variants = {"autoencoder": dict(kind="ae"), "latent 2": dict(latent=2, latent_map=False),  # 2 numbers: no map
-                "latent 4096": dict(latent=4096)}
-    return {label: dataclasses.replace(config, name=f"{config.name}-{label.replace(' ', '')}", train=short,
-                                       model=dataclasses.replace(config.model, **change))
-            for label, change in variants.items()}
-
-
-def debug_config(config: Config, *, steps: int = OVERFIT_STEPS) -> Config:
-    """The config of the overfitting check (4b): a run of its own, no KL warm-up, no augmentation, no early stop;
-    never longer than the config's own run."""
-    steps = min(steps, config.train.max_steps)
-    return dataclasses.replace(
-        config, name=f"{config.name}-overfit",
-        sampling=dataclasses.replace(config.sampling, augment=False, images_per_brain=2),
-        train=dataclasses.replace(config.train, max_steps=steps, warmup_steps=0, eval_every=max(1, steps // 4),
-                                  patience=steps))

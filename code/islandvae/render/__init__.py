@@ -19,9 +19,9 @@ import pypandoc
 import typst
 import yaml
 
-from islandvae.config import PROJECT_ROOT, show
+from islandvae.config import PROJECT_ROOT
 from islandvae.errors import UserError
-from islandvae.files import folder, problem, write_atomic
+from islandvae.files import folder, problem, show, write_atomic
 from islandvae.render.execute import execute, render_key
 from islandvae.render.markdown import document_markdown
 from islandvae.render.qmd import parse

@@ -20,8 +20,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from islandvae import __version__
-from islandvae.config import DataConfig, show
+from islandvae.config import DataConfig
 from islandvae.errors import UserError
+from islandvae.files import show
 from islandvae.layout import REAL_COUNTS, sample_sizes, scaled_counts
 from islandvae.synth import scene as scene_module
 from islandvae.synth.artefacts import FLAGS, add_artefacts
