@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 
 import yaml
+from islandvae.report import length_in, margin_x_in
 
-UNITS = {"pt": 1.0, "mm": 72 / 25.4, "cm": 72 / 2.54, "in": 72.0}
 HYPHENS = ("-", "\u2010", "\u00ad")
 PUNCTUATION = set(".,;:)]\"'-\u2010\u2013\u2019\u201d")
 
@@ -34,10 +34,8 @@ def table_size_factor(project: Path) -> float:
 
 
 def margin_x(typst_options: dict) -> float:
-    """The left and right margin in points of a document with these typst options (Typst's pandoc template
-    default, 1.25 in, where none is set)."""
-    margin = typst_options.get("margin") or {}
-    return length_pt(margin.get("x", margin.get("left", "1.25in")) if isinstance(margin, dict) else margin)
+    """The left and right margin in points of a document with these typst options."""
+    return 72 * margin_x_in(typst_options)
 
 
 def project_margin_x(project: Path) -> float:
@@ -47,11 +45,7 @@ def project_margin_x(project: Path) -> float:
 
 def length_pt(value) -> float:
     """'2.2cm' (or a number of points) in points."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    found = re.fullmatch(r"\s*([0-9.]+)\s*(pt|mm|cm|in)\s*", str(value))
-    assert found, f"a length Typst takes and this check reads: {value!r}"
-    return float(found.group(1)) * UNITS[found.group(2)]
+    return float(value) if isinstance(value, (int, float)) else 72 * length_in(value)
 
 
 def words(pdf: Path) -> tuple[list[list[dict]], list[tuple[float, float]]]:

@@ -1,6 +1,6 @@
-"""Where training and inference run, and in which precision: the config's device ("auto": CUDA, else MPS,
-else the CPU), the autocast type the device runs natively (`train.precision`), and the process group of a
-torchrun launch (one GPU per process)."""
+"""Where training and inference run, and in which precision: the config's device ("auto": CUDA when present,
+else the CPU), the autocast type of `train.precision`, and the process group of a torchrun launch (one GPU per
+process)."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def folder(path: Path | str, what: str = "") -> Path:
     """Make the folder `path` (and its parents) if needed; a one-line UserError when that cannot be done."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-            raise UserError(f"{what + ' folder ' if what else ''}{show(path)} is a file, not a folder: move the file "
+        raise UserError(f"{what + ' folder ' if what else ''}{show(path)} is a file, not a folder: move the file "
                         "away, or point the config's paths elsewhere")
     try:
         path.mkdir(parents=True, exist_ok=True)

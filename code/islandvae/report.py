@@ -36,15 +36,20 @@ def length_in(value) -> float:
     return float(found.group(1)) / UNITS_PER_IN[found.group(2)]
 
 
+def margin_x_in(typst: dict) -> float:
+    """The left and right margin in inches of a document with these typst options (Typst's pandoc template
+    default, 1.25 in, where none is set)."""
+    margin = typst.get("margin") or {}
+    return length_in(margin.get("x", margin.get("left", "1.25in")) if isinstance(margin, dict) else margin)
+
+
 def print_width_in() -> float:
-    """The PDF's text width in inches, from _quarto.yml's typst papersize and margin (Typst's pandoc template
-    default margin, 1.25 in, where none is set): a figure wider than this is scaled down to it."""
+    """The PDF's text width in inches, from _quarto.yml's typst papersize and margin: a figure wider than this is
+    scaled down to it."""
     from islandvae.render import project
 
     typst = project().get("format", {}).get("typst") or {}
-    margin = typst.get("margin") or {}
-    side = margin.get("x", margin.get("left", "1.25in")) if isinstance(margin, dict) else margin
-    return PAPER_WIDTH_IN.get(str(typst.get("papersize", "a4")), PAPER_WIDTH_IN["a4"]) - 2 * length_in(side)
+    return PAPER_WIDTH_IN.get(str(typst.get("papersize", "a4")), PAPER_WIDTH_IN["a4"]) - 2 * margin_x_in(typst)
 
 
 def print_font_pt(fig) -> float:

@@ -32,7 +32,7 @@ def cell_text(value, digits: int) -> str:
     if isinstance(value, (tuple, list)):
         first = number(value[0], digits)
         if len(value) == 3:
-            return f"{first}{NBSP}({number(value[1], digits)}{DASH}{WORD_JOINER}{number(value[2], digits)})"
+            return f"{first}{NBSP}({span(value[1], value[2], digits)})"
         return f"{first}{NBSP}({value[1]})"
     if isinstance(value, (bool, str)):
         return str(value)

@@ -183,17 +183,19 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
     sums, count, started = dict.fromkeys(("recon", "texture", "kl", "l2", "total"), 0.0), 0, time.perf_counter()
     bar = tqdm(total=t.max_steps, initial=state.step, desc=f"training {config.name}", unit="step",
                disable=not progress or rank != 0)
+    def save_last(seconds: float) -> None:  # the resumable checkpoint: weights, optimizer, noise and progress
+        saved = dataclasses.replace(state, seconds=seconds)
+        checkpoint.save(run.last, model=model, optimizer=optimizer, step=state.step, generator_state=noise.get_state(),
+                        config=config, extra={"progress": dataclasses.asdict(saved), "done": state.done,
+                                              "reason": state.reason, "seconds": seconds})
+
     with StopRequest() if world == 1 else contextlib.nullcontext(lambda: False) as asked:
         while not state.done and state.step < (stop_at or t.max_steps):
             epoch, start = divmod(state.step, len(data.batches))
             for x in data.epoch(epoch, start):
                 if asked():  # Ctrl-C: the last step is whole; save where we are so that a rerun resumes bit for bit
                     bar.close()
-                    saved = dataclasses.replace(state, seconds=state.seconds + time.perf_counter() - started)
-                    checkpoint.save(run.last, model=model, optimizer=optimizer, step=state.step,
-                                    generator_state=noise.get_state(), config=config,
-                                    extra={"progress": dataclasses.asdict(saved), "done": False, "reason": "",
-                                           "seconds": saved.seconds})
+                    save_last(state.seconds + time.perf_counter() - started)
                     if logger is not None:
                         logger.close()
                     raise Interrupted(f"training {config.name} stopped after step {state.step:,}; {show(run.last)} is "
@@ -239,11 +241,7 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
                         if state.judge(scores["test_loss"], t):
                             checkpoint.save(run.best, model=model, optimizer=None, step=state.step,
                                             generator_state=noise.get_state(), config=config, extra=scores)
-                        saved = dataclasses.replace(state, seconds=row["seconds"])
-                        checkpoint.save(run.last, model=model, optimizer=optimizer, step=state.step,
-                                        generator_state=noise.get_state(), config=config,
-                                        extra={"progress": dataclasses.asdict(saved), "done": state.done,
-                                               "reason": state.reason, "seconds": saved.seconds})
+                        save_last(row["seconds"])
                         stop[0] = float(state.done)
                     if world > 1:
                         torch.distributed.broadcast(stop, 0)

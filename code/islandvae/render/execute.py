@@ -138,10 +138,13 @@ def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path, *, 
     env = os.environ.copy()
     pressed = []
     previous = _on_sigint(pressed)
+
+    def asked() -> bool:  # Ctrl-C: seen by our handler, or by nbclient's own (it shuts the kernel down and says so)
+        return bool(pressed) or getattr(client, "_async_cleanup_kernel_future", None) is not None
     try:
         client.execute(env=env)
     except CellExecutionError as err:
-        if pressed or getattr(client, "_async_cleanup_kernel_future", None) is not None:
+        if asked():
             raise _interrupted(document) from None
         failed = next((c for c in nb.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))
                        and "raises-exception" not in c.metadata.get("tags", [])), None)
@@ -150,8 +153,7 @@ def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path, *, 
                         f"{err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}; fix the chunk "
                         "(or mark it `#| error: true`)") from None
     except (Exception, KeyboardInterrupt):  # Ctrl-C also reaches the kernel, and nbclient fails in its own ways
-        # While it runs, nbclient answers SIGINT itself (it shuts the kernel down and records that it did so)
-        if pressed or getattr(client, "_async_cleanup_kernel_future", None) is not None:
+        if asked():
             raise _interrupted(document) from None
         raise
     finally:
