@@ -26,7 +26,7 @@ from pathlib import Path
 
 from islandvae.config import load_config
 from islandvae.errors import UserError
-from islandvae.speed import describe_cpu
+from islandvae.machine import describe_cpu
 
 KEPT = ("best.pt", "last.pt", "metrics.csv", "config.json")  # a trained run, before any analysis
 COMPARED = ("discovery.json", "islands.json", "latent-sizes.json", "midpoints.json")

@@ -15,18 +15,18 @@ import argparse
 from dataclasses import replace
 
 import numpy as np
-from islandvae.layout import REAL_GREY
-from islandvae.synth.artefacts import add_artefacts
-from islandvae.synth.cells import SpriteBank
-from islandvae.synth.generate import DEFAULT_DIFFICULTY, PRESETS, make_plans
-from islandvae.synth.optics import (
+from islandvae.data.layout import REAL_GREY
+from islandvae.data.synth.artefacts import add_artefacts
+from islandvae.data.synth.cells import SpriteBank
+from islandvae.data.synth.generate import DEFAULT_DIFFICULTY, PRESETS, make_plans
+from islandvae.data.synth.optics import (
     GLASS_SPREAD,
     SECTION_GAIN_SPREAD,
     SECTION_NEUROPIL_SPREAD,
     STYLES,
     Style,
 )
-from islandvae.synth.scene import build_scene
+from islandvae.data.synth.scene import build_scene
 from scipy.optimize import least_squares
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 CHILD = """
 import json, resource, sys, time
-from islandvae.data import InMemoryImages, read_inventory, training_brains
+from islandvae.data.hdf5 import InMemoryImages, read_inventory, training_brains
 
 def rss(field):
     for line in open('/proc/self/status'):
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--file", type=Path, default=Path("/tmp/islandvae-bench/plain.h5"))
     args = parser.parse_args()
 
-    from islandvae.layout import scaled_counts, write_plain_file
+    from islandvae.data.layout import scaled_counts, write_plain_file
 
     if not args.file.exists():
         args.file.parent.mkdir(parents=True, exist_ok=True)

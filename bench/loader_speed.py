@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/loader_speed.py [--data data/synthetic-small.h5] [--batches 200]
 
-The plain loader (islandvae.speed) is the assignment's recipe done the obvious way: per-item slicing
+The plain loader (islandvae.model.speed) is the assignment's recipe done the obvious way: per-item slicing
 from a dict of 2-D arrays, Python's random, the default collate. Both run on one core (torch threads 1,
 0 workers). The streaming bound is the rate if a tile cost only its bytes (uint8 in, float32 out).
 Targets (issue 5): at least 3 x the plain rate; 200,000 tiles/s at tile 64 and 50,000 at tile 128.
@@ -16,17 +16,17 @@ import argparse
 import subprocess
 import sys
 
-from islandvae.data import InMemoryImages, read_inventory, training_brains
-from islandvae.speed import loader_rates, streaming_bound
-from islandvae.stats import training_stats
+from islandvae.data.hdf5 import InMemoryImages, read_inventory, training_brains
+from islandvae.data.stats import training_stats
+from islandvae.tiles.speed import loader_rates, streaming_bound
 
 WORKER_RUN = r"""
 import re, sys, torch
 from torch.utils.data import DataLoader
-from islandvae.data import InMemoryImages, read_inventory, training_brains
-from islandvae.stats import training_stats
-from islandvae.sampler import TileBatchSampler, TileSampler
-from islandvae.tiles import TileDataset, identity_collate
+from islandvae.data.hdf5 import InMemoryImages, read_inventory, training_brains
+from islandvae.data.stats import training_stats
+from islandvae.tiles.sampler import TileBatchSampler, TileSampler
+from islandvae.tiles.dataset import TileDataset, identity_collate
 
 def memory(pid, lo, hi):
     # (resident MB, private MB, private MB inside [lo, hi)) of a process, from /proc/<pid>/smaps

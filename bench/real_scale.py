@@ -31,30 +31,30 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Each stage is Python run in a fresh interpreter; `config` is the path of a config for the file.
 STAGES = {
-    "inventory": "from islandvae.data import read_inventory; read_inventory(config.data.path).totals()",
-    "statistics": ("from islandvae.stats import training_stats; "
+    "inventory": "from islandvae.data.hdf5 import read_inventory; read_inventory(config.data.path).totals()",
+    "statistics": ("from islandvae.data.stats import training_stats; "
                    "training_stats(config.data.path, 'B20', cache_dir=config.paths.cache, progress=False)"),
     "load the training brains": (
-        "from islandvae.data import InMemoryImages, read_inventory, training_brains; "
+        "from islandvae.data.hdf5 import InMemoryImages, read_inventory, training_brains; "
         "InMemoryImages(config.data.path, training_brains(read_inventory(config.data.path), 'B20'), progress=False)"),
     "tissue maps of the training brains": (
-        "from islandvae.data import InMemoryImages, read_inventory, training_brains; "
-        "from islandvae.stats import training_stats; from islandvae.tissue import tissue_map; "
+        "from islandvae.data.hdf5 import InMemoryImages, read_inventory, training_brains; "
+        "from islandvae.data.stats import training_stats; from islandvae.tiles.tissue import tissue_map; "
         "images = InMemoryImages(config.data.path, training_brains(read_inventory(config.data.path), 'B20'), "
         "progress=False); tissue_map(images, training_stats(config.data.path, 'B20', cache_dir=config.paths.cache, "
         "progress=False))"),
     "chapter 5's tile sets": (
-        "from islandvae.data import InMemoryImages; from islandvae.latent import test_tiles, train_tiles; "
-        "from islandvae.stats import training_stats; "
+        "from islandvae.data.hdf5 import InMemoryImages; from islandvae.latent.codes import test_tiles, train_tiles; "
+        "from islandvae.data.stats import training_stats; "
         "stats = training_stats(config.data.path, 'B20', cache_dir=config.paths.cache, progress=False); "
         "test_tiles(config, InMemoryImages(config.data.path, ['B20'], progress=False), stats); "
         "train_tiles(config, stats)"),
-    "train briefly (128 px tiles)": "from islandvae.train import train; train(config, progress=False)",
+    "train briefly (128 px tiles)": "from islandvae.model.train import train; train(config, progress=False)",
     "chapter 5's island pipeline (the whole test brain)": (
-        "from islandvae.analysis import Analysis; from islandvae.discovery import Discovery; "
+        "from islandvae.latent.analysis import Analysis; from islandvae.islands.discovery import Discovery; "
         "Discovery(Analysis(config)).result()"),
     "render chapters 1 and 2": (
-        "from islandvae.config import PROJECT_ROOT; from islandvae.render import render; "
+        "from islandvae.config import PROJECT_ROOT; from islandvae.report.render import render; "
         "render([PROJECT_ROOT / 'chapters/01-exploration.qmd', PROJECT_ROOT / 'chapters/02-sampling.qmd'], "
         "config.paths.cache / 'out', cache_dir=config.paths.cache / 'jupyter', log=lambda s: None)"),
 }
@@ -69,7 +69,7 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 
 
 def write_file(path: Path) -> None:
-    from islandvae.layout import REAL_COUNTS, write_plain_file
+    from islandvae.data.layout import REAL_COUNTS, write_plain_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -92,7 +92,7 @@ def main() -> int:
     args = parser.parse_args()
     if not args.file.is_file():
         write_file(args.file)
-    from islandvae.data import read_inventory, training_brains
+    from islandvae.data.hdf5 import read_inventory, training_brains
 
     inventory = read_inventory(args.file)
     training = sum(i.pixels for i in inventory.images if i.brain in training_brains(inventory, "B20"))

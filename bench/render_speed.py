@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from islandvae.render import project_documents, render
+from islandvae.report.render import project_documents, render
 
 
 def main() -> None:

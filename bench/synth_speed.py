@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from islandvae.data import read_inventory
+from islandvae.data.hdf5 import read_inventory
 
 
 def _tree_rss(root: int) -> int:
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/islandvae-bench"))
     args = parser.parse_args()
 
-    from islandvae.synth import generate
+    from islandvae.data.synth import generate
 
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"cores: {os.cpu_count()}")

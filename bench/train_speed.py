@@ -23,10 +23,11 @@ import time
 
 import torch
 from islandvae.config import load_config
-from islandvae.curves import time_to_quality
-from islandvae.model import VAE, loss_terms
-from islandvae.runs import Run, read_metrics
-from islandvae.speed import describe_cpu, flops_per_tile, for_seconds, matmul_rate, training_rates
+from islandvae.machine import describe_cpu, for_seconds
+from islandvae.model.curves import time_to_quality
+from islandvae.model.runs import Run, read_metrics
+from islandvae.model.speed import flops_per_tile, matmul_rate, training_rates
+from islandvae.model.vae import VAE, loss_terms
 
 KINDS = {"convolution backward": ("convolution_backward",), "convolution": ("convolution",),
          "GroupNorm": ("group_norm",), "SiLU": ("silu",), "Adam step": ("Optimizer.step", "_foreach", "lerp",

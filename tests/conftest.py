@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from islandvae import cli
-from islandvae.layout import scaled_counts, write_plain_file
+from islandvae.data.layout import scaled_counts, write_plain_file
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 import yaml
-from islandvae.report import length_in, margin_x_in
+from islandvae.figures import length_in, margin_x_in
 
 HYPHENS = ("-", "\u2010", "\u00ad")
 PUNCTUATION = set(".,;:)]\"'-\u2010\u2013\u2019\u201d")

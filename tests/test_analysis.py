@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from conftest import QUICK_TRAINING, write_config
 from islandvae.config import load_config
+from islandvae.data.synth import generate
 from islandvae.errors import UserError
-from islandvae.explorer import explorer_html
-from islandvae.measures import bootstrap, compare, formatted, probes
-from islandvae.runs import comparison_configs
-from islandvae.synth import generate
-from islandvae.train import train
+from islandvae.latent.explorer import explorer_html
+from islandvae.latent.measures import bootstrap, compare, formatted, probes
+from islandvae.model.runs import comparison_configs
+from islandvae.model.train import train
 
 
 def test_bootstrap_interval_brackets_the_score_and_resamples_whole_images():
@@ -38,8 +38,8 @@ def test_probes_tell_separable_labels_apart_and_random_ones_not():
 def test_one_pass_gives_the_latents_and_reconstructions_of_separate_passes():
     import torch
     from islandvae.config import ModelConfig
-    from islandvae.latent import batches, posterior, readout
-    from islandvae.model import VAE
+    from islandvae.latent.codes import batches, posterior, readout
+    from islandvae.model.vae import VAE
 
     torch.manual_seed(0)
     model = VAE(ModelConfig(normalise=True, latent_map=True), 32).to(memory_format=torch.channels_last).eval()
@@ -58,8 +58,8 @@ def test_the_batch_size_does_not_change_the_posterior():
     latents and errors (bit for bit on the CPUs measured; float rounding is all a CPU may change)."""
     import torch
     from islandvae.config import ModelConfig
-    from islandvae.latent import BATCH, posterior
-    from islandvae.model import VAE
+    from islandvae.latent.codes import BATCH, posterior
+    from islandvae.model.vae import VAE
 
     tiles = torch.randn(70, 1, 32, 32, generator=torch.Generator().manual_seed(1))
     for config in (ModelConfig(normalise=True, latent_map=True), ModelConfig(kind="ae", latent=2)):
@@ -74,7 +74,7 @@ def test_the_batch_size_does_not_change_the_posterior():
 
 
 def test_the_fast_ari_and_nmi_equal_scikit_learns_exactly():
-    from islandvae.measures import adjusted_rand, normalised_mutual_information
+    from islandvae.latent.measures import adjusted_rand, normalised_mutual_information
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
     rng = np.random.default_rng(4)
@@ -91,7 +91,7 @@ def test_the_fast_ari_and_nmi_equal_scikit_learns_exactly():
 
 
 def test_scores_on_integer_codes_equal_the_scores_on_the_names():
-    from islandvae.measures import adjusted_rand, balanced_accuracy, codes, normalised_mutual_information
+    from islandvae.latent.measures import adjusted_rand, balanced_accuracy, codes, normalised_mutual_information
 
     rng = np.random.default_rng(5)
     names = np.array(["granular", "parvicellular", "plain"])
@@ -107,8 +107,8 @@ def test_scores_on_integer_codes_equal_the_scores_on_the_names():
 def test_the_pooled_readout_reuses_a_given_first_view_and_is_otherwise_the_same():
     import torch
     from islandvae.config import ModelConfig
-    from islandvae.latent import pooled_readout, readout
-    from islandvae.model import VAE
+    from islandvae.latent.codes import pooled_readout, readout
+    from islandvae.model.vae import VAE
 
     torch.manual_seed(0)
     model = VAE(ModelConfig(latent=64, width=8, max_width=16, depth=2, latent_map=True), 32).eval()
@@ -129,7 +129,7 @@ def test_overlapping_intervals_are_reported_as_ties():
 
 
 def test_umap_distances_are_the_ones_umap_computes_itself():
-    from islandvae.analysis import umap_distances
+    from islandvae.latent.analysis import umap_distances
     from sklearn.metrics import pairwise_distances
     from umap.distances import euclidean
 
@@ -144,7 +144,7 @@ def test_umap_distances_are_the_ones_umap_computes_itself():
 def test_the_umap_map_from_precomputed_distances_is_umaps_own():
     import warnings
 
-    from islandvae.analysis import umap_distances
+    from islandvae.latent.analysis import umap_distances
     from umap import UMAP
 
     x = np.random.default_rng(3).normal(size=(200, 8)).astype(np.float32)
@@ -174,7 +174,7 @@ def trained(tmp_path_factory):
 
 @pytest.mark.slow
 def test_without_a_trained_model_the_analysis_says_so(tmp_path, trained):
-    from islandvae.analysis import Analysis
+    from islandvae.latent.analysis import Analysis
 
     other = load_config(write_config(tmp_path, trained.data.path))
     assert not Analysis(other).available
@@ -184,8 +184,8 @@ def test_without_a_trained_model_the_analysis_says_so(tmp_path, trained):
 def test_the_analysis_scores_every_feature_space_on_islands_and_caches_it(trained):
     import json
 
-    from islandvae.analysis import Analysis, pick_pairs
-    from islandvae.discovery import Discovery, read_discovery, scores_path
+    from islandvae.islands.discovery import Discovery, read_discovery, scores_path
+    from islandvae.latent.analysis import Analysis, pick_pairs
 
     a = Analysis(trained, train_missing=True)
     assert set(a.comparisons) == {"latent 128", *comparison_configs(trained)}
@@ -210,9 +210,10 @@ def test_the_analysis_scores_every_feature_space_on_islands_and_caches_it(traine
 
 @pytest.mark.slow
 def test_a_second_analysis_reads_every_cache_without_the_training_brains(trained, monkeypatch):
-    from islandvae import analysis, discovery
-    from islandvae.analysis import Analysis
-    from islandvae.discovery import Discovery
+    from islandvae.islands import discovery
+    from islandvae.islands.discovery import Discovery
+    from islandvae.latent import analysis
+    from islandvae.latent.analysis import Analysis
 
     first = Analysis(trained)
     first.reductions(), first.latent_sizes(), first.midpoint_distances(), Discovery(first).result()
@@ -224,9 +225,9 @@ def test_a_second_analysis_reads_every_cache_without_the_training_brains(trained
 
 @pytest.mark.slow
 def test_too_many_test_tiles_for_the_test_brain_is_an_error(trained, tmp_path):
-    from islandvae.data import InMemoryImages
-    from islandvae.latent import test_tiles
-    from islandvae.stats import training_stats
+    from islandvae.data.hdf5 import InMemoryImages
+    from islandvae.data.stats import training_stats
+    from islandvae.latent.codes import test_tiles
 
     config = load_config(write_config(tmp_path, trained.data.path, extra="[sampling]\ntest_tiles = 100000000\n"))
     images = InMemoryImages(config.data.path, ["B20"], progress=False)
@@ -237,8 +238,9 @@ def test_too_many_test_tiles_for_the_test_brain_is_an_error(trained, tmp_path):
 
 @pytest.mark.slow
 def test_without_truth_the_islands_are_found_and_described_but_not_scored(plain_file, tmp_path):
-    from islandvae import discovery, island_text
-    from islandvae.analysis import Analysis
+    from islandvae.islands import discovery
+    from islandvae.islands import text as island_text
+    from islandvae.latent.analysis import Analysis
 
     config = load_config(write_config(tmp_path, plain_file, extra=QUICK_TRAINING.replace("comparison_steps = 6", "comparison_steps = 20")))
     train(config, progress=False)
@@ -254,8 +256,8 @@ def test_without_truth_the_islands_are_found_and_described_but_not_scored(plain_
 def test_each_lever_changes_exactly_one_setting(trained):
     import dataclasses
 
-    from islandvae.checkpoint import run_signature
-    from islandvae.levers import lever_configs
+    from islandvae.islands.levers import lever_configs
+    from islandvae.model.checkpoint import run_signature
 
     base = run_signature(trained)
     variants = lever_configs(trained)
@@ -274,7 +276,7 @@ def test_the_lever_table_scores_finished_runs_and_belongs_to_its_config(trained,
     import dataclasses
     import json
 
-    from islandvae.levers import (
+    from islandvae.islands.levers import (
         lever_configs,
         lever_effects,
         lever_findings,
@@ -287,7 +289,7 @@ def test_the_lever_table_scores_finished_runs_and_belongs_to_its_config(trained,
     train(beta, progress=False)  # one lever run; the others are missing and left out
     said = []
     table = measure_levers(config, progress=said.append)
-    from islandvae.levers import FINE_LABEL
+    from islandvae.islands.levers import FINE_LABEL
 
     assert [r["features"] for r in table["rows"]] == ["as configured", "8 orientations pooled", FINE_LABEL,
                                                       f"beta {beta.train.beta:g}"]
@@ -313,7 +315,7 @@ def test_the_main_model_stands_in_for_itself_when_the_comparison_budget_is_its_w
     import dataclasses
     import shutil
 
-    from islandvae.analysis import Analysis
+    from islandvae.latent.analysis import Analysis
 
     shutil.copytree(trained.paths.runs / trained.name, tmp_path / trained.name)  # the main run alone
     whole = dataclasses.replace(trained, train=dataclasses.replace(trained.train, comparison_steps=12),
@@ -334,7 +336,7 @@ def test_the_cli_analyses_a_trained_run_and_refuses_a_missing_one(trained, run_c
 
 
 def test_lever_findings_name_what_moved_outside_the_intervals():
-    from islandvae.levers import lever_findings
+    from islandvae.islands.levers import lever_findings
 
     row = lambda name, ari, brain, **k: {"features": name, "island ARI": ari, "brain probe": brain, **k}
     table = {"rows": [row("as configured", (0.60, 0.55, 0.65), (0.70, 0.65, 0.75), steps=10),
@@ -351,7 +353,8 @@ def test_lever_findings_name_what_moved_outside_the_intervals():
 
 
 def test_the_chapter_has_a_sentence_for_no_island_one_type_and_too_few_islands():
-    from islandvae import island_features, island_text
+    from islandvae.islands import features as island_features
+    from islandvae.islands import text as island_text
 
     base = {"grid": {"tiles": 40, "images": 1, "tile": 64, "stride": 32},
             "clusters": {"k": 2, "density": [10.0, 12.0], "rank": [float("nan"), 0.6], "tiles": [20, 20],
@@ -371,3 +374,32 @@ def test_the_chapter_has_a_sentence_for_no_island_one_type_and_too_few_islands()
     assert "type 1 against type 2: smaller (cell diameter" in island_text.differences_text(two)
     single = {"true islands": {"granular": 4, "parvicellular": 0}, "island scores": {}}
     assert not island_text.measurable(single) and "4 granular, 0 parvicellular" in island_text.not_measurable_text(single)
+
+
+def test_chapter5s_sentences_come_from_the_package():
+    """The chunks moved out of chapter 5 (latent/text.py, explorer_block, lever_tables): what they say follows the
+    numbers they are given."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from islandvae.islands.levers import ISLAND_COLUMNS, TILE_COLUMNS, lever_tables
+    from islandvae.latent import text
+    from islandvae.latent.explorer import explorer_block
+
+    mid = {"midpoint to nearest real": 1.0, "reconstruction to nearest real": 0.95, "real to nearest other real": 0.8}
+    assert "as close to real tiles as reconstructions" in text.midpoints_text(mid)
+    assert "farther from real tiles" in text.midpoints_text({**mid, "midpoint to nearest real": 2.0})
+    test = SimpleNamespace(keys=[("B1", "s1", 0, 0, 8), ("B1", "s2", 8, 16, 8)], tiles=torch.zeros(2, 1, 8, 8),
+                           label=["granular", "plain"])
+    assert "s1 at (0, 0) to s2 at (8, 16)" in text.pairs_text(test, [("same section", 0, 1)])
+    stats = SimpleNamespace(mean=100.0, std=20.0)
+    xy = np.array([[0.0, 0.0], [1.0, 1.0]])
+    labelled = explorer_block(xy, test, stats, labelled=True)
+    assert labelled.startswith("```{=html}") and "#d62728" in labelled and "granular" in labelled
+    assert "granular" not in explorer_block(xy, test, stats, labelled=False)  # no truth: no label shown
+    table = {"rows": [{"features": "as configured", "steps": 10, "island ARI": [0.5, 0.4, 0.6],
+                       "recon MSE": [0.2, 0.1, 0.3]}], "baselines": []}
+    island_rows, tile_rows = lever_tables(table)
+    assert set(island_rows[0]) <= set(ISLAND_COLUMNS) and "island ARI" in island_rows[0]
+    assert set(tile_rows[0]) <= set(TILE_COLUMNS) and "recon MSE" in tile_rows[0] and "island ARI" not in tile_rows[0]

@@ -152,9 +152,9 @@ def test_objects_that_are_not_images_are_named_once_in_a_warning(tmp_path, run_c
 
 
 def test_images_of_glass_only_are_named_when_tiles_are_drawn():
-    from islandvae.data import ImageInfo
-    from islandvae.sampler import TileSampler
-    from islandvae.tissue import TissueMap
+    from islandvae.data.hdf5 import ImageInfo
+    from islandvae.tiles.sampler import TileSampler
+    from islandvae.tiles.tissue import TissueMap
 
     infos = [ImageInfo("B05", "0000", 64, 64, "uint8"), ImageInfo("B05", "0001", 64, 64, "uint8")]
     tissue = TissueMap(blocks=[np.ones((4, 4), bool), np.zeros((4, 4), bool)], means=[np.zeros((4, 4))] * 2)
@@ -265,8 +265,8 @@ def test_a_folder_without_write_permission_is_one_clear_line_even_as_root(tmp_pa
 # Files around the data file, and names that become paths (issue 25) ----------------------------------------------
 
 def test_a_truth_file_that_is_not_hdf5_is_one_line_naming_it_and_what_to_do(tmp_path):
+    from islandvae.data.truth import TruthFile
     from islandvae.errors import UserError
-    from islandvae.truth import TruthFile
 
     path = tmp_path / "d.truth.h5"
     path.write_text("brain,image\n")
@@ -312,7 +312,7 @@ def test_names_that_are_not_plain_file_names_are_refused(name):
 
 
 def test_a_damaged_cache_is_recomputed_with_a_warning(tmp_path):
-    from islandvae.latent import cached, cached_json
+    from islandvae.latent.codes import cached, cached_json
 
     npz, js = tmp_path / "c.npz", tmp_path / "c.json"
     npz.write_bytes(b"PK\x03\x04 not a whole zip")
@@ -327,7 +327,7 @@ def test_a_damaged_cache_is_recomputed_with_a_warning(tmp_path):
 
 
 def test_a_damaged_statistics_cache_is_recomputed(tmp_path, plain_file):
-    from islandvae.stats import training_stats
+    from islandvae.data.stats import training_stats
 
     first = training_stats(plain_file, "B20", cache_dir=tmp_path, progress=False)
     for entry in tmp_path.glob("stats-*.json"):
@@ -339,7 +339,7 @@ def test_a_damaged_statistics_cache_is_recomputed(tmp_path, plain_file):
 
 def test_a_damaged_training_log_is_one_line_naming_it(tmp_path):
     from islandvae.errors import UserError
-    from islandvae.runs import Run, read_metrics
+    from islandvae.model.runs import Run, read_metrics
 
     run = Run(tmp_path)
     run.metrics.write_bytes(b"\xff\xfe not text")

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 from islandvae.config import PROJECT_ROOT
-from islandvae.data import InMemoryImages, read_inventory
-from islandvae.exploration import (
+from islandvae.data.exploration import (
     argue_test_brain,
     brain_table,
     extreme_images_figure,
@@ -14,9 +13,10 @@ from islandvae.exploration import (
     size_figure,
     wasserstein,
 )
-from islandvae.stats import training_stats
-from islandvae.synth import generate
-from islandvae.truth import TruthFile, truth_path
+from islandvae.data.hdf5 import InMemoryImages, read_inventory
+from islandvae.data.stats import training_stats
+from islandvae.data.synth import generate
+from islandvae.data.truth import TruthFile, truth_path
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,8 @@ def test_figures_show_every_brain(tiny, tmp_path):
 
 
 def test_plain_and_project_loaders_cut_the_same_tile_and_both_are_timed(tiny, tmp_path):
-    from islandvae.speed import PlainDataset, loader_rates
-    from islandvae.tiles import TileDataset
+    from islandvae.tiles.dataset import TileDataset
+    from islandvae.tiles.speed import PlainDataset, loader_rates
 
     images = InMemoryImages(tiny, ["B01", "B02"], progress=False)
     stats = training_stats(tiny, "B20", cache_dir=tmp_path, progress=False)
@@ -82,7 +82,7 @@ def test_plain_and_project_loaders_cut_the_same_tile_and_both_are_timed(tiny, tm
 
 
 def test_measurements_are_bounded_by_time_not_by_work():
-    from islandvae.speed import for_seconds
+    from islandvae.machine import for_seconds
 
     calls = []
     timed, seconds = for_seconds(lambda: calls.append(1), 0.05)
@@ -91,13 +91,15 @@ def test_measurements_are_bounded_by_time_not_by_work():
 
 @pytest.mark.slow
 def test_bf16_is_reported_not_timed_on_a_cpu_without_it(monkeypatch):
-    from islandvae import speed
+    from islandvae import machine
     from islandvae.config import load_config
+    from islandvae.model import speed
 
+    monkeypatch.setattr(machine, "native_bf16", lambda: False)
     monkeypatch.setattr(speed, "native_bf16", lambda: False)
     config = load_config(PROJECT_ROOT / "configs" / "smoke.toml")
     rows = speed.speed_table(config, speed.flops_per_tile(config), seconds=0.05)
     assert [r["precision"] for r in rows] == ["fp32", "bf16 autocast"]
     assert rows[0]["tiles/s"] > 0 and "no native bf16" in rows[1]["tiles/s"]
     assert speed.matmul_rate(torch.bfloat16, seconds=0.05) is None
-    assert "no native bfloat16" in speed.describe_cpu()
+    assert "no native bfloat16" in machine.describe_cpu()

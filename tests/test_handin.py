@@ -2,7 +2,7 @@
 
 import pytest
 from islandvae.errors import UserError
-from islandvae.handin import next_zip, read_team, zip_stem
+from islandvae.report.handin import next_zip, read_team, zip_stem
 
 
 def member(name="Ada Lovelace", sid="1234567", user="alovelace", extra=""):

@@ -1,13 +1,13 @@
-"""Islands as the unit (islands.py) and the blob detector (morphology.py), on arrays made here."""
+"""Islands as the unit (islands/finder.py) and the blob detector (islands/morphology.py), on arrays made here."""
 
 import numpy as np
 import pytest
-from islandvae import island_grid as igrid
-from islandvae import island_types as itypes
-from islandvae import islands as isl
-from islandvae.data import ImageInfo
-from islandvae.morphology import cells, region_measures
-from islandvae.truth import label_from_mask
+from islandvae.data.hdf5 import ImageInfo
+from islandvae.data.truth import label_from_mask
+from islandvae.islands import finder as isl
+from islandvae.islands import grid as igrid
+from islandvae.islands import types as itypes
+from islandvae.islands.morphology import cells, region_measures
 
 
 def _grid(shape_tiles, tile=8, stride=8, image=0):
@@ -147,7 +147,7 @@ def test_rank_above_is_one_half_for_alike_samples_and_one_for_separated_ones():
 
 
 def test_point_window_sums_count_the_points_inside_each_window():
-    from islandvae.morphology import point_window_sums
+    from islandvae.islands.morphology import point_window_sums
 
     rng = np.random.default_rng(1)
     shape, size = (150, 170), 40
@@ -161,7 +161,7 @@ def test_point_window_sums_count_the_points_inside_each_window():
 
 
 def test_image_cells_in_strips_finds_the_cells_of_one_pass():
-    from islandvae.morphology import cells, image_cells
+    from islandvae.islands.morphology import cells, image_cells
 
     rng = np.random.default_rng(2)
     image = np.full((300, 200), 200.0) + rng.normal(0, 3, (300, 200))
@@ -189,7 +189,7 @@ def test_islands_set_apart_are_not_typed_and_do_not_shape_the_types():
     features[np.isin(island, [0, 1])] += 50.0  # two far-off islands (edges): set apart, they would be a type
     found = itypes.island_types(features, island, typed=~odd, spread=True)
     assert (found["type"][odd] == -1).all() and found["k"] == 2
-    from islandvae.measures import adjusted_rand
+    from islandvae.latent.measures import adjusted_rand
     assert adjusted_rand(kinds[~odd], found["type"][~odd]) > 0.9
     assert set(found["k chosen"]) == set(found["bic"]) and abs(sum(found["k chosen"].values()) - 1) < 1e-9
     assert all(lo <= hi for lo, hi in found["bic spread"].values())
@@ -267,8 +267,8 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from islandvae import island_figures as isf
-    from islandvae.discovery import describe_types
+    from islandvae.islands import figures as isf
+    from islandvae.islands.discovery import describe_types
 
     tile, stride = 64, 32
     pixels, squares = _section(8.0)
@@ -304,9 +304,9 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
     # the summary's figure: drawn from the result and the crops without titles, legible at its print size
     import dataclasses
 
-    from islandvae import summary
     from islandvae.config import load_config
-    from islandvae.report import LEGIBLE_PT, print_font_pt
+    from islandvae.figures import LEGIBLE_PT, print_font_pt
+    from islandvae.report import summary
 
     config = load_config(None)
     config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, figures=tmp_path))

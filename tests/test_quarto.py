@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from islandvae.config import PROJECT_ROOT
-from islandvae.render import project, project_documents
-from islandvae.render.qmd import Chunk, parse, split_front_matter
+from islandvae.config import PROJECT_ROOT, quarto_project
+from islandvae.report.render import project_documents
+from islandvae.report.render.qmd import Chunk, parse, split_front_matter
 
 DOCUMENTED = yaml.safe_load((Path(__file__).with_name("quarto-options.yml")).read_text())
 SOURCES = sorted(PROJECT_ROOT.glob("*.qmd")) + sorted((PROJECT_ROOT / "chapters").glob("*.qmd"))
@@ -26,7 +26,7 @@ def _front(path: Path) -> dict:
 
 def merged_formats(path: Path) -> dict[str, dict]:
     """The formats Quarto renders a document to, with their options (project's, then the document's)."""
-    project_formats = project().get("format", {})
+    project_formats = quarto_project().get("format", {})
     own = _front(path).get("format")
     names = list(own) if own else list(project_formats)
     return {name: {**(project_formats.get(name) or {}), **((own or {}).get(name) or {})} for name in names}
@@ -41,7 +41,7 @@ def test_every_document_renders_to_html_and_typst_with_offline_math(path):
 
 
 def test_the_project_uses_only_documented_options():
-    config = project()
+    config = quarto_project()
     assert set(config) <= {"project", "execute", "format"}
     assert set(config["project"]) <= set(DOCUMENTED["project"])
     assert set(config["execute"]) <= set(DOCUMENTED["execute"])

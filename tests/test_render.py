@@ -8,11 +8,11 @@ import pytest
 from conftest import QUICK_TRAINING, write_config
 from islandvae import cli
 from islandvae.config import PROJECT_ROOT
+from islandvae.data.synth import generate
 from islandvae.errors import UserError
-from islandvae.render import project_documents, render
-from islandvae.render.execute import render_key
-from islandvae.render.qmd import parse
-from islandvae.synth import generate
+from islandvae.report.render import project_documents, render
+from islandvae.report.render.execute import render_key
+from islandvae.report.render.qmd import parse
 from pypdf import PdfReader
 
 pytestmark = pytest.mark.slow
@@ -69,7 +69,7 @@ def test_every_document_has_html_and_pdf_with_pages(smoke):
 
 def _typst_options(pdf: Path, out: Path) -> dict:
     """The typst options the document behind `pdf` rendered with (_quarto.yml's, then its front matter's)."""
-    from islandvae.render import _metadata
+    from islandvae.report.render import _metadata
 
     relative = pdf.relative_to(out).with_suffix(".qmd")
     return _metadata(parse(PROJECT_ROOT / relative, PROJECT_ROOT).meta, "typst")
@@ -92,7 +92,7 @@ def test_no_line_of_any_pdf_runs_past_the_text_block(smoke):
 
 
 def test_every_saved_figure_prints_its_smallest_text_legibly(smoke):
-    from islandvae.report import LEGIBLE_PT, PRINT_FONT_KEY
+    from islandvae.figures import LEGIBLE_PT, PRINT_FONT_KEY
     from PIL import Image
 
     figures = sorted((smoke["folder"] / "figures").glob("*.png"))
@@ -131,7 +131,7 @@ def test_zip_follows_the_scheme_and_a_second_call_writes_v2(smoke, run_cli, tmp_
 
     import torch
     from islandvae.config import load_config
-    from islandvae.model import VAE
+    from islandvae.model.vae import VAE
 
     args = ("zip", "--output-dir", smoke["out"], "--out", tmp_path)
     code, out, err = run_cli(*args)
@@ -143,7 +143,7 @@ def test_zip_follows_the_scheme_and_a_second_call_writes_v2(smoke, run_cli, tmp_
         assert {n.split("/")[0] for n in names} == {stem}  # one folder of the zip's name
         top = {n.split("/", 1)[1] for n in names if n.count("/") == 1}
         assert {"report.pdf", "summary.pdf", "report.html", "README.md", "Makefile"} <= top
-        assert f"{stem}/code/islandvae/model.py" in names and f"{stem}/chapters/_05-analysis.qmd" in names
+        assert f"{stem}/code/islandvae/model/vae.py" in names and f"{stem}/chapters/_05-analysis.qmd" in names
         assert f"{stem}/runs/test/metrics.csv" in names
         assert not [n for n in names if re.search(r"\.venv/|__pycache__|\.h5$|/cache/|\.pyc$|last\.pt|best\.pt", n)]
         state = torch.load(z.open(f"{stem}/runs/test/model_state_dict.pt"), weights_only=True)
@@ -156,7 +156,7 @@ def test_zip_follows_the_scheme_and_a_second_call_writes_v2(smoke, run_cli, tmp_
 
 
 def test_zip_warns_above_the_size_limit(smoke, run_cli, tmp_path, monkeypatch):
-    monkeypatch.setattr("islandvae.handin.SIZE_WARNING_MB", 0)
+    monkeypatch.setattr("islandvae.report.handin.SIZE_WARNING_MB", 0)
     code, out, err = run_cli("zip", "--output-dir", smoke["out"], "--out", tmp_path)
     assert code == 0 and "above 0 MB" in err
 
@@ -265,7 +265,7 @@ def test_ctrl_c_during_a_render_keeps_the_previous_outputs(smoke, tmp_path):
     env = {**os.environ, "ISLANDVAE_CONFIG": str(smoke["config"]), "ISLANDVAE_TEAM": str(smoke["team"]),
            "PYTHONUNBUFFERED": "1"}
     # A fresh chunk cache: the chapter's chunks must run in a kernel again, which takes seconds.
-    script = ("import sys; from pathlib import Path; from islandvae.render import render; "
+    script = ("import sys; from pathlib import Path; from islandvae.report.render import render; "
               "from islandvae.errors import Interrupted\n"
               "try:\n    render([Path(sys.argv[1])], Path(sys.argv[2]), cache_dir=Path(sys.argv[3]))\n"
               "except Interrupted as err:\n    sys.exit(f'interrupted: {err}')")
@@ -290,7 +290,7 @@ def test_a_chunk_marked_error_true_renders_its_error(smoke, tmp_path):
 
 
 def test_kernel_sockets_go_to_jupyters_runtime_folder_not_the_project():
-    from islandvae.render.execute import LocalKernelManager
+    from islandvae.report.render.execute import LocalKernelManager
     from jupyter_core.paths import jupyter_runtime_dir
 
     manager = LocalKernelManager()
@@ -446,7 +446,7 @@ def test_the_latent_explorer_shows_a_tile_under_the_pointer(smoke, browser):
     assert tile.value_of_css_property("visibility") == "visible"
     import math
 
-    from islandvae.explorer import TILE
+    from islandvae.latent.explorer import TILE
 
     k, columns = int(point.get_attribute("data-k")), math.ceil(math.sqrt(len(circles)))
     assert caption.text.startswith("B20/") and " at (" in caption.text  # the tile's name and place

@@ -1,4 +1,4 @@
-"""The robustness sets (robustness.py), the generator options they use, and the island catalogue."""
+"""The robustness sets (islands/robustness.py), the generator options they use, and the island catalogue."""
 
 import dataclasses
 import json
@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 from conftest import QUICK_TRAINING, write_config
-from islandvae import robustness
 from islandvae.config import load_config
+from islandvae.data.synth import Options, generate
+from islandvae.data.synth.generate import PRESETS, Preset, parameters
 from islandvae.errors import UserError
-from islandvae.synth import Options, generate
-from islandvae.synth.generate import PRESETS, Preset, parameters
+from islandvae.islands import robustness
 
 
 def test_every_robustness_set_differs_from_the_config_only_in_its_data(tmp_path):
@@ -35,9 +35,9 @@ def test_the_generator_options_change_the_islands_and_nothing_else_by_default(tm
     plain = generate(tmp_path / "a.h5", preset=preset, seed=1, progress=False)
     sparse = generate(tmp_path / "b.h5", preset=preset, seed=1, progress=False, options=Options(island_density=0.15))
     import h5py
-    from islandvae.morphology import cells
-    from islandvae.synth.cells import SpriteBank
-    from islandvae.truth import TruthFile, truth_path
+    from islandvae.data.synth.cells import SpriteBank
+    from islandvae.data.truth import TruthFile, truth_path
+    from islandvae.islands.morphology import cells
 
     def island_density(path):
         with h5py.File(path) as f, TruthFile(truth_path(path)) as truth:
@@ -89,7 +89,7 @@ def test_the_robustness_table_belongs_to_its_config(tmp_path):
     path = robustness.results_path(config)
     assert robustness.read_robustness(config) is None
     path.parent.mkdir(parents=True)
-    from islandvae.checkpoint import run_signature
+    from islandvae.model.checkpoint import run_signature
     path.write_text(json.dumps({"signature": run_signature(config), "sets": {"seed 1": _entry(0.9, 0.9)}}))
     assert set(robustness.read_robustness(config)["sets"]) == {"seed 1"}
     other = dataclasses.replace(config, train=dataclasses.replace(config.train, beta=0.5))
@@ -99,10 +99,10 @@ def test_the_robustness_table_belongs_to_its_config(tmp_path):
 
 
 def test_the_catalogue_lists_every_found_island_with_its_extent_and_type():
-    from islandvae.catalogue import CATALOGUE, catalogue_csv
-    from islandvae.data import ImageInfo
-    from islandvae.island_features import MEASURES
-    from islandvae.island_text import extent_rows
+    from islandvae.data.hdf5 import ImageInfo
+    from islandvae.islands.catalogue import CATALOGUE, catalogue_csv
+    from islandvae.islands.features import MEASURES
+    from islandvae.islands.text import extent_rows
 
     infos = [ImageInfo("B20", "0000", 300, 200, "uint8"), ImageInfo("B20", "0001", 100, 100, "uint8")]
     arrays = {"island": np.array([0, 0, 1, -1, 2]), "image": np.array([0, 0, 0, 0, 1]),

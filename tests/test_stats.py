@@ -3,8 +3,8 @@ import json
 import h5py
 import numpy as np
 import pytest
-from islandvae import stats as stats_module
-from islandvae.stats import brain_histograms, training_stats
+from islandvae.data import stats as stats_module
+from islandvae.data.stats import brain_histograms, training_stats
 
 
 def _reference(path, brains):

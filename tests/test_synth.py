@@ -7,10 +7,10 @@ import json
 import h5py
 import numpy as np
 import pytest
-from islandvae.data import read_inventory
-from islandvae.synth import PRESETS, generate
-from islandvae.synth.generate import Preset
-from islandvae.truth import TruthFile, label_from_mask, truth_path
+from islandvae.data.hdf5 import read_inventory
+from islandvae.data.synth import PRESETS, generate
+from islandvae.data.synth.generate import Preset
+from islandvae.data.truth import TruthFile, label_from_mask, truth_path
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def test_unwritable_path_is_refused(tmp_path, run_cli):
 
 
 def test_an_interrupted_run_leaves_no_file(tmp_path, monkeypatch):
-    module = importlib.import_module("islandvae.synth.generate")  # the module, not the function
+    module = importlib.import_module("islandvae.data.synth.generate")  # the module, not the function
 
     calls = {"n": 0}
     real = module.render
@@ -165,8 +165,8 @@ def test_custom_presets_are_recorded(tmp_path):
 
 
 def test_full_preset_plans_the_real_counts_and_scale():
-    from islandvae.layout import REAL_COUNTS
-    from islandvae.synth.generate import make_plans
+    from islandvae.data.layout import REAL_COUNTS
+    from islandvae.data.synth.generate import make_plans
 
     plans = make_plans(PRESETS["full"], 0, 0.3)
     assert {b: sum(p.brain == b for p in plans) for b in REAL_COUNTS} == REAL_COUNTS
@@ -178,10 +178,10 @@ def test_full_preset_plans_the_real_counts_and_scale():
 
 
 def test_strategy_table_gives_each_class_a_row_and_each_group_sums_to_all_tiles(tiny):
-    from islandvae.data import InMemoryImages, training_brains
-    from islandvae.sampler import STRATEGIES
-    from islandvae.sampling import compare_strategies
-    from islandvae.stats import training_stats
+    from islandvae.data.hdf5 import InMemoryImages, training_brains
+    from islandvae.data.stats import training_stats
+    from islandvae.tiles.sampler import STRATEGIES
+    from islandvae.tiles.sampling import compare_strategies
 
     brains = training_brains(read_inventory(tiny), "B20")
     images = InMemoryImages(tiny, brains, progress=False)

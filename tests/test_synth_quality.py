@@ -4,12 +4,12 @@ neither trivial nor impossible nor solvable by brightness. Slow (about 1.5 minut
 import collections
 
 import pytest
-from islandvae.baselines import island_task
-from islandvae.calibration import grey_table, image_summaries, size_table
-from islandvae.data import read_inventory
-from islandvae.synth import DEFAULT_DIFFICULTY, generate
-from islandvae.synth.generate import Preset
-from islandvae.truth import TruthFile, truth_path
+from islandvae.data.calibration import grey_table, image_summaries, size_table
+from islandvae.data.hdf5 import read_inventory
+from islandvae.data.synth import DEFAULT_DIFFICULTY, generate
+from islandvae.data.synth.generate import Preset
+from islandvae.data.truth import TruthFile, truth_path
+from islandvae.latent.baselines import island_task
 
 pytestmark = pytest.mark.slow
 

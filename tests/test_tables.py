@@ -4,7 +4,7 @@ import json
 
 import pytest
 from islandvae.config import PROJECT_ROOT
-from islandvae.render import markdown_pdf
+from islandvae.report.render import markdown_pdf
 from islandvae.tables import DASH, MINUS, NBSP, WORD_JOINER, cell_text, markdown_table
 from pdf_layout import margin_problems, project_margin_x, table_problems, table_size_factor
 
@@ -77,8 +77,8 @@ def test_the_report_style_keeps_the_same_table_whole(tmp_path, factor):
 
 def test_the_widest_kept_result_tables_fit_the_page(tmp_path, factor):
     """The lever and robustness tables of results/ (the widest chapter 5 shows) as the chapter builds them."""
-    from islandvae import robustness
-    from islandvae.levers import lever_effects
+    from islandvae.islands import robustness
+    from islandvae.islands.levers import lever_effects
 
     levers = json.loads((PROJECT_ROOT / "results" / "levers-default.json").read_text())
     robust = json.loads((PROJECT_ROOT / "results" / "robustness-default.json").read_text())

@@ -4,12 +4,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from islandvae.data import InMemoryImages
+from islandvae.data.hdf5 import InMemoryImages
+from islandvae.data.stats import PixelStats
 from islandvae.errors import UserError
-from islandvae.sampler import TileSampler, fixed_tiles
-from islandvae.stats import PixelStats
-from islandvae.tiles import TileDataset, augment, identity_collate
-from islandvae.tissue import tissue_map
+from islandvae.tiles.dataset import TileDataset, augment, identity_collate
+from islandvae.tiles.sampler import TileSampler, fixed_tiles
+from islandvae.tiles.tissue import tissue_map
 from torch.utils.data import DataLoader
 
 STATS = PixelStats(min=0, max=255, mean=150.0, std=40.0, count=1, brains=("A",))
@@ -95,7 +95,7 @@ def test_every_drawn_block_is_a_tissue_block_of_its_image(images, strategy):
 
 def test_tissue_blocks_in_strips_equal_the_whole_image_at_once(monkeypatch):
     """The strip-wise tissue map (bounded memory) gives exactly the blocks and means of one pass over the image."""
-    from islandvae import tissue
+    from islandvae.tiles import tissue
 
     rng = np.random.default_rng(1)
     for shape in [(5, 7), (300, 200), (1001, 333)]:  # smaller than a block, exact blocks, ragged edges
@@ -162,7 +162,7 @@ def test_tile_larger_than_images_warns_once_and_pads(images):
 
 
 def test_batch_sampler_fast_path_equals_the_tuples(images):
-    from islandvae.sampler import TileBatchSampler
+    from islandvae.tiles.sampler import TileBatchSampler
 
     ds = TileDataset(images, STATS)
     batches = list(TileBatchSampler(TileSampler(images.infos(), tile_size=32, tiles=100, seed=2), 30))
@@ -174,7 +174,7 @@ def test_batch_sampler_fast_path_equals_the_tuples(images):
 
 
 def test_batch_sampler_fast_path_pads_tiles_larger_than_an_image(images):
-    from islandvae.sampler import TileBatchSampler
+    from islandvae.tiles.sampler import TileBatchSampler
 
     ds = TileDataset(images, STATS)
     with pytest.warns(UserWarning):
@@ -187,7 +187,7 @@ def test_batch_sampler_fast_path_pads_tiles_larger_than_an_image(images):
 
 
 def test_key_batch_reads_as_a_list_of_tuples(images):
-    from islandvae.sampler import TileBatchSampler
+    from islandvae.tiles.sampler import TileBatchSampler
 
     batch = next(iter(TileBatchSampler(TileSampler(images.infos(), tile_size=32, tiles=5, seed=1), 5)))
     keys = list(TileSampler(images.infos(), tile_size=32, tiles=5, seed=1))
@@ -195,7 +195,7 @@ def test_key_batch_reads_as_a_list_of_tuples(images):
 
 
 def test_fresh_batches_reuse_freed_memory():
-    from islandvae.tiles import keep_freed_memory
+    from islandvae.tiles.dataset import keep_freed_memory
 
     assert keep_freed_memory() in (True, False)  # False only where the C library is not glibc
     import platform

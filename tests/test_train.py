@@ -6,14 +6,14 @@ import socket
 import pytest
 import torch
 from conftest import write_config
-from islandvae import checkpoint
 from islandvae.config import ModelConfig, load_config
-from islandvae.device import pick_device
+from islandvae.data.synth import generate
 from islandvae.errors import UserError
-from islandvae.model import VAE, Decoder, Encoder, architecture, loss_terms
-from islandvae.runs import Run
-from islandvae.synth import generate
-from islandvae.train import load_or_train, train
+from islandvae.model import checkpoint
+from islandvae.model.device import pick_device
+from islandvae.model.runs import Run
+from islandvae.model.train import load_or_train, train
+from islandvae.model.vae import VAE, Decoder, Encoder, architecture, loss_terms
 
 SMALL_RUN = """
 [sampling]
@@ -87,7 +87,7 @@ def test_tile_normalisation_leaves_no_brightness_in_the_latent():
 
 
 def test_the_texture_term_ignores_where_the_structure_lies():
-    from islandvae.model import band_energy
+    from islandvae.model.vae import band_energy
 
     torch.manual_seed(0)
     model = VAE(ModelConfig(), 64)
@@ -103,7 +103,7 @@ def test_the_texture_term_ignores_where_the_structure_lies():
 
 
 def test_the_corrupted_encoder_input_is_reproducible_and_blurs():
-    from islandvae.tiles import corrupt
+    from islandvae.tiles.dataset import corrupt
 
     x = torch.randn(6, 1, 32, 32)
     a = corrupt(x, strength=1.5, generator=torch.Generator().manual_seed(3))
@@ -176,7 +176,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny, tmp_path):
 @pytest.mark.slow
 def test_load_or_train_never_retrains_a_finished_run(config, monkeypatch):
     train(config, progress=False)
-    import islandvae.train as module
+    import islandvae.model.train as module
 
     monkeypatch.setattr(module, "train", lambda *a, **k: pytest.fail("retrained"))
     model, run = load_or_train(config, progress=False)
@@ -185,7 +185,7 @@ def test_load_or_train_never_retrains_a_finished_run(config, monkeypatch):
 
 @pytest.mark.slow
 def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(config, monkeypatch):
-    import islandvae.train as module
+    import islandvae.model.train as module
 
     real = module.loss_terms
     calls = {"n": 0}
@@ -256,7 +256,7 @@ def test_two_processes_train_together_with_gloo(tiny, tmp_path):
 @pytest.mark.parametrize("name", ["default", "smoke", "real", "ae", "latent2", "latent4096", "deep"])
 def test_every_shipped_config_builds_its_model(name):
     from islandvae.config import PROJECT_ROOT
-    from islandvae.train import check_train
+    from islandvae.model.train import check_train
 
     config = load_config(PROJECT_ROOT / "configs" / f"{name}.toml")
     check_train(config)

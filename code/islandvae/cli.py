@@ -32,7 +32,7 @@ def _data_path(args: argparse.Namespace, config: Config) -> Path:
 
 def cmd_inventory(args: argparse.Namespace) -> None:
     """Print every image (brain, name, shape, dtype, pixels) and per-brain totals; reads no pixel."""
-    from islandvae.data import read_inventory
+    from islandvae.data.hdf5 import read_inventory
 
     config = _config(args)
     inventory = read_inventory(_data_path(args, config))
@@ -56,7 +56,7 @@ def cmd_inventory(args: argparse.Namespace) -> None:
 
 def cmd_stats(args: argparse.Namespace) -> None:
     """Print min, max, mean, std of the training brains (all but the test brain); cached."""
-    from islandvae.stats import training_stats
+    from islandvae.data.stats import training_stats
 
     config = _config(args)
     path = _data_path(args, config)
@@ -69,8 +69,8 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
 def cmd_synth(args: argparse.Namespace) -> None:
     """Write a synthetic stand-in in the course layout, and its truth file beside it."""
-    from islandvae.synth import Options, generate
-    from islandvae.truth import truth_path
+    from islandvae.data.synth import Options, generate
+    from islandvae.data.truth import truth_path
 
     out = generate(args.out, preset=args.preset, seed=args.seed, difficulty=args.difficulty, force=args.force,
                    workers=args.workers, options=Options(island_density=args.island_density, cell_scale=args.cell_scale))
@@ -79,14 +79,14 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 def cmd_data(args: argparse.Namespace) -> None:
     """Make sure the configured data file exists: generate it if the config names a synthetic preset."""
-    from islandvae.synth import Options, generate
+    from islandvae.data.synth import Options, generate
 
     data = _config(args).data
     if data.path.exists():
         print(f"data file {show(data.path)} is there")
         return
     if not data.synthetic:
-        from islandvae.data import open_h5
+        from islandvae.data.hdf5 import open_h5
 
         open_h5(data.path)  # raises the missing-file message with the course-file hint
     generate(data.path, preset=data.synthetic, seed=data.seed, difficulty=data.difficulty,
@@ -96,7 +96,7 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def cmd_calibration(args: argparse.Namespace) -> None:
     """Compare the data file with the course file's published figures: grey values and image sizes."""
-    from islandvae.calibration import (
+    from islandvae.data.calibration import (
         format_table,
         grey_table,
         image_summaries,
@@ -114,18 +114,18 @@ def cmd_calibration(args: argparse.Namespace) -> None:
 
 def cmd_render(args: argparse.Namespace) -> None:
     """Render documents to HTML and PDF without Quarto (the pip-only path); default: the whole project."""
-    from islandvae.render import render
+    from islandvae.report.render import render
 
     render([Path(d) for d in args.documents] or None, Path(args.output_dir) if args.output_dir else None)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train the config's model, or resume its unfinished run; a finished run is left as it is."""
-    from islandvae.runs import comparison_configs, debug_config
+    from islandvae.model.runs import comparison_configs, debug_config
 
     config = _config(args)
     if args.comparisons or args.levers:
-        from islandvae.levers import lever_configs
+        from islandvae.islands.levers import lever_configs
 
         for variant in (comparison_configs(config) if args.comparisons else lever_configs(config)).values():
             _train_once(variant)
@@ -137,8 +137,8 @@ def cmd_analyse(args: argparse.Namespace) -> None:
     """Compute and cache chapter 5's embeddings, 2-D maps, island pipeline and scores (the report then reads them)."""
     import time
 
-    from islandvae.analysis import Analysis
-    from islandvae.discovery import Discovery
+    from islandvae.islands.discovery import Discovery
+    from islandvae.latent.analysis import Analysis
 
     config = _config(args)
     start = time.perf_counter()
@@ -161,22 +161,22 @@ def cmd_analyse(args: argparse.Namespace) -> None:
 
 def cmd_levers(args: argparse.Namespace) -> None:
     """Score the main run and every finished lever run (`islandvae train --levers`) as chapter 5 does."""
-    from islandvae.levers import measure_levers
+    from islandvae.islands.levers import measure_levers
 
     measure_levers(_config(args))
 
 
 def cmd_robustness(args: argparse.Namespace) -> None:
     """Generate, train and score the six robustness stand-ins (each step kept once done); write the table."""
-    from islandvae.robustness import measure_robustness
+    from islandvae.islands.robustness import measure_robustness
 
     measure_robustness(_config(args))
 
 
 def cmd_zip(args: argparse.Namespace) -> None:
     """Pack the hand-in zip project01_<usernames>.zip (the _v2, _v3 ... version when it exists already)."""
-    from islandvae.handin import build_zip, is_example, read_team
-    from islandvae.render import output_root
+    from islandvae.report.handin import build_zip, is_example, read_team
+    from islandvae.report.render import output_root
 
     config = _config(args)
     team = read_team(Path(args.team) if args.team else None)
@@ -190,8 +190,8 @@ def cmd_zip(args: argparse.Namespace) -> None:
 
 
 def _train_once(config) -> None:
-    from islandvae.runs import Run
-    from islandvae.train import check_train, train
+    from islandvae.model.runs import Run
+    from islandvae.model.train import check_train, train
 
     check_train(config)  # an impossible config is named as such, before any existing run is compared with it
     run = Run.of(config)

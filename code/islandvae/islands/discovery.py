@@ -1,0 +1,255 @@
+"""Finding island types automatically (chapter 5): islands found from the latent space, typed, described, scored.
+
+On the test brain, with or without truth:
+1. every tissue tile on a grid of half-tile stride is described by the VAE's posterior (latent.readout);
+2. islands are found from those descriptions (islands.find_islands): clusters of tiles, the clusters whose
+   cells are clearly denser than the section's tissue (by rank, counted on every tile's pixels), connected
+   regions of such tiles grown by one ring of moderately dense tiles;
+3. islands at the section's edge are set apart; the others are typed from their dense tiles, described by the
+   readout pooled over each tile's 8 orientations (types.island_types, the number of types the smallest
+   within a BIC margin of the best);
+4. each type is described on the pixels: cell density, cell size and roundness per island (morphology.py),
+   with 95 % bootstrap intervals over the type's islands; every found island goes into a catalogue
+   (results/islands-<config>.csv: where, how large, which type, its cells).
+With truth (the stand-in) it also scores, for the VAE and every baseline, the same design on the same units:
+- tile level, on the island-enriched tiles (every island tile of the grid and as many plain tiles), the
+  measures of measures.py with intervals from a bootstrap over islands (and each image's plain tiles);
+- island level, on the true islands: agreement of the types found without labels with the true types
+  (ARI; balanced accuracy after naming each type by its majority), and the supervised ceiling (an island
+  probe trained on the training brains' islands); written to islands.json in the run folder;
+- how well the islands found without truth match the true ones (recall, precision, overlap).
+Everything is cached in the run folder (discovery.json, discovery.npz), keyed by the checkpoints and the data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from islandvae.data.stats import cache_key, file_identity
+from islandvae.data.truth import TruthFile, truth_path
+from islandvae.files import write_atomic
+from islandvae.islands import finder as isl
+from islandvae.islands import grid as igrid
+from islandvae.islands import types as itypes
+from islandvae.islands.catalogue import catalogue_csv, catalogue_path
+from islandvae.islands.features import (
+    MEASURES,
+    enriched_sets,
+    feature_spaces,
+    features_of,
+    island_probe,
+    test_picks,
+)
+from islandvae.islands.morphology import blob_sigma, detector_scale
+from islandvae.latent.analysis import Analysis
+from islandvae.latent.codes import (
+    cached,
+    cached_json,
+)
+from islandvae.latent.measures import score_features
+from islandvae.model.runs import Run
+from islandvae.tiles.tissue import tissue_map
+
+VERSION = "discovery-5"
+REPS = 200
+
+
+def scores_path(config) -> Path:
+    """runs/<config>/islands.json: the island-level scores of every feature space (stand-in only)."""
+    return Run.of(config).folder / "islands.json"
+
+
+def discovery_key(config, *, baselines: bool = True) -> str:
+    """What the island pipeline depends on: the main and autoencoder checkpoints, the data and the settings."""
+    from islandvae.latent.analysis import budget_models
+
+    paths = [Run.of(config).best] + [p for label, (_, p) in budget_models(config).items() if label == "autoencoder"]
+    return cache_key(VERSION, [file_identity(p) for p in paths if p.is_file()], file_identity(config.data.path),
+                     config.data.test_brain, config.sampling.tile_size, config.train.seed, source_digest(), baselines)
+
+
+def source_digest() -> str:
+    """A hash of the code the pipeline runs: a changed module recomputes it instead of showing stale numbers."""
+    import hashlib
+
+    from islandvae.islands import catalogue, morphology
+    from islandvae.islands import features as island_features
+    from islandvae.latent import baselines, measures
+    from islandvae.latent import codes as latent
+
+    digest = hashlib.sha1()
+    modules = (isl, igrid, itypes, island_features, catalogue, morphology, measures, latent, baselines)
+    for path in [Path(m.__file__) for m in modules] + [Path(__file__)]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def read_discovery(config, *, baselines: bool = True) -> dict | None:
+    """The cached result when it belongs to the config's present checkpoints, else None (loads nothing else)."""
+    return cached_json(Run.of(config).folder / "discovery.json", discovery_key(config, baselines=baselines))
+
+
+class Discovery:
+    """The island pipeline of one config's trained models."""
+
+    def __init__(self, analysis: Analysis, *, baselines: bool = True):
+        """`baselines`: score every baseline beside the VAE (False: the VAE alone, as the lever runs need)."""
+        self.a = analysis
+        self.config = analysis.config
+        self.folder = analysis.run.folder
+        self.baselines = baselines
+        self.key = discovery_key(self.config, baselines=baselines)
+
+    def result(self) -> dict:
+        """Everything the chapter reports (computed once, then read from discovery.json); the island catalogue
+        is written beside the other results whenever it is missing or belongs to other results."""
+        result = cached_json(self.folder / "discovery.json", self.key, self._compute)
+        path = catalogue_path(self.config)
+        table = catalogue_csv(self.a.test_images.infos(), self.arrays(), result)
+        if not path.is_file() or path.read_bytes() != table:  # missing, or from earlier results
+            write_atomic(path, table)
+        return result
+
+    def arrays(self) -> dict:
+        """Per grid tile: image, row, column, grid place, cluster, found island, core flag, true island, label."""
+        return cached(self.folder / "discovery.npz", self.key, lambda: self._grid_arrays()[0])
+
+    # The computation ------------------------------------------------------------------------------------------
+
+    def _grid_arrays(self) -> tuple[dict, igrid.Grid, np.ndarray]:
+        a, s = self.a, self.config.sampling.tile_size
+        truth = TruthFile(truth_path(self.config.data.path)) if a.has_truth else None
+        try:
+            grid = igrid.tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
+                                   stride=max(s // 2, 1), truth=truth)
+        finally:
+            if truth is not None:
+                truth.close()
+        features = features_of(a.model, a.test_images, grid.keys, a.stats)
+        sigma = blob_sigma(a.test_images)
+        scale = detector_scale(sigma)  # the blob detector's sizes follow the data's cells
+        measures = igrid.grid_measures(grid, a.test_images, scale)
+        found = isl.find_islands(grid, features, a.test_images, seed=self.config.train.seed, measures=measures,
+                                 scale=scale)
+        true = igrid.true_islands(grid)[0] if grid.label is not None else np.full(len(grid), -1)
+        arrays = {"image": grid.image, "row": np.array([k[2] for k in grid.keys], dtype=int),
+                  "col": np.array([k[3] for k in grid.keys], dtype=int), "gy": grid.gy, "gx": grid.gx,
+                  "cluster": found["cluster"], "island": found["island"], "core": found["core"], "true": true,
+                  "label": grid.label if grid.label is not None else np.full(len(grid), "", dtype=str),
+                  "features": features.astype(np.float32), "measures": measures.astype(np.float32),
+                  "tissue_px": grid.tissue_px, "blob": np.array([sigma, scale])}
+        return arrays, grid, found
+
+    def _compute(self) -> dict:
+        arrays, grid, found = self._grid_arrays()
+        cached(self.folder / "discovery.npz", self.key, lambda: arrays)
+        island, core = arrays["island"], arrays["core"]
+        edge = isl.edge_islands(grid, island)
+        # The types from the core tiles' readout pooled over their 8 orientations (the lever that types best);
+        # pooled once for them and, with truth, the scored tiles (most of them the same).
+        pooled = np.zeros_like(arrays["features"])
+        typed = np.flatnonzero(core & (island >= 0))
+        rng = np.random.default_rng(self.config.sampling.seed)  # draws the scored plain tiles, then the training ones
+        picks = test_picks(rng, grid, arrays["true"]) if grid.label is not None else None
+        need = np.union1d(typed, picks[0]) if picks is not None else typed
+        pooled[need] = features_of(self.a.model, self.a.test_images, [grid.keys[t] for t in need], self.a.stats,
+                                   pooled=True, first=arrays["features"][need])
+        typing = itypes.island_types(pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True,
+                                  typed=~edge)
+        out = {"grid": {"tiles": len(grid), "images": len(grid.infos), "tile": grid.tile, "stride": grid.stride},
+               "clusters": {"k": len(found["density"]), "density": found["density"], "rank": found["rank"],
+                            "tiles": np.bincount(found["cluster"], minlength=len(found["density"])).tolist(),
+                            "island clusters": [int(c) for c in found["island clusters"]],
+                            "tissue density": found["tissue density"], "threshold": found["threshold"]},
+               "found": {"islands": int(island.max() + 1), "tiles": int((island >= 0).sum()),
+                         "candidates": found["candidates"], "set apart": int(edge.sum())},
+               "types": {"k": typing["k"], "bic": {str(k): v for k, v in typing["bic"].items()},
+                         "type": typing["type"].tolist(), "axis": typing["axis"].tolist(), "margin": itypes.BIC_MARGIN,
+                         "bic spread": {str(k): v for k, v in typing.get("bic spread", {}).items()},
+                         "k chosen": {str(k): v for k, v in typing.get("k chosen", {}).items()}}}
+        out["morphology"] = found["morphology"]
+        out["blob scale"] = {"sigma": float(arrays["blob"][0]), "scale": float(arrays["blob"][1])}
+        out["described"] = describe_types(out["morphology"], typing["type"], typing["k"])
+        if grid.label is not None:
+            out |= self._truth_scores(grid, arrays, typing, pooled, picks, rng)
+        return out
+
+    def _truth_scores(self, grid: igrid.Grid, arrays: dict, typing: dict, pooled: np.ndarray, picks: tuple,
+                      rng: np.random.Generator) -> dict:
+        a, config = self.a, self.config
+        true, kinds = igrid.true_islands(grid)
+        found = arrays["island"]
+        out = {"match": isl.match_found(found, true) | empty_images(grid, found),
+               "true islands": {t: int((kinds == t).sum()) for t in igrid.TYPES}}
+        majority = majority_types(found, grid.label)
+        known = (majority != "") & (np.array(typing["type"]) >= 0)  # islands set apart have no type to score
+        out["found agreement"] = (itypes.agreement(np.array(typing["type"])[known], majority[known])
+                                  if len(set(majority[known])) > 1 else None)
+        out["found islands without a true island"] = int((majority == "").sum())
+        test, train, train_island, train_kinds, picked = enriched_sets(config, a, grid, picks, rng)
+        spaces = feature_spaces(a, test, train, vae_test=arrays["features"][picked], pooled_test=pooled[picked],
+                                baselines=self.baselines, scale=float(arrays["blob"][1]))
+        out["measures"] = [score_features(name, f["train"], f["test"], train, test, f.get("mse"))
+                           for name, f in spaces.items()]
+        island_of_test = np.where(test.group < len(kinds), test.group, -1)  # plain tiles carry group ids >= islands
+        scores, ceilings = {}, {}
+        for name, f in spaces.items():
+            types = itypes.island_types(f["test"], island_of_test, seed=config.train.seed)
+            scores[name] = itypes.agreement(types["type"], kinds) | {"types": types["k"]}
+            ceilings[name] = island_probe(f["train"], train_island, train_kinds, f["test"], island_of_test, kinds)
+        out["island scores"], out["island ceilings"] = scores, ceilings
+        vae = next(iter(spaces))
+        table = {name: {"ari": list(v["ari"]), "balanced accuracy": list(v["balanced accuracy"])}
+                 for name, v in scores.items()}
+        table[f"supervised island probe, {vae}"] = {k: list(ceilings[vae][k]) for k in ("ari", "balanced accuracy")}
+        if self.baselines:  # islands.json holds the whole comparison
+            write_atomic(scores_path(config), json.dumps(table, indent=1).encode())
+        return out
+
+
+def empty_images(grid: igrid.Grid, found: np.ndarray) -> dict:
+    """The finder on sections without islands: how many test images hold no true island tile (nor an ambiguous
+    one), and how many islands were found on them."""
+    labels = grid.label
+    island = (*igrid.TYPES, "ambiguous")
+    empty = [k for k in np.unique(grid.image) if not np.isin(labels[grid.image == k], island).any()]
+    on_empty = np.isin(grid.image, empty) & (found >= 0)
+    return {"empty images": len(empty), "found on empty images": int(len(np.unique(found[on_empty])))}
+
+
+def majority_types(found: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """Per found island, the island type most of its tiles have by the truth ('' when none of them is an island
+    tile)."""
+    n = int(found.max()) + 1 if (found >= 0).any() else 0
+    out = np.full(n, "", dtype=object)
+    for k in range(n):
+        tiles = label[found == k]
+        tiles = tiles[np.isin(tiles, igrid.TYPES)]
+        if len(tiles):
+            values, counts = np.unique(tiles, return_counts=True)
+            out[k] = values[counts.argmax()]
+    return out.astype(str)
+
+
+def describe_types(morphology: list[dict], types: np.ndarray, k: int, *, reps: int = REPS, seed: int = 0) -> list:
+    """Per type: its islands and, per measure, the mean over its islands with a 95 % bootstrap interval."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(k):
+        members = [m for m, ty in zip(morphology, types) if ty == t]
+        row = {"type": t + 1, "islands": len(members)}
+        for measure in MEASURES:
+            values = np.array([m[measure] for m in members], dtype=float)
+            values = values[np.isfinite(values)]
+            if not len(values):
+                row[measure] = (float("nan"),) * 3
+                continue
+            means = [values[rng.integers(0, len(values), len(values))].mean() for _ in range(reps)]
+            row[measure] = (float(values.mean()), *map(float, np.percentile(means, [2.5, 97.5])))
+        out.append(row)
+    return out
+
+

@@ -1,0 +1,153 @@
+"""Chapter 5's island figures: found islands on a section, the typing axis, example islands per type, the
+measured differences. They read discovery.py's cached result and arrays and the test brain's pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from islandvae.data.hdf5 import ImageSource
+from islandvae.islands.features import MEASURES
+
+TYPE_COLOURS = ("tab:orange", "tab:purple", "tab:green", "tab:brown")
+APART = "0.55"  # islands set apart (at the section's edge): grey
+
+
+def colour(t: int) -> str:
+    """The colour of type t (0, 1, ...), grey for an island set apart (-1)."""
+    return APART if t < 0 else TYPE_COLOURS[t % len(TYPE_COLOURS)]
+
+
+def type_name(t: int) -> str:
+    return "set apart (edge)" if t < 0 else f"type {t + 1}"
+TRUE_MARKERS = {"granular": "o", "parvicellular": "^", "": "x"}
+
+
+def showcase_image(arrays: dict) -> int:
+    """The test image with the most found island tiles (ties: the first)."""
+    counts = np.bincount(arrays["image"][arrays["island"] >= 0], minlength=arrays["image"].max() + 1)
+    return int(counts.argmax())
+
+
+def found_islands_figure(images: ImageSource, arrays: dict, types: list[int], *, image: int, tile: int):
+    """One test section with the tiles of each found island outlined in its type's colour and, with truth, the
+    true islands' tiles shaded."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    info = images.infos()[image]
+    fig, ax = plt.subplots(figsize=(5.0, 5.0 * min(info.height / info.width, 1.4)))  # with its text on one page
+    ax.imshow(images.image(info.brain, info.name), cmap="gray", vmin=0, vmax=255)
+    here = arrays["image"] == image
+    for k in np.flatnonzero(here & (arrays["true"] >= 0)):
+        ax.add_patch(Rectangle((arrays["col"][k], arrays["row"][k]), tile, tile, color="tab:cyan", alpha=0.12, lw=0))
+    for k in np.flatnonzero(here & (arrays["island"] >= 0)):
+        ax.add_patch(Rectangle((arrays["col"][k], arrays["row"][k]), tile, tile, fill=False,
+                               ec=colour(types[arrays["island"][k]]), lw=0.6))
+    shown = sorted({types[i] for i in np.unique(arrays["island"][here & (arrays["island"] >= 0)])})
+    handles = [Rectangle((0, 0), 1, 1, fill=False, ec=colour(t), label=f"found, {type_name(t)}") for t in shown]
+    if (arrays["true"] >= 0).any():
+        handles.append(Rectangle((0, 0), 1, 1, color="tab:cyan", alpha=0.3, label="true island tiles"))
+    ax.set_title(f"{info.brain}/{info.name} ({info.height} × {info.width} px)", fontsize=8)
+    ax.axis("off")
+    # the legend beneath the section, never over its tissue
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
+              frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def axis_figure(result: dict, majority: list[str] | None):
+    """Each found island's place on the typing axis, coloured by its type; with truth, marked by its true type."""
+    import matplotlib.pyplot as plt
+
+    place, types = np.array(result["types"]["axis"]), np.array(result["types"]["type"])
+    rng = np.random.default_rng(0)
+    fig, ax = plt.subplots(figsize=(6.4, 2.3))
+    marks = np.array(majority) if majority is not None else np.full(len(place), "")
+    for kind, marker in TRUE_MARKERS.items():
+        for t in np.unique(types):
+            pick = (types == t) & (marks == kind)
+            if pick.any():
+                label = type_name(t) + (f", truth {kind or 'none'}" if majority is not None else "")
+                ax.scatter(place[pick], rng.uniform(-1, 1, pick.sum()), s=14, marker=marker,
+                           color=colour(t), label=label, alpha=0.8)
+    ax.set(yticks=[], xlabel="typing axis (mean of each island's tiles)")
+    fig.subplots_adjust(left=0.03, right=0.98, top=0.96, bottom=0.4)  # the legend below the axis label
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, ncol=3, loc="lower center", frameon=False)
+    return fig
+
+
+def examples_figure(images: ImageSource, arrays: dict, result: dict, *, tile: int, per: int = 5, height: int = 160,
+                    titles: bool = True):
+    """A row per type: its `per` largest found islands, whole (the footprint of their tiles), scaled to one height;
+    each titled with its type and size unless `titles` is False (the summary's crops)."""
+    import matplotlib.pyplot as plt
+
+    from islandvae.islands.grid import Grid, island_crop
+
+    types = np.array(result["types"]["type"])
+    k = int(types.max()) + 1 if len(types) else 0
+    infos = images.infos()
+    keys = [(infos[i].brain, infos[i].name, int(r), int(c), tile)
+            for i, r, c in zip(arrays["image"], arrays["row"], arrays["col"])]
+    grid = Grid(infos, tile, tile // 2, keys, arrays["image"], arrays["gy"], arrays["gx"])
+    sizes = np.bincount(arrays["island"][arrays["island"] >= 0], minlength=len(types))
+    fig, axes = plt.subplots(max(k, 1), per, figsize=(6.5, 1.45 * max(k, 1)), squeeze=False)
+    for t in range(k):
+        chosen = [i for i in np.argsort(-sizes) if types[i] == t][:per]
+        for ax, i in zip(axes[t], chosen):
+            pixels, _ = island_crop(images, grid, arrays["island"], i)
+            ax.imshow(pixels, cmap="gray", vmin=0, vmax=255)
+            if titles:
+                ax.set_title(f"type {t + 1}: {pixels.shape[0]} × {pixels.shape[1]}", fontsize=7)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def measures_figure(result: dict):
+    """Per measure, every found island's value by type, with each type's mean and 95 % interval."""
+    import matplotlib.pyplot as plt
+
+    types = np.array(result["types"]["type"])
+    fig, axes = plt.subplots(1, len(MEASURES), figsize=(6.5, 2.3))
+    rng = np.random.default_rng(0)
+    for ax, measure in zip(axes, MEASURES):
+        values = np.array([m[measure] for m in result["morphology"]], dtype=float)
+        for row in result["described"]:
+            t = row["type"] - 1
+            pick = types == t
+            ax.scatter(t + rng.uniform(-0.15, 0.15, pick.sum()), values[pick], s=6, alpha=0.6,
+                       color=TYPE_COLOURS[t % len(TYPE_COLOURS)])
+            mean, lo, hi = row[measure]
+            ax.errorbar(t + 0.3, mean, yerr=[[mean - lo], [hi - mean]], fmt="o", color="black", ms=3, capsize=2)
+        ax.set_xticks(range(len(result["described"])), [f"type {r['type']}" for r in result["described"]])
+        ax.set_title(measure, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def bic_figure(result: dict):
+    """The BIC of 1 .. k types on the typing axis, with its 95 % range over bootstrap resamples of the islands,
+    and the margin within which the fewest types are chosen."""
+    import matplotlib.pyplot as plt
+
+    t = result["types"]
+    ks = sorted(int(k) for k in t["bic"])
+    bic = np.array([t["bic"][str(k)] for k in ks])
+    fig, ax = plt.subplots(figsize=(3.6, 2.2))
+    if t.get("bic spread"):
+        lo, hi = (np.array([t["bic spread"][str(k)][i] for k in ks]) for i in (0, 1))
+        ax.fill_between(ks, lo, hi, color="0.85", label="95 % over bootstrap resamples")
+    ax.plot(ks, bic, "o-", color="black", ms=4, label="BIC of the found islands")
+    ax.axhspan(bic.min(), bic.min() + t.get("margin", 6.0), color="tab:orange", alpha=0.25,
+               label=f"within {t.get('margin', 6.0):g} of the lowest")
+    ax.axvline(t["k"], color="tab:orange", lw=1, ls="--")
+    ax.set(xticks=ks, xlabel="number of types", ylabel="BIC")
+    ax.tick_params(labelsize=7)
+    ax.xaxis.label.set_size(8)
+    ax.yaxis.label.set_size(8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,134 @@
+"""Island types: each island placed on the direction along which islands differ most, typed by a mixture.
+
+`island_types` places each island on the direction along which islands differ most relative to the spread of
+their own tiles (linear discriminant analysis with the islands as classes), and fits Gaussian mixtures of 1 to
+MAX_TYPES components to those places; the number of types is the smallest whose BIC is within BIC_MARGIN of the
+lowest (`chosen_types`), with the spread of that choice over bootstrap resamples (`bic_spread`). `describe`
+gives each island the mean and spread of its tiles' features (the supervised ceiling's input); `agreement`
+scores found types against true ones (ARI, balanced accuracy, with bootstrap intervals).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+MAX_TYPES = 4  # the island-type mixture tries 1 .. MAX_TYPES components
+MIN_ISLANDS = 4  # islands per type at the least, on average: fewer islands are one type
+TYPED_TILES = 4  # the types are fitted on islands of at least this many tiles (smaller ones are then assigned)
+BIC_MARGIN = 6.0  # a mixture of more types must lower the BIC by more than this ("strong" evidence, Kass and
+# Raftery 1995): the number of types is the smallest within this margin of the lowest BIC
+BIC_SPREAD = 50  # bootstrap resamples of the islands for the spread of the BIC curve
+
+
+def describe(features: np.ndarray, island: np.ndarray) -> np.ndarray:
+    """Per island (numbers 0 .. n-1 in `island`, -1 ignored): the mean and the standard deviation of its tiles'
+    features, side by side, (n, 2 d); zeros for a number without tiles."""
+    n = island.max() + 1 if (island >= 0).any() else 0
+    inside = island >= 0
+    counts = np.bincount(island[inside], minlength=n)[:, None]
+    sums = np.zeros((n, features.shape[1]))
+    squares = np.zeros((n, features.shape[1]))
+    np.add.at(sums, island[inside], features[inside])
+    np.add.at(squares, island[inside], features[inside] ** 2)
+    mean = sums / np.maximum(counts, 1)  # an island without tiles (none here) stays at 0
+    spread = np.sqrt(np.maximum(squares / np.maximum(counts, 1) - mean**2, 0))
+    return np.hstack([mean, spread])
+
+
+def island_types(features: np.ndarray, island: np.ndarray, *, seed: int = 0, max_types: int = MAX_TYPES,
+                 spread: bool = False, typed: np.ndarray | None = None) -> dict:
+    """Island types from tile features (N, d) and each tile's island number (N,; -1 for tiles outside islands).
+
+    The standardised features are projected on the direction along which islands differ most relative to how
+    much the tiles within one island vary (linear discriminant analysis with the islands as classes: it needs
+    no island type, only which tiles belong together). Each island is placed by the mean of its tiles on that
+    axis, and Gaussian mixtures with 1 .. max_types components (fewer with few islands) are fitted to the
+    places of the islands of at least TYPED_TILES tiles (a smaller island's mean is too noisy to shape the
+    types; it is assigned to the nearest afterwards); the number of types is the smallest whose BIC is within
+    BIC_MARGIN of the lowest (a further type must earn its parameters clearly). With `spread`, the BIC curve is
+    also fitted on BIC_SPREAD bootstrap resamples of the islands (its 2.5 and 97.5 percentiles per k, and how
+    often each k would be chosen). Returns k, the BIC per k, each island's type (0 .. k-1, ordered along the
+    axis) and its place on the axis. `typed` (bool per island): the islands to type; the others (set apart)
+    shape neither the axis nor the mixture, get type -1 and still a place on the axis."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.mixture import GaussianMixture
+    from sklearn.preprocessing import StandardScaler
+
+    inside = island >= 0
+    n = int(island.max()) + 1 if inside.any() else 0
+    typed = np.ones(n, dtype=bool) if typed is None else np.asarray(typed, dtype=bool)
+    if typed.sum() < MIN_ISLANDS:
+        return {"k": 1 if typed.any() else 0, "bic": {}, "type": np.where(typed, 0, -1), "axis": np.zeros(n)}
+    used = inside & typed[np.maximum(island, 0)]
+    scale = StandardScaler().fit(features[used])
+    with warnings.catch_warnings():  # an island of one tile adds no within-island spread; sklearn warns of it
+        warnings.filterwarnings("ignore", message="Only one sample available")
+        axis = LinearDiscriminantAnalysis(n_components=1, solver="eigen", shrinkage="auto").fit(
+            scale.transform(features[used]), island[used])
+    # (n, 1): the mean of each island's tiles on the axis
+    place = describe(axis.transform(scale.transform(features[inside])), island[inside])[:, :1]
+    sizes = np.bincount(island[inside], minlength=n)
+    big = typed & (sizes >= TYPED_TILES)
+    fit = place[big] if big.sum() >= 2 * MIN_ISLANDS else place[typed]
+    fits = {k: GaussianMixture(k, covariance_type="tied", n_init=10, random_state=seed).fit(fit)
+            for k in range(1, min(max_types, len(fit) // MIN_ISLANDS) + 1)}
+    bic = {k: float(m.bic(fit)) for k, m in fits.items()}
+    k = chosen_types(bic)
+    raw = fits[k].predict(place)
+    order = np.argsort(fits[k].means_[:, 0])  # type 0 lies lowest on the axis
+    out = {"k": k, "bic": bic, "type": np.where(typed, np.argsort(order)[raw], -1), "axis": place[:, 0]}
+    if spread:
+        out |= bic_spread(fit, list(fits), seed=seed)
+    return out
+
+
+def chosen_types(bic: dict) -> int:
+    """The smallest number of types whose BIC is within BIC_MARGIN of the lowest."""
+    best = min(bic.values())
+    return min(k for k, v in bic.items() if v <= best + BIC_MARGIN)
+
+
+def bic_spread(places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = BIC_SPREAD) -> dict:
+    """The BIC curve on bootstrap resamples of the islands' places: per k its 2.5 and 97.5 percentiles, and the
+    share of resamples in which each k would be chosen."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(seed)
+    curves = []
+    for _ in range(reps):
+        sample = places[rng.integers(0, len(places), len(places))]
+        if len(np.unique(sample)) < max(ks):
+            continue
+        curves.append({k: float(GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed)
+                                .fit(sample).bic(sample)) for k in ks})
+    if not curves:
+        return {"bic spread": {}, "k chosen": {}}
+    choices = [chosen_types(c) for c in curves]
+    return {"bic spread": {k: [float(np.percentile([c[k] for c in curves], q)) for q in (2.5, 97.5)] for k in ks},
+            "k chosen": {k: choices.count(k) / len(choices) for k in ks}}
+
+
+def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = 200, seed: int = 0) -> dict:
+    """Island-level agreement of found types with true types: the adjusted Rand index and the balanced accuracy
+    after naming each type by the true type most of its islands have, each as (value, low, high) with a 95 %
+    bootstrap interval over islands; nan when the truth holds fewer than two types."""
+    from islandvae.latent.measures import adjusted_rand, balanced_accuracy, codes
+
+    if len(set(truth)) < 2:  # one true type: agreement is not measurable (a single cluster would score 1)
+        return {"ari": (float("nan"),) * 3, "balanced accuracy": (float("nan"),) * 3}
+    named = np.empty(len(types), dtype=object)
+    for t in np.unique(types):
+        kinds, counts = np.unique(truth[types == t], return_counts=True)
+        named[types == t] = kinds[counts.argmax()]
+    truth, named = codes(truth, named.astype(str))  # the same scores, from integers
+    rng = np.random.default_rng(seed)
+    picks = [rng.integers(0, len(types), len(types)) for _ in range(reps)]
+
+    def interval(score):
+        values = [score(p) for p in picks if (truth[p] != truth[p][0]).any()]
+        lo, hi = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
+        return (float(score(np.arange(len(types)))), float(lo), float(hi))
+    return {"ari": interval(lambda p: adjusted_rand(truth[p], types[p])),
+            "balanced accuracy": interval(lambda p: balanced_accuracy(truth[p], named[p]))}

@@ -1,0 +1,102 @@
+"""A run: the folder a config's training writes (runs/<name>/: config.json, metrics.csv and TensorBoard logs,
+last.pt and best.pt, step-<n>.pt), the training log and how it is read, and the runs derived from a config
+(chapter 5's comparison models, chapter 4's overfitting check)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from islandvae import files
+from islandvae.config import Config
+from islandvae.model import checkpoint
+
+FIELDS = ("step", "epoch", "seconds", "lr", "beta", "recon", "texture", "kl", "l2", "total",
+          "test_mse", "test_kl", "test_loss", "active_units")
+OVERFIT_STEPS = 120
+
+
+@dataclass
+class Run:
+    """Where a config's run lives."""
+
+    folder: Path
+
+    @classmethod
+    def of(cls, config: Config) -> Run:
+        return cls(config.paths.runs / files.path_name(config.name, "run name"))  # never a folder outside runs/
+
+    last = property(lambda self: self.folder / "last.pt")
+    best = property(lambda self: self.folder / "best.pt")
+    metrics = property(lambda self: self.folder / "metrics.csv")
+
+    def snapshot(self, step: int) -> Path:
+        return self.folder / f"step-{step}.pt"
+
+    def done(self, config: Config) -> bool:
+        return self.last.is_file() and bool(checkpoint.load(self.last, config).get("done"))
+
+
+class Logger:
+    """metrics.csv (rows after the resumed step dropped) and TensorBoard scalars, one row per log step."""
+
+    def __init__(self, run: Run, *, resume_step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        kept = []
+        if run.metrics.is_file() and resume_step:
+            with open(run.metrics, newline="") as f:
+                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        self.file = open(run.metrics, "w", newline="")
+        self.csv = csv.DictWriter(self.file, fieldnames=FIELDS)
+        self.csv.writeheader()
+        self.csv.writerows(kept)
+        self.tb = SummaryWriter(str(run.folder / "tb"), purge_step=resume_step + 1 if resume_step else None)
+
+    def write(self, row: dict) -> None:
+        self.csv.writerow({k: row.get(k, "") for k in FIELDS})
+        self.file.flush()
+        for k, v in row.items():
+            if k not in ("step", "epoch"):
+                self.tb.add_scalar(k, v, row["step"])
+
+    def close(self) -> None:
+        self.file.close()
+        self.tb.close()
+
+
+def read_metrics(run: Run) -> list[dict]:
+    """metrics.csv as dicts of floats (empty cells as None)."""
+    text = files.read_text(run.metrics, "training log", "it is written by training: move the run folder away and "
+                           "train again (`make train`)")
+    try:
+        return [{k: (float(v) if v != "" else None) for k, v in r.items()} for r in csv.DictReader(io.StringIO(text))]
+    except (ValueError, TypeError, AttributeError) as err:
+        raise files.read_problem(ValueError(f"it is not the training log's CSV ({err})"), run.metrics, "training log",
+                                 "move the run folder away and train again (`make train`)") from None
+
+
+def comparison_configs(config: Config) -> dict[str, Config]:
+    """Chapter 5's comparison models, each trained for train.comparison_steps: the autoencoder and latent sizes 2
+    and 4096 (runs of their own). The main model at the same budget is its run's step-<n>.pt snapshot."""
+    n = config.train.comparison_steps
+    short = dataclasses.replace(config.train, max_steps=n, patience=n)
+    variants = {"autoencoder": dict(kind="ae"), "latent 2": dict(latent=2, latent_map=False),  # 2 numbers: no map
+                "latent 4096": dict(latent=4096)}
+    return {label: dataclasses.replace(config, name=f"{config.name}-{label.replace(' ', '')}", train=short,
+                                       model=dataclasses.replace(config.model, **change))
+            for label, change in variants.items()}
+
+
+def debug_config(config: Config, *, steps: int = OVERFIT_STEPS) -> Config:
+    """The config of the overfitting check (4b): a run of its own, no KL warm-up, no augmentation, no early stop;
+    never longer than the config's own run."""
+    steps = min(steps, config.train.max_steps)
+    return dataclasses.replace(
+        config, name=f"{config.name}-overfit",
+        sampling=dataclasses.replace(config.sampling, augment=False, images_per_brain=2),
+        train=dataclasses.replace(config.train, max_steps=steps, warmup_steps=0, eval_every=max(1, steps // 4),
+                                  patience=steps))

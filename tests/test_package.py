@@ -1,0 +1,85 @@
+"""The package's layout: one folder per stage, imports that run one way, modules one can read in a sitting."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "code" / "islandvae"
+STAGES = ["data", "tiles", "model", "latent", "islands", "report"]  # the report's order (code/islandvae/README.md)
+ON_TOP = {"cli", "__main__"}  # the commands may call every stage
+LONGEST = 350  # lines
+
+
+def modules() -> dict[str, Path]:
+    """Dotted name under islandvae -> file, for every module of the package."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        found[".".join(p for p in parts if p != "__init__")] = path
+    return found
+
+
+def imported(path: Path) -> set[str]:
+    """The islandvae modules (dotted, under islandvae) that a file imports, at the top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "islandvae":
+            base = node.module[len("islandvae."):] if node.module != "islandvae" else ""
+            for alias in node.names:  # `from islandvae.islands import grid` imports the module islands.grid
+                names.add(f"{base}.{alias.name}".strip(".") if f"{base}.{alias.name}".strip(".") in modules() else base)
+        elif isinstance(node, ast.Import):
+            names |= {a.name[len("islandvae."):] for a in node.names if a.name.startswith("islandvae.")}
+    return {n for n in names if n}
+
+
+def stage_of(name: str) -> int | None:
+    """The index of the stage a module belongs to, or None for a shared module."""
+    head = name.split(".")[0]
+    return STAGES.index(head) if head in STAGES else None
+
+
+def wrong_way(name: str, path: Path) -> list[str]:
+    """The imports of `name` that run against the stages' order."""
+    own = stage_of(name)
+    if name in ON_TOP:
+        return []
+    bad = []
+    for target in sorted(imported(path)):
+        other = stage_of(target)
+        if other is not None and (own is None or other > own):
+            bad.append(f"{name} -> {target}")
+    return bad
+
+
+def test_imports_run_one_way_only():
+    bad = [line for name, path in modules().items() for line in wrong_way(name, path)]
+    assert not bad, "a stage imports a later stage, or a shared module imports a stage: " + "; ".join(bad)
+
+
+def test_the_check_sees_an_import_that_runs_back_up(tmp_path):
+    source = tmp_path / "grid.py"
+    source.write_text("def f():\n    from islandvae.report import summary\n    from islandvae.latent.codes import x\n")
+    assert wrong_way("islands.grid", source) == ["islands.grid -> report.summary"]
+    assert wrong_way("tables", source) == ["tables -> latent.codes", "tables -> report.summary"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_says_what_it_takes_in_and_hands_on(stage):
+    init = PACKAGE / stage / "__init__.py"
+    tree = ast.parse(init.read_text())
+    doc = ast.get_docstring(tree) or ""
+    assert "Takes in:" in doc and "Hands on:" in doc, f"{init}: the docstring says what the stage takes in and hands on"
+    assert len(tree.body) == 1, f"{init}: the stage's face only, no code (import from its modules)"
+
+
+def test_the_package_readme_names_every_module():
+    readme = (PACKAGE / "README.md").read_text()
+    missing = [name for name in modules() if name not in ("", "__main__") and name.split(".")[-1] not in readme
+               and not name.startswith("data.synth.")]  # synth/'s modules are listed in the top README
+    assert not missing, f"code/islandvae/README.md does not name: {', '.join(missing)}"
+
+
+def test_every_module_reads_in_a_sitting():
+    long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > LONGEST}
+    assert not long, f"modules over {LONGEST} lines (split them along their seams): {long}"
