@@ -1,13 +1,19 @@
 """Training throughput of the config's model on this CPU: fp32 against bfloat16 autocast, read against FLOPs.
 
-    .venv/bin/python bench/train_speed.py [--seconds 10] [--where] [--alternatives]
+    .venv/bin/python bench/train_speed.py [--config configs/real.toml] [--plan-only] [--seconds 10] [--where]
+                                          [--alternatives]
 
+First the plan: what `make report` trains for the config (the overfitting check, the VAE, chapter 5's comparison
+models), each model's FLOPs per tile and its steps, the PFLOP in all, and the hours it takes at the sustained rate
+assumed per GPU class (model/speed.py's GPU_CLASSES, with their sources); `--plan-only` stops there.
 Prints the CPU (model, cores, vector level, native bfloat16 or not), tiles/s of forward + backward +
 Adam step for `--seconds` per precision (tile and batch from the config; random tiles, the loader is
 measured by bench/loader_speed.py), the model's forward+backward FLOPs per tile (torch's FLOP counter),
 the achieved GFLOP/s, and this CPU's measured fp32 and bf16 matrix-multiply rate. bfloat16 is not timed
 on a CPU without native bf16 (it would run about a hundred times slower). On a CUDA machine it also
-times the same steps on the GPU.
+times the same steps on the GPU, in fp32 and in the precision training picks there (bf16 from compute capability
+8.0, else fp16 with a gradient scaler), and prints the TFLOP/s, their ratio to the GPU's datasheet peak (where the
+GPU is in PEAKS, or `--peak`) and the plan's hours at the measured rate.
 Time to quality (test-brain MSE after 2, 5 and 10 minutes) comes from the config's run, if trained.
 It prints the ratio of the fp32 training rate to the fp32 matmul rate measured in the same run. `--where`: the
 share of a training step's time per kind of operation (torch profiler, over `--seconds` of steps).
@@ -19,19 +25,41 @@ with the number of steps it would take to pay for itself (compiling takes about 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 from islandvae.config import load_config
+from islandvae.errors import UserError
 from islandvae.machine import describe_cpu, for_seconds
 from islandvae.model.curves import time_to_quality
+from islandvae.model.device import describe_device
 from islandvae.model.runs import Run, read_metrics
-from islandvae.model.speed import flops_per_tile, matmul_rate, training_rates
+from islandvae.model.speed import GPU_CLASSES, flops_per_tile, matmul_rate, plan_hours, training_plan, training_rates
 from islandvae.model.vae import VAE, loss_terms
 
 KINDS = {"convolution backward": ("convolution_backward",), "convolution": ("convolution",),
          "GroupNorm": ("group_norm",), "SiLU": ("silu",), "Adam step": ("Optimizer.step", "_foreach", "lerp",
                                                                          "addcdiv", "addcmul", "sqrt")}
+
+
+# Dense tensor-core peaks of the datasheets (TFLOP/s, fp16/bf16, without sparsity), by a part of the GPU's name.
+PEAKS = {"T4": 65.0, "V100": 125.0, "P100": 18.7, "A10G": 125.0, "L4": 121.0, "A100": 312.0, "H100": 989.0,
+         "H200": 989.0}
+
+
+def show_plan(config) -> list[dict]:
+    """Print what `make report` trains for `config` and the hours it takes per GPU class; return the plan."""
+    plan = training_plan(config)
+    for r in plan:
+        print(f"  {r['model']}: {r['steps']:,} steps of {r['batch']} tiles, {r['GFLOP per tile']:.2f} GFLOP per tile "
+              f"(forward + backward), {r['PFLOP']:.2f} PFLOP with its evaluations")
+    print(f"  in all {sum(r['PFLOP'] for r in plan):.1f} PFLOP (early stopping can only shorten it):")
+    for name, rate in GPU_CLASSES.items():
+        print(f"    {name}: {plan_hours(plan, rate['sustained']):.1f} h at {rate['sustained']:g} TFLOP/s sustained "
+              f"(assumed; peak {rate['peak']:g})")
+    return plan
 
 
 def stepper(config, *, layout=torch.channels_last, fused: bool = False, compiled: bool = False):
@@ -99,17 +127,39 @@ def alternatives(config, seconds: float, rounds: int = 2) -> None:
         print(line, flush=True)
 
 
-def main() -> None:
+def on_the_gpu(config, flops: float, plan: list[dict], seconds: float, peak: float | None) -> None:
+    """Time training steps on the GPU (fp32 and the precision training picks) and read them against the plan."""
+    device = torch.device("cuda")
+    name = torch.cuda.get_device_name(device)
+    peak = peak or next((v for k, v in PEAKS.items() if k in name), None)
+    print(f"GPU: {describe_device(device)}; datasheet peak {f'{peak:g} TFLOP/s' if peak else 'unknown (--peak)'}")
+    for row in training_rates(config, seconds=seconds, device="cuda"):
+        tflops = row["tiles/s"] * flops / 1e12
+        share = f", {100 * tflops / peak:.1f} % of the peak" if peak else ""
+        print(f"{row['precision']} on the GPU: {row['tiles/s']:,.0f} tiles/s = {tflops:,.2f} TFLOP/s{share}; "
+              f"the plan at this rate: {plan_hours(plan, tflops):.2f} h", flush=True)
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="the config to plan and time (default: the selected one)")
+    parser.add_argument("--plan-only", action="store_true", help="print the plan and its hours per GPU class only")
     parser.add_argument("--seconds", type=float, default=10.0, help="time per measured setting")
+    parser.add_argument("--peak", type=float, help="the GPU's peak TFLOP/s, where PEAKS does not know it")
     parser.add_argument("--where", action="store_true", help="where a training step's time goes (profiler)")
     parser.add_argument("--alternatives", action="store_true", help="time NCHW, fused Adam and torch.compile")
     args = parser.parse_args()
-    config = load_config()
+    config = load_config(args.config)
     flops = flops_per_tile(config)
+    print(f"config {config.name}: what `make report` trains")
+    plan = show_plan(config)
+    if args.plan_only:
+        return 0
     print(f"CPU: {describe_cpu()}")
     print(f"config {config.name}: tile {config.sampling.tile_size}, batch {config.sampling.batch_size}, "
           f"{flops / 1e9:.2f} GFLOP per tile (forward + backward), {torch.get_num_threads()} threads")
+    if torch.cuda.is_available():  # first: the GPU's figures are the point there, the CPU's take long at this size
+        on_the_gpu(config, flops, plan, args.seconds, args.peak)
     trained = {}
     for row in training_rates(config, seconds=args.seconds):
         if row["tiles/s"] is None:
@@ -126,16 +176,15 @@ def main() -> None:
         where(config, args.seconds)
     if args.alternatives:
         alternatives(config, args.seconds)
-    if torch.cuda.is_available():
-        print(f"GPU: {torch.cuda.get_device_name()}")
-        for row in training_rates(config, seconds=args.seconds, device="cuda"):
-            print(f"{row['precision']} on the GPU: {row['tiles/s']:,.0f} tiles/s = "
-                  f"{row['tiles/s'] * flops / 1e12:,.2f} TFLOP/s")
     run = Run.of(config)
     if run.metrics.is_file():
         for row in time_to_quality(read_metrics(run)):
             print(f"after {row['minutes']} min of training (step {row['step']}): best test MSE {row['test MSE']:.3f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except UserError as err:  # a config that is missing or wrong: one line, exit status 1
+        sys.exit(f"train_speed: {err}")

@@ -382,7 +382,6 @@ def test_chapter5s_sentences_come_from_the_package():
     from types import SimpleNamespace
 
     import torch
-
     from islandvae.islands.levers import ISLAND_COLUMNS, TILE_COLUMNS, lever_tables
     from islandvae.latent import text
     from islandvae.latent.explorer import explorer_block

@@ -13,8 +13,9 @@ def test_default_config_points_at_the_stand_in():
     assert config.data.synthetic == "small"
 
 
-def test_real_config_points_at_the_course_file():
-    config = load_config(PROJECT_ROOT / "configs" / "real.toml")
+@pytest.mark.parametrize("name", ["real", "real-long"])
+def test_real_config_points_at_the_course_file(name):
+    config = load_config(PROJECT_ROOT / "configs" / f"{name}.toml")
     assert config.data.path == PROJECT_ROOT / "data" / "cell_data.h5"
     assert config.data.synthetic == ""  # never generated: a missing course file is an error
     assert config.data.test_brain == "B20"

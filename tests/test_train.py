@@ -6,7 +6,7 @@ import socket
 import pytest
 import torch
 from conftest import write_config
-from islandvae.config import ModelConfig, load_config
+from islandvae.config import PROJECT_ROOT, ModelConfig, load_config
 from islandvae.data.synth import generate
 from islandvae.errors import UserError
 from islandvae.model import checkpoint
@@ -253,9 +253,8 @@ def test_two_processes_train_together_with_gloo(tiny, tmp_path):
     assert checkpoint.load(Run.of(config).last, config)["step"] == 8
 
 
-@pytest.mark.parametrize("name", ["default", "smoke", "real", "ae", "latent2", "latent4096", "deep"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in (PROJECT_ROOT / "configs").glob("*.toml")))
 def test_every_shipped_config_builds_its_model(name):
-    from islandvae.config import PROJECT_ROOT
     from islandvae.model.train import check_train
 
     config = load_config(PROJECT_ROOT / "configs" / f"{name}.toml")

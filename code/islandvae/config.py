@@ -85,7 +85,9 @@ class TrainConfig:
     min_delta: float = 0.01  # relative
     log_every: int = 10
     device: str = "auto"  # auto (CUDA when present), cpu, cuda
-    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
+    precision: str = "auto"  # auto (GPUs: bf16 autocast from compute capability 8.0, fp16 with a gradient scaler
+    # before; CPU: fp32), fp32, bf16, fp16; one the device cannot run natively is refused (model/device.py)
+    checkpoint_minutes: float = 10.0  # last.pt is also written when this long has passed since it was (a cut session)
     compile: bool = False
     workers: int = 0  # DataLoader worker processes
     comparison_steps: int = 150  # chapter 5's comparison models (autoencoder, other latent sizes): sized so a cold

@@ -33,6 +33,7 @@ def run_signature(config: Config) -> dict:
         out[section] = {k: plain(v) for k, v in values.items()}
     out["train"].pop("device", None)  # the same run may continue on another device
     out["train"].pop("workers", None)
+    out["train"].pop("checkpoint_minutes", None)  # when last.pt is written changes nothing that is learnt
     out["train"].pop("comparison_steps", None)  # only decides which snapshot is kept
     out["data"].pop("path", None)  # the same file may sit elsewhere; its identity is not the point here
     return out

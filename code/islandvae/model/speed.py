@@ -6,38 +6,55 @@ this CPU has no native instructions for it); the bench/ scripts use the same fun
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from islandvae.config import Config
 from islandvae.machine import BUDGET, for_seconds, native_bf16
+from islandvae.model.device import Precision, pick_precision
 from islandvae.model.vae import VAE, loss_terms
 
 
+def timed_precisions(config: Config, device: torch.device) -> list[Precision]:
+    """What training_rates times: float32, and beside it bfloat16 autocast on the CPU (reported untimed where the CPU
+    has no native bf16) or, on a GPU, the precision training picks there (bf16, or fp16 with a gradient scaler)."""
+    fp32 = Precision(None, False, "float32")
+    if device.type == "cuda":
+        auto = pick_precision(dataclasses.replace(config, train=dataclasses.replace(config.train, precision="auto")),
+                              device)
+        return [fp32] if auto.dtype is None else [fp32, auto]
+    return [fp32, Precision(torch.bfloat16, False, "bfloat16 autocast")]
+
+
 def training_rates(config: Config, *, seconds: float = BUDGET, device: str = "cpu") -> list[dict]:
-    """Tiles/s of forward + backward + Adam step (random tiles of the config's size), fp32 and bf16 autocast, each
-    for `seconds`; on the CPU bf16 only where it runs natively (tiles/s None otherwise)."""
+    """Tiles/s of forward + backward + Adam step (random tiles of the config's size) per precision of
+    timed_precisions, each for `seconds`; tiles/s None for bf16 on a CPU without native bf16 (not timed)."""
     s, device = config.sampling.tile_size, torch.device(device)
     x = torch.randn(config.sampling.batch_size, 1, s, s, device=device).contiguous(memory_format=torch.channels_last)
     rows = []
-    for name, dtype in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
-        if dtype is not None and device.type == "cpu" and not native_bf16():
-            rows.append({"precision": name, "tiles/s": None})
+    for precision in timed_precisions(config, device):
+        dtype = precision.dtype
+        if dtype == torch.bfloat16 and device.type == "cpu" and not native_bf16():
+            rows.append({"precision": precision.name, "tiles/s": None})
             continue
         torch.manual_seed(0)
         model = VAE(config.model, s).to(device).to(memory_format=torch.channels_last)  # as training has it
         optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+        scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)
 
         def step():
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 recon, mean, logvar = model(x)
             terms = loss_terms(x, recon, mean, logvar, model=model, beta=config.train.beta, l2=config.train.l2)
             optimizer.zero_grad()
-            terms["total"].backward()
-            optimizer.step()
+            scaler.scale(terms["total"]).backward()
+            scaler.step(optimizer)
+            scaler.update()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # a step counts when the GPU has finished it
         calls, elapsed = for_seconds(step, seconds)
-        rows.append({"precision": name, "tiles/s": len(x) * calls / elapsed})
+        rows.append({"precision": precision.name, "tiles/s": len(x) * calls / elapsed})
     return rows
 
 
@@ -51,17 +68,76 @@ def matmul_rate(dtype: torch.dtype = torch.float32, *, n: int = 1024, seconds: f
     return 2 * n**3 * calls / elapsed / 1e9
 
 
-def flops_per_tile(config: Config) -> float:
-    """Forward + backward FLOPs of the model per tile, by torch's FLOP counter (a fixed, tiny amount of work)."""
+def flops_per_tile(config: Config, *, backward: bool = True) -> float:
+    """Forward + backward (or forward only) FLOPs of the model per tile, by torch's FLOP counter (a fixed, tiny
+    amount of work; two FLOPs per multiply-add)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     s = config.sampling.tile_size
     model = VAE(config.model, s)
     x = torch.randn(2, 1, s, s)
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False) as counter, torch.set_grad_enabled(backward):
         recon, mean, logvar = model(x)
-        loss_terms(x, recon, mean, logvar, model=model, beta=1.0, l2=0.0)["total"].backward()
+        total = loss_terms(x, recon, mean, logvar, model=model, beta=1.0, l2=0.0)["total"]
+        if backward:
+            total.backward()
     return counter.get_total_flops() / len(x)
+
+
+# Sustained training rates assumed per GPU class (TFLOP/s as torch's FLOP counter counts), in the precision that
+# model/device.py picks there. The peaks are the datasheets' dense tensor-core figures; the sustained rates are set
+# from NVIDIA's DeepLearningExamples (PyTorch ResNet-50 v1.5 README): one A100 80GB trains 2,470 img/s in mixed
+# precision, 61 TFLOP/s at 24.6 GFLOP per image (20 % of peak); one T4 infers 1,198 img/s at batch 256 in mixed
+# precision, 9.8 TFLOP/s (15 %). This project's VAE has few channels at high resolution (memory-bound layers), so
+# each is taken at about half of that share; measure the real rate with bench/train_speed.py on the GPU.
+GPU_CLASSES = {
+    "T4-class (Turing, fp16 + gradient scaler)": {"peak": 65.0, "sustained": 5.0},
+    "A100-class (bf16)": {"peak": 312.0, "sustained": 30.0},
+    "H100-class (bf16)": {"peak": 989.0, "sustained": 60.0},
+}
+
+
+def training_plan(config: Config) -> list[dict]:
+    """What `make report` trains for this config (the overfitting check, the VAE, chapter 5's comparison models):
+    per model its steps and the FLOPs of its training steps and of its test-brain evaluations (at most: early
+    stopping only shortens a run)."""
+    from islandvae.model.runs import comparison_configs, debug_config
+
+    models = {"overfitting check": debug_config(config), "VAE": config, **comparison_configs(config)}
+    rows = []
+    for label, c in models.items():
+        t, step = c.train, flops_per_tile(c)
+        evaluations = t.max_steps // t.eval_every + (t.max_steps % t.eval_every > 0)
+        evaluating = evaluations * t.eval_tiles * flops_per_tile(c, backward=False)
+        work = t.max_steps * c.sampling.batch_size * step + evaluating
+        rows.append({"model": label, "steps": t.max_steps, "batch": c.sampling.batch_size,
+                     "GFLOP per tile": step / 1e9, "PFLOP": work / 1e15})
+    return rows
+
+
+def plan_hours(plan: list[dict], tflops: float) -> float:
+    """Hours the plan takes at a sustained `tflops` TFLOP/s."""
+    return sum(r["PFLOP"] for r in plan) * 1e15 / (tflops * 1e12) / 3600
+
+
+def budget_text(config: Config) -> str:
+    """Chapter 4's sentence: what everything `make report` trains for this config costs, in FLOPs and in time at the
+    sustained rate assumed per GPU class."""
+    plan = training_plan(config)
+    pflop = sum(r["PFLOP"] for r in plan)
+
+    def span(hours: float) -> str:
+        if hours >= 1:
+            return f"{hours:.1f} h"
+        return f"{60 * hours:.0f} min" if hours >= 1 / 60 else f"{3600 * hours:.0f} s"
+    at = "; ".join(f"{name.split(' (')[0]} {span(plan_hours(plan, r['sustained']))} at {r['sustained']:g} TFLOP/s"
+                   for name, r in GPU_CLASSES.items())
+    return (f"Everything `make report` trains for config `{config.name}` ({len(plan)} models: "
+            f"{', '.join(r['model'] for r in plan)}) is {pflop:.3g} PFLOP of training and evaluation steps, counted by "
+            f"torch's FLOP counter (early stopping only shortens it). At the sustained rates assumed per GPU class "
+            f"(not measured here; `bench/train_speed.py --config` prints the plan and times it on a GPU): {at}. "
+            f"The rates are for GPU-sized models; a small model's steps are bound by fixed overheads, not FLOPs, so "
+            f"for it these times are lower bounds.")
 
 
 def speed_table(config: Config, flops: float, *, seconds: float = BUDGET) -> list[dict]:

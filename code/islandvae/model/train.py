@@ -29,7 +29,7 @@ from islandvae.data.stats import PixelStats, training_stats
 from islandvae.errors import Interrupted, UserError
 from islandvae.files import show
 from islandvae.model import checkpoint
-from islandvae.model.device import autocast_dtype, distributed_setup, pick_device
+from islandvae.model.device import distributed_setup, pick_device, pick_precision
 from islandvae.model.runs import Logger, Run
 from islandvae.model.vae import VAE, check_model, loss_terms
 from islandvae.tiles.dataset import TileDataset, corrupt, identity_collate
@@ -49,6 +49,8 @@ def check_train(config: Config) -> None:
             raise UserError(f"train.{key} must be at least 1, got {getattr(t, key)}")
     if not (t.lr > 0 and math.isfinite(t.lr)):
         raise UserError(f"train.lr must be a positive number, got {t.lr}")
+    if not t.checkpoint_minutes > 0:
+        raise UserError(f"train.checkpoint_minutes must be a positive number, got {t.checkpoint_minutes}")
     if t.beta < 0 or t.l2 < 0 or t.warmup_steps < 0 or t.min_delta < 0:
         raise UserError("train.beta, train.l2, train.warmup_steps and train.min_delta must not be negative")
     check_model(config.model, config.sampling.tile_size)
@@ -161,6 +163,8 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
     model = build_model(config, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
     noise = torch.Generator(device=device).manual_seed(t.seed + 7919 * rank)
+    precision = pick_precision(config, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)  # disabled: loss and step pass unchanged
     state = Progress()
     if run.last.is_file():
         saved = checkpoint.load(run.last, config, map_location=device)
@@ -168,10 +172,16 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
             return run
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        if precision.scaler and "scaler" in saved:  # the scale reached, so a resumed float16 run goes on as it was
+            scaler.load_state_dict(saved["scaler"])
         noise.set_state(saved["generator"].cpu())
         state = Progress(**saved["progress"])
     if rank == 0:
-        (run.folder / "config.json").write_text(json.dumps(checkpoint.run_signature(config), indent=1))
+        (run.folder / "config.json").write_text(json.dumps({**checkpoint.run_signature(config),
+                                                            "ran on": precision.record(device)}, indent=1))
+        if progress:
+            print(f"training {config.name} on {precision.record(device)['device']}: {precision.name} ({precision.why})",
+                  flush=True)
     logger = Logger(run, resume_step=state.step) if rank == 0 else None
     trained = model
     if world > 1:
@@ -179,16 +189,19 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
                                                             else [device.index])
     if t.compile:
         trained = torch.compile(trained)
-    dtype = autocast_dtype(config, device)
     test = test_tiles(config, data.stats, t.eval_tiles)
     sums, count, started = dict.fromkeys(("recon", "texture", "kl", "l2", "total"), 0.0), 0, time.perf_counter()
     bar = tqdm(total=t.max_steps, initial=state.step, desc=f"training {config.name}", unit="step",
                disable=not progress or rank != 0)
+    saved_at = [time.perf_counter()]  # when last.pt was last written: a cut session loses at most checkpoint_minutes
+
     def save_last(seconds: float) -> None:  # the resumable checkpoint: weights, optimizer, noise and progress
         saved = dataclasses.replace(state, seconds=seconds)
         checkpoint.save(run.last, model=model, optimizer=optimizer, step=state.step, generator_state=noise.get_state(),
                         config=config, extra={"progress": dataclasses.asdict(saved), "done": state.done,
-                                              "reason": state.reason, "seconds": seconds})
+                                              "reason": state.reason, "seconds": seconds,
+                                              **({"scaler": scaler.state_dict()} if precision.scaler else {})})
+        saved_at[0] = time.perf_counter()
 
     with StopRequest() if world == 1 else contextlib.nullcontext(lambda: False) as asked:
         while not state.done and state.step < (stop_at or t.max_steps):
@@ -208,7 +221,8 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
                     g = torch.Generator().manual_seed(config.sampling.seed * 1_000_003 + state.step + 7 * rank)
                     seen = corrupt(x, strength=config.sampling.corrupt, generator=g).contiguous(
                         memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                with torch.autocast(device.type, dtype=precision.dtype or torch.float32,
+                                    enabled=precision.dtype is not None):
                     recon, mean, logvar = trained(x, noise, seen)
                 terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational,
                                    texture=t.texture)
@@ -217,8 +231,9 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
                                     f"KL {terms['kl'].item():.3g}); likely a learning rate too high for this model "
                                     f"(train.lr = {t.lr}); the last good checkpoint {show(run.last)} is kept")
                 optimizer.zero_grad(set_to_none=True)
-                terms["total"].backward()
-                optimizer.step()
+                scaler.scale(terms["total"]).backward()
+                scaler.step(optimizer)  # float16: skipped, and the scale lowered, where a gradient overflowed
+                scaler.update()
                 state.step += 1
                 bar.update(1)
                 for k in sums:
@@ -227,6 +242,8 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
                 if stop_at is not None and state.step >= stop_at:
                     break  # as if killed here: nothing of this step is written
                 evaluating = state.step % t.eval_every == 0 or state.step == t.max_steps
+                if rank == 0 and not evaluating and time.perf_counter() - saved_at[0] >= 60 * t.checkpoint_minutes:
+                    save_last(state.seconds + time.perf_counter() - started)  # between evaluations, by the clock
                 if state.step % t.log_every and not evaluating:
                     continue
                 row = {"step": state.step, "epoch": epoch, "lr": t.lr, "beta": beta,
