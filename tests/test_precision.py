@@ -169,3 +169,13 @@ def test_plan_hours_is_the_flop_count_over_the_rate():
     from islandvae.model.speed import plan_hours
 
     assert plan_hours([{"PFLOP": 18.0}, {"PFLOP": 18.0}], 10.0) == pytest.approx(1.0)  # 36e15 / 10e12 s = 1 h
+
+
+def test_the_loss_is_summed_in_float32_whatever_autocast_gave():
+    from islandvae.model.vae import loss_terms
+
+    mean = torch.full((1, 128), 40.0, dtype=torch.float16)  # KL 128 x 1600 / 2 = 102,400: past float16's 65,504
+    logvar = torch.zeros(1, 128, dtype=torch.float16)
+    x = torch.zeros(1, 1, 4, 4)
+    terms = loss_terms(x, x.half(), mean, logvar, model=torch.nn.Linear(1, 1), beta=1.0, l2=0.0)
+    assert torch.isfinite(terms["total"]) and terms["kl"].item() == pytest.approx(0.5 * 128 * 1600)

@@ -170,7 +170,8 @@ def loss_terms(x: torch.Tensor, recon: torch.Tensor, mean: torch.Tensor, logvar:
     both averaged over the batch; L2 = sum of squared parameters; texture = squared difference of the local
     band energies (band_energy) of reconstruction and tile, summed over pixels and bands, averaged over the
     batch. total = recon + texture weight * texture + beta * KL + l2 * L2."""
-    error = recon.float() - x.float()
+    error = recon.float() - x.float()  # the loss in float32 whatever autocast produced: in float16 (largest 65,504)
+    mean, logvar = mean.float(), logvar.float()  # the KL's sum of mean^2 over 128 numbers overflows from |mean| ~ 32
     recon_term = error.pow(2).flatten(1).sum(1).mean()
     kl = (0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar)).sum(1).mean() if variational else recon_term.new_zeros(())
     squares = sum(p.pow(2).sum() for p in model.parameters())
