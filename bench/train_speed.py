@@ -36,17 +36,20 @@ from islandvae.machine import describe_cpu, for_seconds
 from islandvae.model.curves import time_to_quality
 from islandvae.model.device import describe_device
 from islandvae.model.runs import Run, read_metrics
-from islandvae.model.speed import GPU_CLASSES, flops_per_tile, matmul_rate, plan_hours, training_plan, training_rates
+from islandvae.model.speed import (
+    GPU_CLASSES,
+    PEAKS,
+    flops_per_tile,
+    matmul_rate,
+    plan_hours,
+    training_plan,
+    training_rates,
+)
 from islandvae.model.vae import VAE, loss_terms
 
 KINDS = {"convolution backward": ("convolution_backward",), "convolution": ("convolution",),
          "GroupNorm": ("group_norm",), "SiLU": ("silu",), "Adam step": ("Optimizer.step", "_foreach", "lerp",
                                                                          "addcdiv", "addcmul", "sqrt")}
-
-
-# Dense tensor-core peaks of the datasheets (TFLOP/s, fp16/bf16, without sparsity), by a part of the GPU's name.
-PEAKS = {"T4": 65.0, "V100": 125.0, "P100": 18.7, "A10G": 125.0, "L4": 121.0, "A100": 312.0, "H100": 989.0,
-         "H200": 989.0}
 
 
 def show_plan(config) -> list[dict]:
@@ -57,7 +60,7 @@ def show_plan(config) -> list[dict]:
               f"(forward + backward), {r['PFLOP']:.2f} PFLOP with its evaluations")
     print(f"  in all {sum(r['PFLOP'] for r in plan):.1f} PFLOP (early stopping can only shorten it):")
     for name, rate in GPU_CLASSES.items():
-        print(f"    {name}: {plan_hours(plan, rate['sustained']):.1f} h at {rate['sustained']:g} TFLOP/s sustained "
+        print(f"    {name} ({rate['precision']}): {plan_hours(plan, rate['sustained']):.1f} h at {rate['sustained']:g} TFLOP/s sustained "
               f"(assumed; peak {rate['peak']:g})")
     return plan
 

@@ -123,6 +123,13 @@ def test_checkpoint_minutes_must_be_positive(tiny, tmp_path):
         train(_config(tiny, tmp_path / "zero", "checkpoint_minutes = 0\n"), progress=False)
 
 
+def test_a_refused_precision_leaves_no_run_folder(tmp_path):
+    config = config_with(tmp_path, "fp16")  # fp16 on the CPU; the data file is not even read
+    with pytest.raises(UserError, match="'fp16' is for CUDA GPUs"):
+        train(config, progress=False)
+    assert not Run.of(config).folder.exists()
+
+
 # The budget: FLOPs counted by torch (no timing), read at the sustained rate assumed per GPU class.
 
 def test_a_gpu_run_is_timed_in_the_precision_training_picks_there(monkeypatch, tmp_path):

@@ -7,10 +7,12 @@ this CPU has no native instructions for it); the bench/ scripts use the same fun
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 
 import torch
 
-from islandvae.config import Config
+from islandvae.config import Config, ModelConfig
 from islandvae.machine import BUDGET, for_seconds, native_bf16
 from islandvae.model.device import Precision, pick_precision
 from islandvae.model.vae import VAE, loss_terms
@@ -70,11 +72,15 @@ def matmul_rate(dtype: torch.dtype = torch.float32, *, n: int = 1024, seconds: f
 
 def flops_per_tile(config: Config, *, backward: bool = True) -> float:
     """Forward + backward (or forward only) FLOPs of the model per tile, by torch's FLOP counter (a fixed, tiny
-    amount of work; two FLOPs per multiply-add)."""
+    amount of work; two FLOPs per multiply-add). Counted once per model and tile size."""
+    return _counted_flops(config.model, config.sampling.tile_size, backward)
+
+
+@functools.lru_cache(maxsize=32)
+def _counted_flops(model_config: ModelConfig, s: int, backward: bool) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    s = config.sampling.tile_size
-    model = VAE(config.model, s)
+    model = VAE(model_config, s)
     x = torch.randn(2, 1, s, s)
     with FlopCounterMode(display=False) as counter, torch.set_grad_enabled(backward):
         recon, mean, logvar = model(x)
@@ -90,10 +96,12 @@ def flops_per_tile(config: Config, *, backward: bool = True) -> float:
 # precision, 61 TFLOP/s at 24.6 GFLOP per image (20 % of peak); one T4 infers 1,198 img/s at batch 256 in mixed
 # precision, 9.8 TFLOP/s (15 %). This project's VAE has few channels at high resolution (memory-bound layers), so
 # each is taken at about half of that share; measure the real rate with bench/train_speed.py on the GPU.
+PEAKS = {"T4": 65.0, "V100": 125.0, "P100": 18.7, "A10G": 125.0, "L4": 121.0, "A100": 312.0, "H100": 989.0,
+         "H200": 989.0}  # dense tensor-core fp16/bf16 TFLOP/s of the datasheets (no sparsity), by a part of the name
 GPU_CLASSES = {
-    "T4-class (Turing, fp16 + gradient scaler)": {"peak": 65.0, "sustained": 5.0},
-    "A100-class (bf16)": {"peak": 312.0, "sustained": 30.0},
-    "H100-class (bf16)": {"peak": 989.0, "sustained": 60.0},
+    "T4-class": {"precision": "Turing, fp16 + gradient scaler", "peak": PEAKS["T4"], "sustained": 5.0},
+    "A100-class": {"precision": "bf16", "peak": PEAKS["A100"], "sustained": 30.0},
+    "H100-class": {"precision": "bf16", "peak": PEAKS["H100"], "sustained": 60.0},
 }
 
 
@@ -107,7 +115,7 @@ def training_plan(config: Config) -> list[dict]:
     rows = []
     for label, c in models.items():
         t, step = c.train, flops_per_tile(c)
-        evaluations = t.max_steps // t.eval_every + (t.max_steps % t.eval_every > 0)
+        evaluations = math.ceil(t.max_steps / t.eval_every)
         evaluating = evaluations * t.eval_tiles * flops_per_tile(c, backward=False)
         work = t.max_steps * c.sampling.batch_size * step + evaluating
         rows.append({"model": label, "steps": t.max_steps, "batch": c.sampling.batch_size,
@@ -130,7 +138,7 @@ def budget_text(config: Config) -> str:
         if hours >= 1:
             return f"{hours:.1f} h"
         return f"{60 * hours:.0f} min" if hours >= 1 / 60 else f"{3600 * hours:.0f} s"
-    at = "; ".join(f"{name.split(' (')[0]} {span(plan_hours(plan, r['sustained']))} at {r['sustained']:g} TFLOP/s"
+    at = "; ".join(f"{name} {span(plan_hours(plan, r['sustained']))} at {r['sustained']:g} TFLOP/s"
                    for name, r in GPU_CLASSES.items())
     return (f"Everything `make report` trains for config `{config.name}` ({len(plan)} models: "
             f"{', '.join(r['model'] for r in plan)}) is {pflop:.3g} PFLOP of training and evaluation steps, counted by "

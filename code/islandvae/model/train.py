@@ -157,13 +157,13 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
     if world > 1 and device.type == "cuda":  # one GPU per process under torchrun
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
         torch.cuda.set_device(device)
+    precision = pick_precision(config, device)  # before anything is read or written: a refused precision leaves nothing
     run = Run.of(config)
     files.folder(run.folder, "run")
     data = Data(config, device, rank=rank)
     model = build_model(config, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
     noise = torch.Generator(device=device).manual_seed(t.seed + 7919 * rank)
-    precision = pick_precision(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)  # disabled: loss and step pass unchanged
     state = Progress()
     if run.last.is_file():
@@ -177,11 +177,11 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
         noise.set_state(saved["generator"].cpu())
         state = Progress(**saved["progress"])
     if rank == 0:
-        (run.folder / "config.json").write_text(json.dumps({**checkpoint.run_signature(config),
-                                                            "ran on": precision.record(device)}, indent=1))
+        ran_on = precision.record(device)
+        (run.folder / "config.json").write_text(json.dumps({**checkpoint.run_signature(config), "ran on": ran_on},
+                                                           indent=1))
         if progress:
-            print(f"training {config.name} on {precision.record(device)['device']}: {precision.name} ({precision.why})",
-                  flush=True)
+            print(f"training {config.name} on {ran_on['device']}: {precision.name} ({precision.why})", flush=True)
     logger = Logger(run, resume_step=state.step) if rank == 0 else None
     trained = model
     if world > 1:
@@ -193,15 +193,16 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
     sums, count, started = dict.fromkeys(("recon", "texture", "kl", "l2", "total"), 0.0), 0, time.perf_counter()
     bar = tqdm(total=t.max_steps, initial=state.step, desc=f"training {config.name}", unit="step",
                disable=not progress or rank != 0)
-    saved_at = [time.perf_counter()]  # when last.pt was last written: a cut session loses at most checkpoint_minutes
+    saved_at = time.perf_counter()  # when last.pt was last written: a cut session loses at most checkpoint_minutes
 
     def save_last(seconds: float) -> None:  # the resumable checkpoint: weights, optimizer, noise and progress
+        nonlocal saved_at
         saved = dataclasses.replace(state, seconds=seconds)
         checkpoint.save(run.last, model=model, optimizer=optimizer, step=state.step, generator_state=noise.get_state(),
                         config=config, extra={"progress": dataclasses.asdict(saved), "done": state.done,
                                               "reason": state.reason, "seconds": seconds,
                                               **({"scaler": scaler.state_dict()} if precision.scaler else {})})
-        saved_at[0] = time.perf_counter()
+        saved_at = time.perf_counter()
 
     with StopRequest() if world == 1 else contextlib.nullcontext(lambda: False) as asked:
         while not state.done and state.step < (stop_at or t.max_steps):
@@ -242,7 +243,7 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
                 if stop_at is not None and state.step >= stop_at:
                     break  # as if killed here: nothing of this step is written
                 evaluating = state.step % t.eval_every == 0 or state.step == t.max_steps
-                if rank == 0 and not evaluating and time.perf_counter() - saved_at[0] >= 60 * t.checkpoint_minutes:
+                if rank == 0 and not evaluating and time.perf_counter() - saved_at >= 60 * t.checkpoint_minutes:
                     save_last(state.seconds + time.perf_counter() - started)  # between evaluations, by the clock
                 if state.step % t.log_every and not evaluating:
                     continue
