@@ -24,7 +24,7 @@ help:
 	@echo "make analysis compute and cache chapter 5's embeddings, 2-D maps and scores (part of make report)"
 	@echo "make zip      pack handin/project01_<usernames>.zip from the rendered report (team.toml); never overwrites"
 	@echo "make levers   train and score chapter 5's lever runs (about 45 min on 2 cores); writes results/"
-	@echo "make robustness  the pipeline trained and scored on six other stand-ins, levers on two (about 75 min on 2 cores); writes results/"
+	@echo "make robustness  the pipeline trained and scored on eight other stand-ins, levers on two (about 75 min on 2 cores); writes results/"
 	@echo "CONFIG=...    config to use (now: $(ISLANDVAE_CONFIG))"
 	@echo "INSTALLER=pip set up .venv with pip alone instead of uv (now: $(INSTALLER)); for a pip set to another index"
 
@@ -58,7 +58,7 @@ levers: train
 	$(PY) -m islandvae train --levers
 	$(PY) -m islandvae levers
 
-# Chapter 5's robustness table: the same pipeline on six other stand-ins, each generated, trained and scored once.
+# Chapter 5's robustness table: the same pipeline on eight other stand-ins, each generated, trained and scored once.
 robustness: train
 	$(PY) -m islandvae robustness
 

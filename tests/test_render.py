@@ -173,8 +173,8 @@ def test_html_is_self_contained(smoke):
         assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', text), html
 
 
-ISLAND_FIGURES = {"fig-found-islands", "fig-bic", "fig-typing-axis", "fig-type-measures", "fig-type-examples",
-                  "fig-summary"}
+ISLAND_FIGURES = {"fig-found-islands", "fig-bic", "fig-typing-axis", "fig-typing-sections", "fig-type-measures",
+                  "fig-type-examples", "fig-summary"}
 NO_ISLAND_FIGURES = {"fig-summary-training"}  # the summary's figure where no island was found
 
 

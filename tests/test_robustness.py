@@ -16,14 +16,16 @@ from islandvae.islands import robustness
 def test_every_robustness_set_differs_from_the_config_only_in_its_data(tmp_path):
     config = load_config(write_config(tmp_path, tmp_path / "d.h5", data_extra='synthetic = "small"'))
     sets = robustness.robustness_configs(config)
-    assert len(sets) == 6 and len({c.name for c in sets.values()}) == 6
-    assert len({c.data.path for c in sets.values()} | {config.data.path}) == 7  # none overwrites another file
+    assert len(sets) == 8 and len({c.name for c in sets.values()}) == 8
+    assert len({c.data.path for c in sets.values()} | {config.data.path}) == 9  # none overwrites another file
     for c in sets.values():
         assert dataclasses.replace(c, name=config.name, data=config.data) == config
         assert c.data.path.parent == config.data.path.parent and c.data.synthetic == "small"
-    options = {(c.data.island_density, c.data.cell_scale) for c in sets.values()}
-    assert options == {(1.0, 1.0), (0.15, 1.0), (1.0, 1.5)}
-    assert sorted(c.data.difficulty for c in sets.values()) == [0.3] * 5 + [0.6]
+    options = {(c.data.island_density, c.data.cell_scale, c.data.section_imaging, c.data.pixel_size)
+               for c in sets.values()}
+    assert options == {(1.0, 1.0, 0.0, 1.0), (0.2, 1.0, 0.0, 1.0), (1.0, 1.5, 0.0, 1.0), (1.0, 1.0, 1.0, 1.0),
+                       (1.0, 1.0, 0.0, 1.5)}
+    assert sorted(c.data.difficulty for c in sets.values()) == [0.3] * 7 + [0.6]
     real = load_config(write_config(tmp_path, tmp_path / "course.h5"))
     with pytest.raises(UserError, match="not a synthetic stand-in"):
         robustness.robustness_configs(real)
@@ -50,7 +52,8 @@ def test_the_generator_options_change_the_islands_and_nothing_else_by_default(tm
         return np.mean([(s > 0.5 * s.max()).sum() for s in bank.sprites["granule"][0]])
     assert area(SpriteBank(1, 0.3, cell_scale=1.5)) > 1.8 * area(SpriteBank(1, 0.3))
     with h5py.File(truth_path(sparse)) as t:
-        assert json.loads(t.attrs["generator"])["options"] == {"island_density": 0.15, "cell_scale": 1.0}
+        assert json.loads(t.attrs["generator"])["options"] == {"island_density": 0.15, "cell_scale": 1.0,
+                                                               "section_imaging": 0.0, "pixel_size": 1.0}
     with pytest.raises(UserError, match="island_density 2"):
         generate(tmp_path / "d.h5", preset=preset, progress=False, options=Options(island_density=2))
 

@@ -69,17 +69,17 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
 def cmd_synth(args: argparse.Namespace) -> None:
     """Write a synthetic stand-in in the course layout, and its truth file beside it."""
-    from islandvae.data.synth import Options, generate
+    from islandvae.data.synth import generate, options_of
     from islandvae.data.truth import truth_path
 
     out = generate(args.out, preset=args.preset, seed=args.seed, difficulty=args.difficulty, force=args.force,
-                   workers=args.workers, options=Options(island_density=args.island_density, cell_scale=args.cell_scale))
+                   workers=args.workers, options=options_of(args))
     print(f"wrote {show(out)} and {show(truth_path(out))}")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
     """Make sure the configured data file exists: generate it if the config names a synthetic preset."""
-    from islandvae.data.synth import Options, generate
+    from islandvae.data.synth import generate, options_of
 
     data = _config(args).data
     if data.path.exists():
@@ -90,7 +90,7 @@ def cmd_data(args: argparse.Namespace) -> None:
 
         open_h5(data.path)  # raises the missing-file message with the course-file hint
     generate(data.path, preset=data.synthetic, seed=data.seed, difficulty=data.difficulty,
-             options=Options(island_density=data.island_density, cell_scale=data.cell_scale))
+             options=options_of(data))
     print(f"generated {show(data.path)} (synthetic stand-in, preset {data.synthetic}, seed {data.seed})")
 
 
@@ -167,7 +167,7 @@ def cmd_levers(args: argparse.Namespace) -> None:
 
 
 def cmd_robustness(args: argparse.Namespace) -> None:
-    """Generate, train and score the six robustness stand-ins (each step kept once done); write the table."""
+    """Generate, train and score the eight robustness stand-ins (each step kept once done); write the table."""
     from islandvae.islands.robustness import measure_robustness
 
     measure_robustness(_config(args))
@@ -239,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="robustness sets: island cells at this share of the usual count (default 1)")
     p.add_argument("--cell-scale", type=float, default=1.0,
                    help="robustness sets: every cell this many times as large (default 1)")
+    p.add_argument("--section-imaging", type=float, default=0.0,
+                   help="robustness sets: every section stained and scanned on its own, 1 about as much as brains "
+                        "differ (default 0)")
+    p.add_argument("--pixel-size", type=float, default=1.0,
+                   help="robustness sets: a scan this many times coarser, cells smaller in px (default 1)")
     p.add_argument("--force", action="store_true", help="replace existing files")
     p.add_argument("--workers", type=int, default=None, help="processes drawing images (default: up to 2)")
     p.set_defaults(run=cmd_synth)
@@ -270,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "results/levers-<name>.json", description=cmd_levers.__doc__)
     p.set_defaults(run=cmd_levers)
 
-    p = commands.add_parser("robustness", parents=[common], help="train and score the pipeline on six other "
+    p = commands.add_parser("robustness", parents=[common], help="train and score the pipeline on eight other "
                             "stand-ins; write results/robustness-<name>.json", description=cmd_robustness.__doc__)
     p.set_defaults(run=cmd_robustness)
 

@@ -35,6 +35,8 @@ class DataConfig:
     difficulty: float = 0.3  # of the stand-in's island task: 0 easy .. 1 nearly indistinguishable
     island_density: float = 1.0  # robustness sets only (synth.Options): island cells at this share of the usual
     cell_scale: float = 1.0  # robustness sets only: every cell this many times as large
+    section_imaging: float = 0.0  # robustness sets only: every section stained and scanned on its own (x spread)
+    pixel_size: float = 1.0  # robustness sets only: a scan this many times coarser (cells smaller in px)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class SamplingConfig:
     augment: bool = True
     corrupt: float = 0.0  # the encoder sees each training tile blurred (Gaussian, sigma up to this many px) and
     # with added noise (std up to a tenth of this, standardised units); the decoder reconstructs the clean tile
+    imaging: bool = False  # the encoder sees each training tile as another section would have shown it (a power
+    # law on the grey values, blur, noise; ranges from how the training sections differ: tiles/imaging.py) and the
+    # decoder reconstructs the tile as it was
     test_tiles: int = 3000  # the fixed, seeded evaluation set of the test brain
     images_per_brain: int = 0  # train on the first n images of each brain only (the overfitting check); 0: all
     seed: int = 0

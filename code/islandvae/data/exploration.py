@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from islandvae.data.hdf5 import Inventory, open_h5
+from islandvae.data.hdf5 import Inventory, open_h5, read_pixels
 from islandvae.data.stats import brain_histograms, stats_from_histogram
 from islandvae.data.truth import TruthFile, truth_path
 
@@ -30,7 +30,7 @@ def extreme_images_figure(path: Path | str, inventory: Inventory, *, crop: int =
             infos = inventory.of(brain)
             largest, smallest = max(infos, key=lambda i: i.pixels), min(infos, key=lambda i: i.pixels)
             for (whole, zoom), info, kind in ((row[:2], largest, "largest"), (row[2:], smallest, "smallest")):
-                image = f[brain][info.name][()]
+                image = read_pixels(f[brain][info.name], (), info, path)
                 step = max(1, max(image.shape) // 600)  # the whole image, shown small
                 whole.imshow(image[::step, ::step], cmap="gray", vmin=0, vmax=255, interpolation="antialiased")
                 whole.set_title(f"{brain} {kind}: {info.name}, {info.height}×{info.width}", fontsize=7)

@@ -99,15 +99,55 @@ def open_h5(path: Path | str) -> h5py.File:
         raise UserError(f"data file {show(path)} not found; {COURSE_FILE_HINT}, or point data.path at it")
     if path.is_dir():
         raise UserError(f"data file {show(path)} is a directory; point data.path at the .h5 file inside it")
+    _register_filters()
     try:
         if not h5py.is_hdf5(path):
             raise UserError(f"data file {show(path)} is not an HDF5 file; point data.path at the .h5 file")
         return h5py.File(path, "r")
     except OSError as err:
+        if err.errno == 11 or "unable to lock file" in str(err):  # EAGAIN: HDF5's file lock, held by a writer
+            raise UserError(f"data file {show(path)} is in use: another process holds it open for writing (HDF5 "
+                            "file locking); wait for that process to end or close the file there, then run again") from None
         raise UserError(
             f"data file {show(path)} cannot be read as HDF5 ({first_line(err)}); "
             "it is truncated or corrupt: copy it again"
         ) from None
+
+
+# Compression filters that image files use and plain HDF5 cannot decode (registered ids, The HDF Group's list)
+FILTER_NAMES = {307: "bzip2", 32001: "Blosc", 32004: "LZ4", 32008: "Bitshuffle", 32013: "ZFP", 32015: "Zstandard",
+                32017: "SZ", 32018: "FCIDECOMP", 32024: "SZ3", 32026: "Blosc2"}
+
+
+def _register_filters() -> None:
+    """Make hdf5plugin's compression filters (Blosc, LZ4, Zstandard, ...) known to HDF5 where it is installed."""
+    try:
+        import hdf5plugin  # noqa: F401  (importing it registers the filters)
+    except ImportError:
+        pass
+
+
+def read_pixels(ds: h5py.Dataset, selection, info: ImageInfo, path: Path) -> np.ndarray:
+    """ds[selection], with a one-line UserError when the pixels cannot be read: a compression filter that this
+    installation cannot decode (named, with what to do), else a damaged file."""
+    try:
+        return ds[selection]
+    except OSError as err:
+        raise pixel_problem(err, ds, info, path) from None
+
+
+def pixel_problem(err: OSError, ds: h5py.Dataset, info: ImageInfo, path: Path) -> UserError:
+    """The one-line error for pixels that cannot be read (read_pixels)."""
+    plist = ds.id.get_create_plist()
+    codes = [plist.get_filter(k)[0] for k in range(plist.get_nfilters())]
+    missing = [c for c in codes if not h5py.h5z.filter_avail(c)]
+    where = f"dataset '{info.brain}/{info.name}' in {show(path)}"
+    if missing:
+        names = ", ".join(f"{c} ({FILTER_NAMES[c]})" if c in FILTER_NAMES else str(c) for c in missing)
+        return UserError(f"{where} is compressed with HDF5 filter {names}, which this installation cannot decode: "
+                         "`pip install hdf5plugin` (read automatically once installed), or rewrite the file without "
+                         "it (`h5repack -f NONE in.h5 out.h5` where the filter is installed)")
+    return UserError(f"{where} cannot be read ({first_line(err)}); the file is corrupt: copy it again")
 
 
 def first_line(err: Exception) -> str:
@@ -254,10 +294,7 @@ class InMemoryImages(ImageSource):
                     try:
                         ds.read_direct(array.reshape(ds.shape))  # a view, (H, W, 1) for squeezed images
                     except OSError as err:
-                        raise UserError(
-                            f"dataset '{info.brain}/{info.name}' in {show(path)} cannot be read ({first_line(err)}); "
-                            "the file is corrupt: copy it again"
-                        ) from None
+                        raise pixel_problem(err, ds, info, path) from None
                     self.arrays[(info.brain, info.name)] = array
                     bar.update(array.nbytes)
 
@@ -294,7 +331,7 @@ class LazyImages(ImageSource):
 
     def _read(self, info: ImageInfo, rows: slice, cols: slice) -> np.ndarray:
         ds = self._handle()[info.brain][info.name]
-        block = ds[rows, cols]
+        block = read_pixels(ds, (rows, cols), info, self.path)
         return block[..., 0] if info.squeeze else block
 
     def __getstate__(self) -> dict:

@@ -6,12 +6,14 @@ Min, max, mean and standard deviation follow from the summed histograms with flo
 accumulators, exactly up to float64 rounding. The histograms are kept too: the exploration
 chapter plots them to show the brain-to-brain shift.
 
-The cache is keyed by the file's identity (resolved path, size, modification time) and the brains,
-so a second call reads a small JSON file and touches no pixel.
+The cache is keyed by the file's identity (resolved path, size, modification time, and a fingerprint of a few
+windows of every image's pixels: data_identity) and the brains, so a second call reads a small JSON file and a
+few chunks; `recompute` counts everything again.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -25,15 +27,17 @@ from islandvae.data.hdf5 import (
     ImageInfo,
     Inventory,
     describe_file,
-    first_line,
     open_h5,
+    read_pixels,
     training_brains,
 )
 from islandvae.errors import UserError
 from islandvae.files import recomputed, show, write_atomic
 
 BLOCK_PIXELS = 1 << 22  # rows are read in blocks of about 4 Mpx (32 MB as int64 in bincount)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: keyed by the content fingerprint too (data_identity)
+FINGERPRINT_WINDOWS = 3  # per side: 9 windows per image go into the content fingerprint
+FINGERPRINT_WINDOW = 64  # px
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,36 @@ def file_identity(path: Path | str) -> dict:
     path = Path(path).resolve()
     st = path.stat()
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def data_identity(path: Path | str) -> dict:
+    """What identifies a data file's content for caching: file_identity and a fingerprint of its pixels, so that
+    pixels changed in place with the same size and modification time (as `rsync -a` or `cp -p` of another version
+    leave them) are not served numbers of the old ones."""
+    path = Path(path).resolve()
+    st = path.stat()
+    identity = file_identity(path)
+    return identity | {"content": _fingerprint(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)}
+
+
+@functools.lru_cache(maxsize=8)
+def _fingerprint(path: str, *stat) -> str:
+    """A hash of every image's name, shape and type and of FINGERPRINT_WINDOWS**2 windows of its pixels spread over
+    it (a few chunks per image: well under a second on the 2.5 GB course file). Kept per process while the file's
+    status (size, times, inode) is unchanged; a new process always reads it again."""
+    digest = hashlib.sha1()
+    with open_h5(path) as f:
+        inventory = describe_file(f, Path(path))
+        for info in inventory.images:
+            ds = f[info.brain][info.name]
+            digest.update(f"{info.brain}/{info.name} {ds.shape} {ds.dtype}".encode())
+            rows = np.linspace(0, max(info.height - FINGERPRINT_WINDOW, 0), FINGERPRINT_WINDOWS).astype(int)
+            cols = np.linspace(0, max(info.width - FINGERPRINT_WINDOW, 0), FINGERPRINT_WINDOWS).astype(int)
+            for r in rows:
+                for c in cols:
+                    window = (slice(r, r + FINGERPRINT_WINDOW), slice(c, c + FINGERPRINT_WINDOW))
+                    digest.update(read_pixels(ds, window, info, Path(path)).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def cache_key(*parts) -> str:
@@ -75,12 +109,13 @@ def stats_from_histogram(hist: np.ndarray, brains: tuple[str, ...]) -> PixelStat
 
 
 def brain_histograms(path: Path | str, brains: tuple[str, ...] | list[str], *, cache_dir: Path,
-                     progress: bool = True) -> dict[str, np.ndarray]:
-    """Grey-value histogram (int64 counts) of each brain; cached per brain, the missing ones in one pass."""
+                     progress: bool = True, recompute: bool = False) -> dict[str, np.ndarray]:
+    """Grey-value histogram (int64 counts) of each brain; cached per brain, the missing ones (all of them with
+    `recompute`) in one pass."""
     path = Path(path)
-    identity = file_identity(path)
+    identity = data_identity(path)
     files = {b: Path(cache_dir) / f"hist-{cache_key(CACHE_VERSION, identity, b)}.npy" for b in brains}
-    result = {b: recomputed(f, np.load, "histogram cache") for b, f in files.items() if f.is_file()}
+    result = {b: recomputed(f, np.load, "histogram cache") for b, f in files.items() if f.is_file() and not recompute}
     result = {b: h for b, h in result.items() if h is not None}  # a damaged one is counted again
     missing = [b for b in brains if b not in result]
     if missing:
@@ -114,11 +149,7 @@ def image_histogram(f, info: ImageInfo, path: Path) -> np.ndarray:
     ds = f[info.brain][info.name]
     step = max(1, BLOCK_PIXELS // info.width)
     for row in range(0, info.height, step):
-        try:
-            block = ds[row : row + step]
-        except OSError as err:
-            raise UserError(f"dataset '{info.brain}/{info.name}' in {show(path)} cannot be read "
-                            f"({first_line(err)}); the file is corrupt: copy it again") from None
+        block = read_pixels(ds, slice(row, row + step), info, path)
         hist += np.bincount(block.ravel(), minlength=bins)
     return hist
 
@@ -130,7 +161,8 @@ def training_stats(path: Path | str, test_brain: str, *, cache_dir: Path, recomp
     with open_h5(path) as f:
         inventory = describe_file(f, path)
     brains = training_brains(inventory, test_brain)
-    cached = Path(cache_dir) / f"stats-{cache_key(CACHE_VERSION, file_identity(path), sorted(brains))}.json"
+    identity = data_identity(path)
+    cached = Path(cache_dir) / f"stats-{cache_key(CACHE_VERSION, identity, sorted(brains))}.json"
     if cached.is_file() and not recompute:
         def load(path):
             saved = json.loads(path.read_text())
@@ -138,13 +170,13 @@ def training_stats(path: Path | str, test_brain: str, *, cache_dir: Path, recomp
         stats = recomputed(cached, load, "statistics cache")  # a damaged entry is recomputed and replaced
         if stats is not None:
             return stats
-    hists = brain_histograms(path, brains, cache_dir=cache_dir, progress=progress)
+    hists = brain_histograms(path, brains, cache_dir=cache_dir, progress=progress, recompute=recompute)
     stats = stats_from_histogram(sum(hists.values()), brains)
     if stats.std == 0:
         raise UserError(f"the training brains ({', '.join(brains)}) of {show(path)} have no spread: every pixel is "
                         f"{stats.min:g}, so tiles cannot be standardised; check the file (an export error?) or "
                         "choose another data.test_brain")
-    record = {"file": file_identity(path), "test_brain": test_brain, "dtype": inventory.dtype.name,
+    record = {"file": identity, "test_brain": test_brain, "dtype": inventory.dtype.name,
               "stats": asdict(stats)}
     write_atomic(cached, json.dumps(record, indent=2).encode())
     return stats

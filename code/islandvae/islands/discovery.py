@@ -33,6 +33,7 @@ from islandvae.data.truth import TruthFile, truth_path
 from islandvae.files import write_atomic
 from islandvae.islands import finder as isl
 from islandvae.islands import grid as igrid
+from islandvae.islands import sections as isections
 from islandvae.islands import types as itypes
 from islandvae.islands.catalogue import catalogue_csv, catalogue_path
 from islandvae.islands.features import (
@@ -53,7 +54,7 @@ from islandvae.latent.measures import score_features
 from islandvae.model.runs import Run
 from islandvae.tiles.tissue import tissue_map
 
-VERSION = "discovery-5"
+VERSION = "discovery-6"
 REPS = 200
 
 
@@ -81,7 +82,7 @@ def source_digest() -> str:
     from islandvae.latent import codes as latent
 
     digest = hashlib.sha1()
-    modules = (isl, igrid, itypes, island_features, catalogue, morphology, measures, latent, baselines)
+    modules = (isl, igrid, itypes, isections, island_features, catalogue, morphology, measures, latent, baselines)
     for path in [Path(m.__file__) for m in modules] + [Path(__file__)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -173,12 +174,20 @@ class Discovery:
         out["morphology"] = found["morphology"]
         out["blob scale"] = {"sigma": float(arrays["blob"][0]), "scale": float(arrays["blob"][1])}
         out["described"] = describe_types(out["morphology"], typing["type"], typing["k"])
+        # Whether the types follow the sections: each section's ordinary tissue measured away from the islands
+        statistics = isections.tissue_statistics(grid, self.a.test_images, isections.ordinary_tiles(grid, island),
+                                                 seed=self.config.sampling.seed)
+        section = isections.island_sections(grid, island)
+        out["sections"] = {"statistics": statistics.tolist(), "section": section.tolist(),
+                           "found": isections.section_confound(
+                               itypes.describe(pooled, np.where(core, island, -1)), typing["axis"], typing["type"],
+                               section, statistics, seed=self.config.train.seed)}
         if grid.label is not None:
-            out |= self._truth_scores(grid, arrays, typing, pooled, picks, rng)
+            out |= self._truth_scores(grid, arrays, typing, pooled, picks, rng, statistics)
         return out
 
     def _truth_scores(self, grid: igrid.Grid, arrays: dict, typing: dict, pooled: np.ndarray, picks: tuple,
-                      rng: np.random.Generator) -> dict:
+                      rng: np.random.Generator, statistics: np.ndarray) -> dict:
         a, config = self.a, self.config
         true, kinds = igrid.true_islands(grid)
         found = arrays["island"]
@@ -195,12 +204,16 @@ class Discovery:
         out["measures"] = [score_features(name, f["train"], f["test"], train, test, f.get("mse"))
                            for name, f in spaces.items()]
         island_of_test = np.where(test.group < len(kinds), test.group, -1)  # plain tiles carry group ids >= islands
-        scores, ceilings = {}, {}
+        true_sections = isections.island_sections(grid, true)
+        scores, ceilings, confounds = {}, {}, {}
         for name, f in spaces.items():
             types = itypes.island_types(f["test"], island_of_test, seed=config.train.seed)
             scores[name] = itypes.agreement(types["type"], kinds) | {"types": types["k"]}
             ceilings[name] = island_probe(f["train"], train_island, train_kinds, f["test"], island_of_test, kinds)
-        out["island scores"], out["island ceilings"] = scores, ceilings
+            confounds[name] = isections.section_confound(itypes.describe(f["test"], island_of_test), types["axis"],
+                                                         types["type"], true_sections, statistics,
+                                                         seed=config.train.seed)
+        out["island scores"], out["island ceilings"], out["island sections"] = scores, ceilings, confounds
         vae = next(iter(spaces))
         table = {name: {"ari": list(v["ari"]), "balanced accuracy": list(v["balanced accuracy"])}
                  for name, v in scores.items()}

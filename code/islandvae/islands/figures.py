@@ -151,3 +151,44 @@ def bic_figure(result: dict):
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def sections_figure(result: dict, names: list[str]):
+    """Does the typing follow the sections? Left: each found island on the typing axis in the row of its section
+    (named by `names`, the test images), coloured by its type: types that follow the cells mix within the rows.
+    Right: the typing axis against the section statistic it correlates with most (sections.section_confound)."""
+    import matplotlib.pyplot as plt
+
+    from islandvae.tiles.imaging import STATISTICS
+
+    place, types = np.array(result["types"]["axis"]), np.array(result["types"]["type"])
+    section = np.array(result["sections"]["section"], dtype=int)
+    statistics = np.array(result["sections"]["statistics"], dtype=float)
+    shown = sorted(set(section.tolist()))
+    rng = np.random.default_rng(0)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 1.2 + 0.18 * len(shown)), width_ratios=(1.6, 1))
+    row = {s: i for i, s in enumerate(shown)}
+    for t in np.unique(types):
+        pick = types == t
+        left.scatter(place[pick], [row[s] + rng.uniform(-0.25, 0.25) for s in section[pick]], s=12,
+                     color=colour(t), label=type_name(t), alpha=0.8)
+    left.set_yticks(range(len(shown)), [names[s] for s in shown], fontsize=6)
+    left.set_xlabel("typing axis", fontsize=8)
+    left.legend(fontsize=6, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False)  # above the rows
+    r = result["sections"]["found"].get("axis ~ section r", {})
+    known = {name: v for name, v in r.items() if v is not None}
+    if known:
+        name = max(known, key=lambda n: abs(known[n]))
+        values = statistics[section, STATISTICS.index(name)]
+        for t in np.unique(types):
+            pick = types == t
+            right.scatter(values[pick], place[pick], s=12, color=colour(t), alpha=0.8)
+        right.set_xlabel(f"section's {name}", fontsize=8)
+        right.set_title(f"r = {known[name]:.2f} (largest of {len(known)})", fontsize=8)
+    else:
+        right.text(0.5, 0.5, "too few islands\nfor a correlation", ha="center", va="center", fontsize=8)
+    right.set_ylabel("typing axis", fontsize=8)
+    for ax in (left, right):
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    return fig

@@ -93,6 +93,40 @@ def types_text(result: dict) -> str:
     return text
 
 
+def sections_text(result: dict) -> str:
+    """Whether the found types follow the cells or the sections (sections.section_confound), said without any
+    island type: the section probe against chance, the types' agreement with the sections, the axis's largest
+    correlation with the sections' tissue statistics, and the verdict against sections.LIMITS."""
+    from islandvae.islands.sections import LIMITS, follows_sections
+
+    if "sections" not in result:
+        return ""
+    c = result["sections"]["found"]
+    text = []
+    if c.get("types ~ sections ARI") is not None:
+        probe = (f"a cross-validated linear probe tells an island's section from its descriptors at balanced accuracy "
+                 f"{c['section probe']:.2f} (chance {c['section chance']:.2f}), and " if c.get("section probe") is not None
+                 else "")
+        text.append(f"On the {c['sections with several islands']} sections that hold at least two typed islands, "
+                    f"{probe}the types agree with the sections at ARI {c['types ~ sections ARI']:.2f}.")
+    else:
+        text.append("Too few sections hold two typed islands to ask whether the types agree with the sections.")
+    r = {k: v for k, v in c.get("axis ~ section r", {}).items() if v is not None}
+    if r:
+        name = max(r, key=lambda k: abs(r[k]))
+        text.append(f"The typing axis correlates with the sections' own tissue statistics (measured on their ordinary "
+                    f"tissue, away from islands) at most with their {name}, r = {r[name]:.2f}.")
+    if c.get("types ~ sections ARI") is None and not r:
+        return ""
+    text.append(("These cross the project's limits (types ~ sections ARI above "
+                 f"{LIMITS['types ~ sections ARI']}, or |r| above {LIMITS['axis ~ section |r|']}): the types may "
+                 "reflect how the sections were stained and scanned rather than the cells; read them with care.")
+                if follows_sections(c) else
+                (f"Both stay within the project's limits (ARI at most {LIMITS['types ~ sections ARI']}, |r| at most "
+                 f"{LIMITS['axis ~ section |r|']}): the types do not follow the sections."))
+    return " ".join(text)
+
+
 def described_rows(result: dict) -> list[dict]:
     """The types' measures as table rows: (mean, low, high) per measure (tables.DIGITS for their decimals)."""
     return [{"type": f"type {r['type']}", "islands": r["islands"], **{m: tuple(r[m]) for m in MEASURES}}

@@ -4,6 +4,7 @@ last.pt and best.pt, step-<n>.pt), the training log and how it is read, and the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from islandvae import files
 from islandvae.config import Config
+from islandvae.errors import UserError
 from islandvae.model import checkpoint
 
 FIELDS = ("step", "epoch", "seconds", "lr", "beta", "recon", "texture", "kl", "l2", "total",
@@ -46,10 +48,7 @@ class Logger:
     def __init__(self, run: Run, *, resume_step: int):
         from torch.utils.tensorboard import SummaryWriter
 
-        kept = []
-        if run.metrics.is_file() and resume_step:
-            with open(run.metrics, newline="") as f:
-                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        kept = kept_rows(run, resume_step) if run.metrics.is_file() and resume_step else []
         self.file = open(run.metrics, "w", newline="")
         self.csv = csv.DictWriter(self.file, fieldnames=FIELDS)
         self.csv.writeheader()
@@ -68,6 +67,71 @@ class Logger:
         self.tb.close()
 
 
+def kept_rows(run: Run, resume_step: int, warn=None) -> list[dict]:
+    """The log's rows up to the step a run resumes from, one per step. A damaged line (an editor, a sync tool, a
+    crash mid-write: a step that is no number, a cell that is no number, too many or too few cells) is left out
+    with one line on stderr naming the file and the lines; the damaged log is kept beside it as
+    metrics.damaged.csv, so nothing is lost."""
+    import shutil
+    import sys
+
+    rows, damaged = {}, []
+    with open(run.metrics, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames is not None and "step" in reader.fieldnames
+        for row in reader if header else []:
+            try:
+                if None in row or None in row.values():  # cells beyond the header, or missing
+                    raise ValueError(row)
+                step = int(row["step"])
+                [float(v) for v in row.values() if v != ""]
+            except (ValueError, TypeError):
+                damaged.append(reader.line_num)
+                continue
+            if step <= resume_step:
+                rows[step] = {k: v for k, v in row.items() if k in FIELDS}  # a step logged twice: the later row
+        if not header:
+            damaged.append(1)
+    if damaged:
+        backup = run.metrics.with_name("metrics.damaged.csv")
+        shutil.copyfile(run.metrics, backup)
+        lines = ", ".join(map(str, damaged[:5])) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
+        (warn or (lambda text: print(text, file=sys.stderr, flush=True)))(
+            f"{files.show(run.metrics)}: line{'s' * (len(damaged) > 1)} {lines} damaged and left out; the run resumes "
+            f"from step {resume_step:,} with the {len(rows)} good rows before it (the damaged log is kept as "
+            f"{files.show(backup)})")
+    return [rows[k] for k in sorted(rows)]
+
+
+@contextlib.contextmanager
+def training_lock(run: Run):
+    """Hold the run folder for one training: a second training of the same run, from another terminal or a
+    notebook cell run twice, is refused with one line naming the first. The lock is the operating system's
+    (flock on training.lock): it goes with the process that holds it, so a killed training leaves no stale lock.
+    Where the file system has no flock (some network drives) the folder is not held."""
+    import fcntl
+    import os
+    import time
+
+    path = run.folder / "training.lock"
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UserError(f"{files.show(run.folder)} is being trained by {holder}: wait for that training to end "
+                            "or stop it (two trainings would write the same checkpoint and log)") from None
+        except OSError:  # no flock here: train unheld
+            pass
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {os.uname().nodename}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
 def read_metrics(run: Run) -> list[dict]:
     """metrics.csv as dicts of floats (empty cells as None)."""
     text = files.read_text(run.metrics, "training log", "it is written by training: move the run folder away and "

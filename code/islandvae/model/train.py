@@ -30,9 +30,10 @@ from islandvae.errors import Interrupted, UserError
 from islandvae.files import show
 from islandvae.model import checkpoint
 from islandvae.model.device import distributed_setup, pick_device, pick_precision
-from islandvae.model.runs import Logger, Run
+from islandvae.model.runs import Logger, Run, training_lock
 from islandvae.model.vae import VAE, check_model, loss_terms
 from islandvae.tiles.dataset import TileDataset, corrupt, identity_collate
+from islandvae.tiles.imaging import imaging_spread, vary_imaging
 from islandvae.tiles.sampler import TileBatchSampler, TileSampler, evaluation_keys
 from islandvae.tiles.tissue import tissue_map
 
@@ -68,8 +69,11 @@ class Data:
         images = InMemoryImages(config.data.path, brains, progress=False, limit=s.images_per_brain)
         on_gpu = device.type == "cuda" and images.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]
         self.dataset = TileDataset(images, self.stats, augment=s.augment, device=device if on_gpu else "cpu")
+        tissue = tissue_map(images, self.stats)
         sampler = TileSampler(images.infos(), tile_size=s.tile_size, tiles=s.tiles_per_epoch,
-                              seed=s.seed + 1000 * rank, strategy=s.strategy, tissue=tissue_map(images, self.stats))
+                              seed=s.seed + 1000 * rank, strategy=s.strategy, tissue=tissue)
+        # the imaging augmentation's ranges, from how the training sections differ (tiles/imaging.py)
+        self.imaging = imaging_spread(images, tissue, tile=s.tile_size, seed=s.seed) if s.imaging else None
         self.batches = TileBatchSampler(sampler, s.batch_size, drop_last=True)
         if len(self.batches) == 0:
             raise UserError(f"sampling.tiles_per_epoch {s.tiles_per_epoch} is less than one batch "
@@ -160,6 +164,14 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
     precision = pick_precision(config, device)  # before anything is read or written: a refused precision leaves nothing
     run = Run.of(config)
     files.folder(run.folder, "run")
+    with training_lock(run) if rank == 0 else contextlib.nullcontext():  # one training per run folder at a time
+        return _train_run(config, run, device, precision, rank=rank, world=world, progress=progress, stop_at=stop_at)
+
+
+def _train_run(config: Config, run: Run, device: torch.device, precision, *, rank: int, world: int, progress: bool,
+               stop_at: int | None) -> Run:
+    """`train`'s loop, with the run folder held: resume from last.pt, step, log, evaluate, checkpoint."""
+    t = config.train
     data = Data(config, device, rank=rank)
     model = build_model(config, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
@@ -178,8 +190,9 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
         state = Progress(**saved["progress"])
     if rank == 0:
         ran_on = precision.record(device)
-        (run.folder / "config.json").write_text(json.dumps({**checkpoint.run_signature(config), "ran on": ran_on},
-                                                           indent=1))
+        imaging = {"imaging spread": data.imaging.as_dict()} if data.imaging else {}
+        (run.folder / "config.json").write_text(json.dumps({**checkpoint.run_signature(config), "ran on": ran_on,
+                                                            **imaging}, indent=1))
         if progress:
             print(f"training {config.name} on {ran_on['device']}: {precision.name} ({precision.why})", flush=True)
     logger = Logger(run, resume_step=state.step) if rank == 0 else None
@@ -218,10 +231,12 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
                 beta = t.beta * min(1.0, (state.step + 1) / t.warmup_steps) if t.warmup_steps else t.beta
                 x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 seen = None
-                if config.sampling.corrupt:  # seeded by the step: an interrupted run resumes with the same corruption
+                if config.sampling.corrupt or data.imaging:  # seeded by the step: a resumed run sees the same
                     g = torch.Generator().manual_seed(config.sampling.seed * 1_000_003 + state.step + 7 * rank)
-                    seen = corrupt(x, strength=config.sampling.corrupt, generator=g).contiguous(
-                        memory_format=torch.channels_last)
+                    seen = vary_imaging(x, data.imaging, data.stats, generator=g) if data.imaging else x
+                    if config.sampling.corrupt:
+                        seen = corrupt(seen, strength=config.sampling.corrupt, generator=g)
+                    seen = seen.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(device.type, dtype=precision.dtype or torch.float32,
                                     enabled=precision.dtype is not None):
                     recon, mean, logvar = trained(x, noise, seen)

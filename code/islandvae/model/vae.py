@@ -138,9 +138,10 @@ class VAE(nn.Module):
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, seen: torch.Tensor | None = None):
         """Reconstruction of x, latent mean, latent log-variance; `seen` is what the encoder gets instead of x
-        (a corrupted copy in training, sampling.corrupt)."""
+        (in training a varied or corrupted copy: sampling.imaging, sampling.corrupt), normalised by its own moments
+        as every tile is at inference, while the reconstruction takes x's."""
         shift, scale = tile_moments(x) if self.config.normalise else (0.0, 1.0)
-        mean, logvar = self.encoder(((x if seen is None else seen) - shift) / scale)
+        mean, logvar = self.encode(x if seen is None else seen)
         z = mean
         if self.variational and self.training:
             noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)

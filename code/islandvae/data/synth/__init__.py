@@ -5,6 +5,6 @@ follow the image from scene to pixels: cells (sprites), fields (smooth random ma
 islands, vessels, cell placement), artefacts, optics (Beer-Lambert, noise, per-brain style).
 """
 
-from islandvae.data.synth.generate import DEFAULT_DIFFICULTY, PRESETS, Options, generate
+from islandvae.data.synth.generate import DEFAULT_DIFFICULTY, PRESETS, Options, generate, generated_as, options_of
 
-__all__ = ["DEFAULT_DIFFICULTY", "PRESETS", "Options", "generate"]
+__all__ = ["DEFAULT_DIFFICULTY", "PRESETS", "Options", "generate", "generated_as", "options_of"]

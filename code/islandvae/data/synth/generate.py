@@ -12,11 +12,12 @@ import json
 import multiprocessing
 import os
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import h5py
 import numpy as np
+from PIL import Image
 from tqdm.auto import tqdm
 
 from islandvae import __version__
@@ -27,7 +28,7 @@ from islandvae.data.layout import REAL_COUNTS, sample_sizes, scaled_counts
 from islandvae.data.synth import scene as scene_module
 from islandvae.data.synth.artefacts import FLAGS, add_artefacts
 from islandvae.data.synth.cells import SpriteBank
-from islandvae.data.synth.optics import DEFAULT_STYLE, STYLES, form_image, section_style
+from islandvae.data.synth.optics import DEFAULT_STYLE, STYLES, form_image, imaged_differently, section_style
 from islandvae.data.synth.scene import Plan, build_scene
 from islandvae.data.truth import truth_path
 
@@ -45,11 +46,16 @@ class Preset:
 
 @dataclass(frozen=True)
 class Options:
-    """Scene changes that only the robustness sets use: island cells at `island_density` times the usual count
-    (spaced to match), and every cell `cell_scale` times as large (and as sparse per px^2)."""
+    """Scene and imaging changes that only the robustness sets use: island cells at `island_density` times the
+    usual count (spaced to match); every cell `cell_scale` times as large (and as sparse per px^2); every section
+    stained and scanned on its own, `section_imaging` times optics.IMAGING_SPREAD (0: only the mild variation of
+    every stand-in); a scan at `pixel_size` times the usual pixel size (the scene drawn that much finer and each
+    scan pixel the mean of the scene's pixels it covers: cells, islands and vessels smaller in px)."""
 
     island_density: float = 1.0
     cell_scale: float = 1.0
+    section_imaging: float = 0.0
+    pixel_size: float = 1.0
 
     def check(self) -> None:
         if not 0.05 <= self.island_density <= 1:
@@ -57,6 +63,16 @@ class Options:
                             "island cell count")
         if not 0.5 <= self.cell_scale <= 2:
             raise UserError(f"cell_scale {self.cell_scale} is outside 0.5..2; choose a factor of the usual cell size")
+        if not 0 <= self.section_imaging <= 2:
+            raise UserError(f"section_imaging {self.section_imaging} is outside 0..2; 1 varies every section's "
+                            "staining and scan about as much as brains differ")
+        if not 1 <= self.pixel_size <= 3:
+            raise UserError(f"pixel_size {self.pixel_size} is outside 1..3; choose how many times coarser the scan is")
+
+
+def options_of(data) -> Options:
+    """The generator options a config's [data] section names (config.DataConfig)."""
+    return Options(**{f.name: getattr(data, f.name) for f in fields(Options)})
 
 
 PRESETS = {
@@ -71,6 +87,19 @@ def image_seed(seed: int, brain_number: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, brain_number, index]).generate_state(1)[0])
 
 
+def generated_as(data) -> bool:
+    """Whether the synthetic file of a config's [data] section was made with its preset, seed, difficulty and
+    options (read from the truth file's generator parameters; False when they cannot be read)."""
+    try:
+        with h5py.File(truth_path(data.path), "r") as truth:
+            made = json.loads(truth.attrs["generator"])
+    except (OSError, KeyError, ValueError):
+        return False
+    options = made.get("options", asdict(Options()))
+    return (made.get("preset"), made.get("seed"), made.get("difficulty")) == (data.synthetic, data.seed, data.difficulty) \
+        and all(options.get(k, v) == v for k, v in asdict(options_of(data)).items())
+
+
 def make_plans(preset: Preset, seed: int, difficulty: float, options: Options | None = None) -> list[Plan]:
     """Every image to draw, in file order."""
     options = options or Options()
@@ -81,19 +110,32 @@ def make_plans(preset: Preset, seed: int, difficulty: float, options: Options | 
             h, w = int(h * preset.scale), int(w * preset.scale)
             plans.append(Plan(brain=brain, name=f"{index:04d}", height=h, width=w,
                               seed=image_seed(seed, number, index), difficulty=difficulty,
-                              island_density=options.island_density, cell_scale=options.cell_scale))
+                              **asdict(options)))
     return plans
 
 
 def render(plan: Plan, bank: SpriteBank) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """One image: pixels (uint8), island mask, artefact flags, and what was drawn."""
     rng = np.random.default_rng(plan.seed)
-    scene = build_scene(plan, bank, rng)
+    coarse = plan.pixel_size != 1  # the scene drawn finer, then binned to the scan's pixels
+    drawn = replace(plan, height=round(plan.height * plan.pixel_size), width=round(plan.width * plan.pixel_size))
+    scene = build_scene(drawn if coarse else plan, bank, rng)
     flags, applied = add_artefacts(scene.od, scene.mask, scene.tissue, rng)
-    style = section_style(STYLES.get(plan.brain, DEFAULT_STYLE), rng)
-    pixels = form_image(scene.od, scene.tissue, style, rng)
+    style, gamma = section_style(STYLES.get(plan.brain, DEFAULT_STYLE), rng), 1.0
+    if plan.section_imaging:
+        style, gamma = imaged_differently(style, plan.section_imaging, rng)
+    pixels = form_image(scene.od, scene.tissue, style, rng, size=(plan.height, plan.width) if coarse else None,
+                        gamma=gamma)
+    mask, flags = scene.mask, flags
+    if coarse:
+        mask, flags = (np.asarray(Image.fromarray(a).resize((plan.width, plan.height), Image.Resampling.NEAREST))
+                       for a in (mask, flags))
+        for island in scene.islands:
+            island.update({k: island[k] / plan.pixel_size for k in ("cy", "cx", "diameter")})
     info = dict(seed=plan.seed, islands=scene.islands, artefacts=applied, style=asdict(style))
-    return pixels, scene.mask, flags, info
+    if plan.section_imaging:
+        info["gamma"] = gamma
+    return pixels, mask, flags, info
 
 
 _BANK: SpriteBank | None = None

@@ -45,6 +45,11 @@ DEFAULT_STYLE = Style(background=240.0, neuropil=0.1, gain=1.0, blur=0.8, photon
 SECTION_GAIN_SPREAD = 0.15  # log-normal spread of stain strength between sections of one brain
 SECTION_NEUROPIL_SPREAD = 0.2  # log-normal spread of background staining between sections
 GLASS_SPREAD = 3.0  # grey levels
+# The robustness set "every section imaged differently" (Options.section_imaging = 1) draws each section's
+# stain strength, background staining, glass level, blur, noise and gamma anew, with these log-normal spreads
+# (glass: grey levels) times the option: sections of one brain then differ as much as brains do here.
+IMAGING_SPREAD = {"gain": 0.35, "neuropil": 0.5, "background": 8.0, "blur": 0.5, "photons": 0.5, "gamma": 0.25}
+GAMMA_RANGE = (0.65, 1.5)  # a scanner's response curve stays within this
 
 
 def section_style(style: Style, rng: np.random.Generator) -> Style:
@@ -54,13 +59,33 @@ def section_style(style: Style, rng: np.random.Generator) -> Style:
                    neuropil=float(style.neuropil * np.exp(rng.normal(0, SECTION_NEUROPIL_SPREAD))))
 
 
-def form_image(od: np.ndarray, tissue: np.ndarray, style: Style, rng: np.random.Generator) -> np.ndarray:
-    """Grey values (uint8) of cells (`od`) in neuropil (`tissue`) under `style`, with noise."""
+def imaged_differently(style: Style, strength: float, rng: np.random.Generator) -> tuple[Style, float]:
+    """One section's style and gamma when every section is stained and scanned on its own (IMAGING_SPREAD times
+    `strength`)."""
+    def spread(name: str) -> float:
+        return float(np.exp(rng.normal(0, IMAGING_SPREAD[name] * strength)))
+    varied = replace(style, gain=style.gain * spread("gain"), neuropil=style.neuropil * spread("neuropil"),
+                     background=float(np.clip(style.background + rng.normal(0, IMAGING_SPREAD["background"] * strength),
+                                              150, 252)),
+                     blur=style.blur * spread("blur"), photons=style.photons * spread("photons"))
+    return varied, float(np.clip(spread("gamma"), *GAMMA_RANGE))
+
+
+def form_image(od: np.ndarray, tissue: np.ndarray, style: Style, rng: np.random.Generator, *,
+               size: tuple[int, int] | None = None, gamma: float = 1.0) -> np.ndarray:
+    """Grey values (uint8) of cells (`od`) in neuropil (`tissue`) under `style`, with noise. `size`: the scan's
+    pixels (H, W) when the scene was drawn finer (each scan pixel the mean of the scene's pixels it covers, noise
+    added after); `gamma`: the scanner's response, grey = 255 (grey / 255) ** gamma."""
     h, w = od.shape
     staining = 1 + 0.08 * upsample(smooth_noise(coarse_shape(h, w), 12, rng), h, w)
     light = style.background * (1 - 0.03 * upsample(smooth_noise(coarse_shape(h, w), 20, rng), h, w))
     grey = light * np.power(10.0, -style.gain * staining * (od + style.neuropil * tissue), dtype=np.float32)
     grey = ndimage.gaussian_filter(grey, style.blur)
+    if size is not None:
+        grey = np.array(Image.fromarray(grey.astype(np.float32)).resize(size[::-1], Image.Resampling.BOX), dtype=np.float32)
+        h, w = size
+    if gamma != 1.0:
+        grey = 255 * np.power(np.clip(grey, 0, None) / 255, gamma, dtype=np.float32)
     # Poisson-Gaussian noise, with the Poisson part in its Gaussian approximation (variance = mean / photons).
     noise = rng.standard_normal((h, w), dtype=np.float32)
     grey += noise * np.sqrt(grey / style.photons + style.read_noise**2)

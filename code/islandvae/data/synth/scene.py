@@ -52,6 +52,8 @@ class Plan:
     difficulty: float
     island_density: float = 1.0  # robustness sets only: island cells at this share of the usual count
     cell_scale: float = 1.0  # robustness sets only: every cell this many times as large (and as far apart)
+    section_imaging: float = 0.0  # robustness sets only: this section stained and scanned on its own (optics.py)
+    pixel_size: float = 1.0  # robustness sets only: the scan's pixel size (the scene is drawn this much finer)
 
     @property
     def crop(self) -> bool:
