@@ -12,7 +12,7 @@ import pytest
 from conftest import write_config
 from islandvae.config import load_config
 from islandvae.data.hdf5 import read_inventory
-from islandvae.data.stats import training_stats
+from islandvae.data.stats import data_identity, training_stats
 from islandvae.data.synth import generate
 from islandvae.errors import UserError
 from islandvae.model import checkpoint
@@ -65,7 +65,9 @@ def test_statistics_follow_pixels_changed_in_place_and_recompute_recomputes(tiny
     path.write_bytes(tiny.read_bytes())
     cache = tmp_path / "cache"
     before = training_stats(path, "B20", cache_dir=cache, progress=False)
+    identity = data_identity(path)  # what the tile-set, discovery and render caches are keyed by too
     _change_in_place(path, 40)
+    assert data_identity(path)["content"] != identity["content"]
     after = training_stats(path, "B20", cache_dir=cache, progress=False)
     assert after.mean > before.mean + 20  # not the old numbers
     # a histogram cache that lies (same key, other counts) is still replaced by --recompute

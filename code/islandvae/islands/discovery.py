@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from islandvae.data.stats import cache_key, file_identity
+from islandvae.data.stats import cache_key, data_identity, file_identity
 from islandvae.data.truth import TruthFile, truth_path
 from islandvae.files import write_atomic
 from islandvae.islands import finder as isl
@@ -68,7 +68,7 @@ def discovery_key(config, *, baselines: bool = True) -> str:
     from islandvae.latent.analysis import budget_models
 
     paths = [Run.of(config).best] + [p for label, (_, p) in budget_models(config).items() if label == "autoencoder"]
-    return cache_key(VERSION, [file_identity(p) for p in paths if p.is_file()], file_identity(config.data.path),
+    return cache_key(VERSION, [file_identity(p) for p in paths if p.is_file()], data_identity(config.data.path),
                      config.data.test_brain, config.sampling.tile_size, config.train.seed, source_digest(), baselines)
 
 

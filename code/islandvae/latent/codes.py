@@ -27,7 +27,7 @@ from islandvae.data.hdf5 import (
     read_inventory,
     training_brains,
 )
-from islandvae.data.stats import PixelStats, cache_key, file_identity
+from islandvae.data.stats import PixelStats, cache_key, data_identity, file_identity
 from islandvae.data.truth import TruthFile, truth_path
 from islandvae.errors import UserError
 from islandvae.files import recomputed, write_atomic
@@ -63,7 +63,7 @@ class TileSet:
 def sets_key(config: Config) -> list:
     """What defines the fixed tile sets: the data file, the test brain and the sampling settings that cut them."""
     s = config.sampling
-    return ["sets-1", file_identity(config.data.path), config.data.test_brain, s.tile_size, s.test_tiles, s.seed,
+    return ["sets-2", data_identity(config.data.path), config.data.test_brain, s.tile_size, s.test_tiles, s.seed,
             TRAIN_TILES]
 
 

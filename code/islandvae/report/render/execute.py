@@ -28,7 +28,7 @@ from nbclient.exceptions import CellExecutionError
 from traitlets import CaselessStrEnum, default
 
 from islandvae.config import PROJECT_ROOT, load_config
-from islandvae.data.stats import file_identity
+from islandvae.data.stats import data_identity, file_identity
 from islandvae.errors import Interrupted, UserError
 from islandvae.report.handin import team_path
 from islandvae.report.render.qmd import Chunk, Document
@@ -62,8 +62,12 @@ def render_key() -> str:
         digest.update(path.read_bytes())
     config = load_config()
     digest.update(config.source.read_bytes() if config.source else b"")
-    if config.data.path.exists():
-        digest.update(repr(sorted(file_identity(config.data.path).items())).encode())
+    if config.data.path.exists():  # its pixels' fingerprint where it reads (else the chapters say what is wrong)
+        try:
+            identity = data_identity(config.data.path)
+        except UserError:
+            identity = file_identity(config.data.path)
+        digest.update(repr(sorted(identity.items())).encode())
     team = team_path()
     digest.update(team.read_bytes() if team.is_file() else b"")
     for table in sorted(config.paths.results.glob("*.json")):  # kept result tables (islands/levers.py)
