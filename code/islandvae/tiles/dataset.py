@@ -179,20 +179,14 @@ def augment(tiles: torch.Tensor, *, seed: int, brightness: float = 0.2, contrast
 def corrupt(tiles: torch.Tensor, *, strength: float, generator: torch.Generator) -> torch.Tensor:
     """Tiles (B, 1, s, s) blurred with a Gaussian of sigma uniform in [0, strength] px and given Gaussian noise of
     std uniform in [0, strength / 10], per tile: what the imaging varies between sections, not the tissue."""
-    b, s = tiles.shape[0], tiles.shape[-1]
+    from islandvae.tiles.imaging import blur_each
+
+    b = tiles.shape[0]
     sigma = torch.rand(b, generator=generator) * strength + 1e-3
-    half = max(1, math.ceil(2 * strength))
-    taps = torch.arange(-half, half + 1, dtype=torch.float32)
-    kernel = torch.exp(-0.5 * (taps[None] / sigma[:, None]) ** 2)
-    kernel = (kernel / kernel.sum(1, keepdim=True)).to(tiles)  # (B, 2 half + 1), one kernel per tile
-    x = tiles.reshape(1, b, s, s)
-    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (half, half, 0, 0), mode="reflect"),
-                                   kernel[:, None, None, :], groups=b)
-    x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 0, half, half), mode="reflect"),
-                                   kernel[:, None, :, None], groups=b)
+    x = blur_each(tiles, sigma.to(tiles), half=max(1, math.ceil(2 * strength)))
     noise = torch.randn(tiles.shape, generator=generator).to(tiles) * (torch.rand(b, generator=generator).to(tiles)
                                                                        * strength / 10)[:, None, None, None]
-    return x.reshape(tiles.shape) + noise
+    return x + noise
 
 
 class KeyBatch(Sequence):

@@ -127,11 +127,11 @@ def vary_imaging(tiles: torch.Tensor, spread: ImagingSpread, stats: PixelStats, 
     return (grey + noise - stats.mean) / stats.std
 
 
-def blur_each(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def blur_each(x: torch.Tensor, sigma: torch.Tensor, *, half: int | None = None) -> torch.Tensor:
     """(B, 1, s, s) tiles each blurred with its own Gaussian of `sigma` (B,) px (0: unchanged), reflecting at the
-    borders."""
+    borders; the kernel reaches `half` px either side (default: 3 sigma of the widest)."""
     b, s = x.shape[0], x.shape[-1]
-    half = max(1, min(int(np.ceil(3 * float(sigma.max()))), s - 1))
+    half = max(1, min(int(np.ceil(3 * float(sigma.max()))), s - 1)) if half is None else half
     taps = torch.arange(-half, half + 1, dtype=x.dtype, device=x.device)
     kernel = torch.exp(-0.5 * (taps[None] / sigma.clamp_min(1e-3)[:, None]) ** 2)
     kernel = kernel / kernel.sum(1, keepdim=True)  # (B, 2 half + 1); sigma ~ 0 is the identity
