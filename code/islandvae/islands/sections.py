@@ -115,9 +115,9 @@ def section_rows(sets: dict) -> list[dict]:
         sections = row.get("sections", {})
         own = sections.get("found", {})
         rows.append({"data": label, "probe": own.get("section probe"), "chance": own.get("section chance"),
-                     "ARI": own.get("types ~ sections ARI"), "axis |r|": own.get("axis ~ section |r|"),
-                     "pooled |r|": sections.get(POOLED, {}).get("axis ~ section |r|"),
-                     "cells |r|": sections.get("measured cells", {}).get("axis ~ section |r|")})
+                     "ARI": own.get("types ~ sections ARI"), "axis r": own.get("axis ~ section |r|"),
+                     "pooled r": sections.get(POOLED, {}).get("axis ~ section |r|"),
+                     "cells r": sections.get("measured cells", {}).get("axis ~ section |r|")})
     return rows
 
 
