@@ -79,3 +79,26 @@ def test_figure_and_table_labels_are_unique_across_the_report():
     labels = [p.label for p in parse(PROJECT_ROOT / "report.qmd", PROJECT_ROOT).parts
               if isinstance(p, Chunk) and p.label.startswith(("fig-", "tbl-"))]
     assert len(labels) == len(set(labels))
+
+
+def test_the_pip_only_pdf_lays_out_title_and_contents_as_quartos_typst_template(tmp_path):
+    """Quarto 1.11's typst template (typst-template.typ): the title centred in a block with a 2 em inset at the top
+    of the page, the contents headed by toc-title after it. Pandoc's own template set the title at the top margin,
+    with nothing around it, and headed the contents "Contents": the summary and the report then broke their pages
+    earlier than under Quarto (issue 38)."""
+    import pdfplumber
+    from islandvae.report.render import markdown_pdf
+    from pdf_layout import length_pt
+
+    typst = quarto_project()["format"]["typst"]
+    pdf = markdown_pdf("# First\n\nText.\n\n# Second\n\nMore text.\n", tmp_path / "page.pdf",
+                       {"title": "Title words", "toc": True})
+    with pdfplumber.open(pdf) as doc:
+        lines = doc.pages[0].extract_text_lines()
+    title = next(line for line in lines if line["text"] == "Title words")
+    inset = title["top"] - length_pt(typst["margin"]["y"])
+    body = 11.0  # Typst's default size, which the project keeps for all but the summary
+    # 2 em, less what the glyphs' box reaches above the line (pandoc's template: about 0)
+    assert 1.5 * body <= inset <= 3 * body, f"title {inset:.1f} pt below the top margin"
+    heading = lines[lines.index(title) + 1]
+    assert heading["text"] == typst["toc-title"] and heading["top"] - title["bottom"] >= 2 * body  # the 2 em inset

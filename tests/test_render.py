@@ -116,6 +116,26 @@ def test_summary_is_one_a4_page_of_12pt_text(smoke):
     assert max(sizes, key=sizes.get) == 12.0, sizes  # the body text
 
 
+# Room the summary keeps below its last line: two lines of its 12 pt text. Both renderers lay out the title and
+# contents blocks alike (report/render/article.typst); this is the margin for what else Quarto's template could
+# still set taller (docs/rendering.md), so that a sentence or a figure a little larger cannot push it to two pages.
+SUMMARY_SPARE_PT = 2 * 12 * 1.5
+
+
+def test_summary_keeps_room_below_its_last_line(smoke):
+    import pdfplumber
+    from pdf_layout import length_pt
+
+    options = _typst_options(smoke["out"] / "summary.pdf", smoke["out"])
+    with pdfplumber.open(smoke["out"] / "summary.pdf") as doc:
+        assert len(doc.pages) == 1
+        page = doc.pages[0]
+        bottom = float(page.height) - length_pt(options["margin"]["y"])  # where the text block ends
+        content = [w for w in page.extract_words() if w["bottom"] <= bottom]  # the page number sits below it
+        last = max([w["bottom"] for w in content] + [float(i["bottom"]) for i in page.images])
+    assert bottom - last >= SUMMARY_SPARE_PT, f"{bottom - last:.0f} pt left below the summary's last line"
+
+
 def test_summary_shows_the_team_and_numbers_from_the_results(smoke):
     text = PdfReader(smoke["out"] / "summary.pdf").pages[0].extract_text()
     assert "Oluwaseun Adebayo" in text and "2023-00456789" in text

@@ -98,8 +98,15 @@ def composed_figure(config: Config, result: dict | None):
         return None
     types = [t for t in result["types"]["type"]]
     cells = [(m["cells / 10,000 px"], m["cell diameter (px)"]) for m in result["morphology"]]
-    fig = plt.figure(figsize=(6.8, 2.0))
-    grid = fig.add_gridspec(1, 2, width_ratios=(1.0, 1.9), wspace=0.12)
+    picture = plt.imread(crops)
+    fig = plt.figure(figsize=(6.8, 1.45))
+    # (b) as wide as the crops are at the axes' height, so that no white space pads it and the figure at the
+    # text's width stays low (the summary is one page); (a) takes the rest
+    params = fig.subplotpars
+    height = fig.get_figheight() * (params.top - params.bottom)
+    width = fig.get_figwidth() * (params.right - params.left)
+    wide = min(height * picture.shape[1] / picture.shape[0], 0.6 * width)
+    grid = fig.add_gridspec(1, 2, width_ratios=(width - wide, wide), wspace=0.12)
     left, right = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
     for t in sorted(set(types)):
         pick = [c for c, u in zip(cells, types) if u == t]
@@ -110,7 +117,7 @@ def composed_figure(config: Config, result: dict | None):
     left.legend(fontsize=FONT, frameon=False, loc="lower right", bbox_to_anchor=(1.02, 0.98), ncol=3,
                 handletextpad=0.1, columnspacing=0.6, borderpad=0.1)  # above the axes, beside the title
     left.set_title("a", fontsize=FONT, loc="left", fontweight="bold")
-    right.imshow(plt.imread(crops))
+    right.imshow(picture)
     right.axis("off")
     right.set_title("b", fontsize=FONT, loc="left", fontweight="bold")
     return fig

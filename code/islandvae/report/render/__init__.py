@@ -3,7 +3,7 @@
 For each document: parse (qmd.py), run the chunks in a fresh kernel from the project root with
 jupyter-cache in front (execute.py), turn the outputs into pandoc markdown with figure files
 (markdown.py), then pandoc makes a self-contained HTML file and a Typst file that the typst package
-compiles to PDF. Cross-references go through crossref.lua. Outputs are written under temporary names
+compiles to PDF, laid out by article.typst as Quarto's typst format lays out its pages. Cross-references go through crossref.lua. Outputs are written under temporary names
 and renamed at the end, so a failed render keeps the previous good output.
 """
 
@@ -29,7 +29,8 @@ from islandvae.report.render.qmd import parse
 
 FILTER = Path(__file__).with_name("crossref.lua")
 CSS = Path(__file__).with_name("page.css")  # the page's look: a readable column, the contents beside it
-HTML_KEYS = ("title", "subtitle", "author", "date", "abstract", "toc", "toc-depth", "lang")
+TEMPLATE = Path(__file__).with_name("article.typst")  # the PDF's page geometry: Quarto's typst format's
+HTML_KEYS = ("title", "subtitle", "author", "date", "abstract", "toc", "toc-depth", "toc-title", "lang")
 TYPST_KEYS = (*HTML_KEYS, "papersize", "fontsize", "margin", "section-numbering", "columns", "mainfont")
 
 
@@ -89,7 +90,7 @@ def _pdf(source: Path, build: Path, meta: dict, path: Path) -> None:
     """pandoc, then Typst: the markdown `source` to build/out.pdf, with the typst include-in-header entries."""
     headers = [f"--include-in-header={h}" for h in _header_includes(meta, build)]
     pypandoc.convert_file(str(source), "typst", outputfile=str(build / "out.typ"),
-                          extra_args=["-s", f"--lua-filter={FILTER}", *headers])
+                          extra_args=["-s", f"--template={TEMPLATE}", f"--lua-filter={FILTER}", *headers])
     try:
         typst.compile(str(build / "out.typ"), output=str(build / "out.pdf"), root=str(build))
     except Exception as err:  # typst raises its own error types
@@ -123,7 +124,7 @@ def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print)
     # What the two files are made from: if it is what made the files there, they are left as they are.
     made_from = cache_dir / "outputs" / relative.with_suffix(".key")
     key = cache_key("outputs-2", render_key(), str(output_dir.resolve()), quarto_project(), FILTER.read_text(),
-                    CSS.read_text(), document.meta, document.parts, outputs)  # _quarto.yml and the page look too
+                    CSS.read_text(), TEMPLATE.read_text(), document.meta, document.parts, outputs)  # _quarto.yml and the page look too
     if html.is_file() and pdf.is_file() and made_from.is_file() and made_from.read_text() == key:
         log(f"  {show(html)} and {show(pdf)} are up to date")
         return html, pdf
