@@ -6,7 +6,8 @@ CONFIG ?= $(or $(ISLANDVAE_CONFIG),configs/default.toml)
 export ISLANDVAE_CONFIG := $(abspath $(CONFIG))
 
 PYTHON ?= python3
-TORCH ?= torch==2.13.0
+# torch's version: [tool.islandvae] torch in pyproject.toml, the one place it is named
+TORCH ?= torch==$(shell sed -n 's/^torch = "\([^"]*\)".*/\1/p' pyproject.toml)
 INSTALLER ?= uv
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -23,7 +24,7 @@ help:
 	@echo "make train    set up, make the data, train the config's model unless its run is finished"
 	@echo "make analysis compute and cache chapter 5's embeddings, 2-D maps and scores (part of make report)"
 	@echo "make zip      pack handin/project01_<usernames>.zip from the rendered report (team.toml); never overwrites"
-	@echo "make levers   train and score chapter 5's lever runs (about 45 min on 2 cores); writes results/"
+	@echo "make levers   train and score chapter 5's lever runs (about 70 min on 2 cores); writes results/"
 	@echo "make robustness  the pipeline trained and scored on eight other stand-ins, levers on two (about 75 min on 2 cores); writes results/"
 	@echo "CONFIG=...    config to use (now: $(ISLANDVAE_CONFIG))"
 	@echo "INSTALLER=pip set up .venv with pip alone instead of uv (now: $(INSTALLER)); for a pip set to another index"

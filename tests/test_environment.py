@@ -57,3 +57,19 @@ def test_an_unknown_installer_stops_the_set_up_before_it_starts(tmp_path):
     assert done.returncode != 0
     assert "INSTALLER=conda is unknown; use uv or pip" in done.stderr
     assert not (tmp_path / ".venv").exists()
+
+
+def test_torch_is_named_in_one_place_that_the_makefile_pyproject_and_environment_agree_with(tmp_path):
+    """[tool.islandvae] torch is the version `make` installs first; it satisfies pyproject's and environment.yml's
+    torch requirement, and no other file names a version of its own."""
+    import shutil
+    import subprocess
+
+    pin = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["islandvae"]["torch"]
+    minimum = tuple(int(x) for x in re.match(r">=(\d+)\.(\d+)", _pyproject()["torch"]).groups())
+    assert tuple(int(x) for x in pin.split(".")[:2]) >= minimum and _environment()["torch"] == _pyproject()["torch"]
+    assert pin not in (PROJECT_ROOT / "Makefile").read_text()
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(PROJECT_ROOT / name, tmp_path / name)
+    planned = subprocess.run(["make", "-n", "venv"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert f'install --no-compile "torch=={pin}"' in planned

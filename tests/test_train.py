@@ -156,6 +156,15 @@ def test_a_run_logs_every_term_checkpoints_and_learns(config):
     assert state["step"] == 24 and state["done"] and run.best.is_file() and (run.folder / "tb").is_dir()
 
 
+def test_the_comparison_snapshot_is_written_on_a_step_neither_logged_nor_evaluated(tiny, tmp_path):
+    config = load_config(write_config(tmp_path, tiny, extra=SMALL_RUN + "comparison_steps = 7\n"))
+    run = train(config, progress=False)  # step 7: not a multiple of log_every (4) nor of eval_every (8)
+    snapshot = checkpoint.load(run.snapshot(7), config)
+    assert snapshot["step"] == 7
+    assert not any(torch.equal(snapshot["model"][k], v) for k, v in checkpoint.load(run.last, config)["model"].items()
+                   if v.is_floating_point() and v.numel() > 1)  # the weights of step 7, not of the end
+
+
 @pytest.mark.slow
 def test_an_interrupted_run_resumes_to_the_same_weights(tiny, tmp_path):
     for name in ("a", "b"):

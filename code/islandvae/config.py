@@ -78,7 +78,7 @@ class ModelConfig:
 class TrainConfig:
     """The training run (chapter 4): loss weights, optimiser, stopping rule, devices."""
 
-    max_steps: int = 1000  # about 8 minutes of the default model on 2 CPU cores
+    max_steps: int = 1000  # minutes of the default model on 2 CPU cores (docs/performance.md gives them per CPU)
     lr: float = 1e-3
     beta: float = 0.1  # weight of the KL term; the decoder noise it implies has variance beta / 2
     l2: float = 1e-6  # weight of the sum of squared parameters

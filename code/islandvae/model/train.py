@@ -260,6 +260,10 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
                 evaluating = state.step % t.eval_every == 0 or state.step == t.max_steps
                 if rank == 0 and not evaluating and time.perf_counter() - saved_at >= 60 * t.checkpoint_minutes:
                     save_last(state.seconds + time.perf_counter() - started)  # between evaluations, by the clock
+                if rank == 0 and state.step == t.comparison_steps and config.model.kind == "vae" and t.max_steps > state.step:
+                    checkpoint.save(run.snapshot(state.step), model=model, optimizer=None, step=state.step,
+                                    generator_state=noise.get_state(), config=config)  # same budget as the comparisons,
+                    # on any step (also one that is neither logged nor evaluated)
                 if state.step % t.log_every and not evaluating:
                     continue
                 row = {"step": state.step, "epoch": epoch, "lr": t.lr, "beta": beta,
@@ -280,9 +284,6 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
                     if world > 1:
                         torch.distributed.broadcast(stop, 0)
                     state.done = bool(stop[0])
-                if rank == 0 and state.step == t.comparison_steps and config.model.kind == "vae" and t.max_steps > state.step:
-                    checkpoint.save(run.snapshot(state.step), model=model, optimizer=None, step=state.step,
-                                    generator_state=noise.get_state(), config=config)  # same budget as the comparisons
                 if logger is not None:
                     logger.write(row)
                 if state.done or state.step >= t.max_steps:
