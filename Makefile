@@ -30,9 +30,12 @@ help:
 	@echo "INSTALLER=pip set up .venv with pip alone instead of uv (now: $(INSTALLER)); for a pip set to another index"
 
 # Quarto where it is installed (its Jupyter kernel is this .venv's Python), the pip-only renderer elsewhere.
+# A config other than the default renders into _output/<name>/ (islandvae render --print-output-dir says where).
 report: data train analysis
 	@if command -v quarto >/dev/null 2>&1; then \
-		echo "rendering with Quarto ($$(command -v quarto))"; QUARTO_PYTHON=$(abspath $(PY)) quarto render; \
+		out="$$($(PY) -m islandvae render --print-output-dir)"; \
+		echo "rendering with Quarto ($$(command -v quarto)) into $$out"; \
+		QUARTO_PYTHON=$(abspath $(PY)) quarto render --output-dir "$$out"; \
 	else \
 		echo "quarto not found: rendering with the pip-only renderer (islandvae render)"; $(PY) -m islandvae render; \
 	fi

@@ -43,11 +43,11 @@ comparison_steps = 6
 
 
 def write_config(folder: Path, data: Path, *, test_brain: str = "B20", extra: str = "", data_extra: str = "") -> Path:
-    """A config file in `folder` pointing at `data`, with its cache in folder/cache."""
+    """A config file in `folder` pointing at `data`, with its cache, runs, results and figures in `folder`."""
     path = folder / "test.toml"
     path.write_text(
         f'name = "test"\n{extra}\n[data]\npath = "{data}"\ntest_brain = "{test_brain}"\n{data_extra}\n'
-        f'[paths]\ncache = "cache"\nruns = "runs"\nresults = "results"\n'
+        f'[paths]\ncache = "cache"\nruns = "runs"\nresults = "results"\nfigures = "figures"\n'
     )
     return path
 

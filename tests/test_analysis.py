@@ -3,13 +3,15 @@
 import re
 
 import numpy as np
+import torch
 import pytest
 from conftest import QUICK_TRAINING, write_config
 from islandvae.config import load_config
 from islandvae.data.synth import generate
 from islandvae.errors import UserError
 from islandvae.latent.explorer import explorer_html
-from islandvae.latent.measures import bootstrap, compare, formatted, probes
+from islandvae.bootstrap import bootstrap
+from islandvae.latent.measures import compare, formatted, probes
 from islandvae.model.runs import comparison_configs
 from islandvae.model.train import train
 
@@ -402,3 +404,28 @@ def test_chapter5s_sentences_come_from_the_package():
     island_rows, tile_rows = lever_tables(table)
     assert set(island_rows[0]) <= set(ISLAND_COLUMNS) and "island ARI" in island_rows[0]
     assert set(tile_rows[0]) <= set(TILE_COLUMNS) and "recon MSE" in tile_rows[0] and "island ARI" not in tile_rows[0]
+
+
+def test_encoder_passes_in_a_gpus_precision_agree_with_float32_within_tolerance():
+    """The analysis runs every encoder pass where the model is, in the precision the training rule picks there
+    (bfloat16 autocast on a GPU with it in hardware, float16 before). Through the same code path on the CPU: the
+    readout in bfloat16 autocast agrees with float32 within READOUT_TOLERANCE of the readout's spread, and a model
+    that `load_model` puts on the CPU runs in float32 exactly as before."""
+    from islandvae.config import ModelConfig
+    from islandvae.latent.codes import on_cpu, readout
+    from islandvae.model.vae import VAE
+
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent=16, width=8, depth=3, normalise=True, latent_map=True), 32).eval()
+    tiles = torch.randn(24, 1, 32, 32)
+    exact = readout(model, tiles)
+    model.inference_dtype = torch.bfloat16  # what load_model sets on a GPU with bfloat16 in hardware
+    rounded = readout(model, tiles)
+    assert rounded.dtype == exact.dtype and rounded.shape == exact.shape
+    assert np.abs(rounded - exact).max() <= READOUT_TOLERANCE * exact.std()
+    assert not np.array_equal(rounded, exact)  # the autocast path was taken
+    assert on_cpu(model) is model
+
+
+READOUT_TOLERANCE = 0.05  # bfloat16 keeps 8 bits of mantissa: a readout differs from float32's by about 1 % of its
+# spread; the island pipeline's types and scores are decided at far coarser differences

@@ -63,3 +63,26 @@ def test_bad_config_is_refused_with_its_name(tmp_path, text, words):
     assert "bad.toml" in message and "\n" not in message
     for word in words:
         assert word in message
+
+
+def test_every_config_but_the_default_keeps_its_figures_apart(tmp_path):
+    """Rendering the course file (or any other config) must not replace the stand-in's committed figures: a config
+    that names no figures folder gets figures/<name>/, and no config of the project writes to figures/ itself."""
+    default = load_config(PROJECT_ROOT / "configs" / "default.toml")
+    assert default.own_folder == "" and default.paths.figures == PROJECT_ROOT / "figures"
+    for path in sorted((PROJECT_ROOT / "configs").glob("*.toml")):
+        config = load_config(path)
+        if config.name != "default":
+            assert config.own_folder == config.name
+            assert config.paths.figures != default.paths.figures, path.name
+    mine = tmp_path / "second.toml"
+    mine.write_text('[data]\npath = "f.h5"\n')
+    assert load_config(mine).paths.figures == PROJECT_ROOT / "figures" / "second"
+    mine.write_text('[data]\npath = "f.h5"\n[paths]\nfigures = "mine"\n')  # a folder of its own choosing stays
+    assert load_config(mine).paths.figures == tmp_path / "mine"
+
+
+def test_a_second_config_renders_and_zips_into_folders_of_its_own(run_cli):
+    for config, folder in (("configs/default.toml", "_output"), ("configs/real.toml", "_output/real")):
+        status, out, _ = run_cli("render", "--print-output-dir", "--config", config)
+        assert status == 0 and out.strip() == folder

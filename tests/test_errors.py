@@ -312,7 +312,7 @@ def test_names_that_are_not_plain_file_names_are_refused(name):
 
 
 def test_a_damaged_cache_is_recomputed_with_a_warning(tmp_path):
-    from islandvae.latent.codes import cached, cached_json
+    from islandvae.caches import cached, cached_json
 
     npz, js = tmp_path / "c.npz", tmp_path / "c.json"
     npz.write_bytes(b"PK\x03\x04 not a whole zip")

@@ -4,10 +4,19 @@ import numpy as np
 import pytest
 from islandvae.data.hdf5 import ImageInfo
 from islandvae.data.truth import label_from_mask
-from islandvae.islands import finder as isl
-from islandvae.islands import grid as igrid
-from islandvae.islands import types as itypes
+from islandvae.islands import finder as finder_module
+from islandvae.islands.finder import MIN_CORE, find_islands, match_found, rank_above
+from islandvae.islands.grid import (
+    Grid,
+    _window_sums,
+    grid_labels,
+    grid_measures,
+    grid_positions,
+    regions,
+    true_islands,
+)
 from islandvae.islands.morphology import cells, region_measures
+from islandvae.islands.types import agreement, chosen_types, island_types
 
 
 def _grid(shape_tiles, tile=8, stride=8, image=0):
@@ -16,15 +25,15 @@ def _grid(shape_tiles, tile=8, stride=8, image=0):
     gy, gx = np.divmod(np.arange(rows * cols), cols)
     info = ImageInfo("B20", f"{image:04d}", rows * stride + tile - stride, cols * stride + tile - stride, "uint8")
     keys = [("B20", info.name, int(y * stride), int(x * stride), tile) for y, x in zip(gy, gx)]
-    return igrid.Grid([info], tile, stride, keys, np.zeros(len(keys), dtype=int), gy, gx)
+    return Grid([info], tile, stride, keys, np.zeros(len(keys), dtype=int), gy, gx)
 
 
 def test_grid_labels_are_the_truth_labels_of_each_tile():
     rng = np.random.default_rng(0)
     mask = rng.choice(np.array([0, 1, 2, 255], dtype=np.uint8), size=(70, 90), p=[0.5, 0.2, 0.2, 0.1])
     mask[:30, :40] = 1  # whole tiles of one kind as well as mixed ones
-    rows, cols = igrid.grid_positions(70, 90, 16, 8)
-    labels = igrid.grid_labels(mask, rows, cols, 16)
+    rows, cols = grid_positions(70, 90, 16, 8)
+    labels = grid_labels(mask, rows, cols, 16)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             assert labels[i, j] == label_from_mask(mask[r:r + 16, c:c + 16]), (r, c)
@@ -35,16 +44,16 @@ def test_window_sums_are_the_sums_over_each_window(shape):
     rng = np.random.default_rng(sum(shape))
     counts = rng.integers(0, 4, shape).astype(np.uint8)
     for tile, stride in ((16, 8), (32, 32)):
-        rows, cols = igrid.grid_positions(*shape, tile, stride)
-        sums = igrid._window_sums(counts, rows, cols, tile)
+        rows, cols = grid_positions(*shape, tile, stride)
+        sums = _window_sums(counts, rows, cols, tile)
         direct = [[int(counts[r:r + tile, c:c + tile].sum()) for c in cols] for r in rows]
         assert sums.tolist() == direct
 
 
 def test_grid_positions_reach_the_border_and_a_small_image_gets_one_tile():
-    rows, cols = igrid.grid_positions(100, 64, 32, 16)
+    rows, cols = grid_positions(100, 64, 32, 16)
     assert rows[0] == 0 and rows[-1] == 100 - 32 and cols[-1] == 64 - 32 and np.all(np.diff(rows) <= 16)
-    rows, cols = igrid.grid_positions(20, 30, 32, 16)
+    rows, cols = grid_positions(20, 30, 32, 16)
     assert list(rows) == [0] and list(cols) == [0]
 
 
@@ -53,11 +62,11 @@ def test_regions_join_8_neighbours_and_keep_types_apart():
     member = np.zeros(len(grid), dtype=bool)
     member[[0, 7, 14]] = True  # a diagonal chain: one region
     member[[5, 11]] = True  # a second region, far from the first
-    ids = igrid.regions(grid, member)
+    ids = regions(grid, member)
     assert len(set(ids[member])) == 2 and ids[0] == ids[7] == ids[14] and ids[5] == ids[11] and ids[1] == -1
     grid.label = np.full(len(grid), "plain", dtype="<U16")
     grid.label[[0, 1]], grid.label[[2, 3]] = "granular", "parvicellular"  # touching islands of two types
-    island, kinds = igrid.true_islands(grid)
+    island, kinds = true_islands(grid)
     assert sorted(kinds) == ["granular", "parvicellular"] and island[0] == island[1] != island[2] == island[3]
 
 
@@ -74,37 +83,37 @@ def _two_kinds(n_islands=20, tiles=12, gap=3.0, seed=0):
 
 def test_island_types_separate_two_kinds_without_labels():
     features, island, truth = _two_kinds()
-    found = itypes.island_types(features, island)
+    found = island_types(features, island)
     assert found["k"] == 2
-    scores = itypes.agreement(found["type"], truth)
+    scores = agreement(found["type"], truth)
     assert scores["ari"][0] == pytest.approx(1.0) and scores["balanced accuracy"][0] == pytest.approx(1.0)
 
 
 def test_one_kind_is_one_type_and_few_islands_are_not_split():
-    ones = [itypes.island_types(*_two_kinds(gap=0.0, seed=seed)[:2])["k"] == 1 for seed in range(6)]
+    ones = [island_types(*_two_kinds(gap=0.0, seed=seed)[:2])["k"] == 1 for seed in range(6)]
     assert sum(ones) >= 5, ones  # BIC may split 20 islands of one kind by chance, but rarely
     features, island, _ = _two_kinds(gap=0.0)
-    few = itypes.island_types(features[:30], island[:30])  # three islands: too few to split
+    few = island_types(features[:30], island[:30])  # three islands: too few to split
     assert few["k"] == 1 and len(few["type"]) == 3
-    assert itypes.island_types(np.zeros((5, 3)), np.full(5, -1))["k"] == 0
+    assert island_types(np.zeros((5, 3)), np.full(5, -1))["k"] == 0
 
 
 def test_agreement_names_types_by_majority():
     truth = np.array(["granular"] * 5 + ["parvicellular"] * 5)
     swapped = np.array([1] * 5 + [0] * 5)
-    scores = itypes.agreement(swapped, truth)
+    scores = agreement(swapped, truth)
     assert scores["ari"][0] == pytest.approx(1.0) and scores["balanced accuracy"][0] == pytest.approx(1.0)
-    assert itypes.agreement(np.zeros(10, dtype=int), truth)["balanced accuracy"][0] == pytest.approx(0.5)
+    assert agreement(np.zeros(10, dtype=int), truth)["balanced accuracy"][0] == pytest.approx(0.5)
 
 
 def test_found_islands_are_matched_to_the_true_ones():
     true = np.array([0, 0, 0, 0, 1, 1, -1, -1])
-    assert isl.match_found(true, true) == {"true islands": 2, "found islands": 2, "recall": 1.0,
+    assert match_found(true, true) == {"true islands": 2, "found islands": 2, "recall": 1.0,
                                                 "precision": 1.0, "overlap": 1.0}
     half = np.array([0, 0, -1, -1, -1, -1, 1, -1])  # half of island 0, none of island 1, one false island
-    m = isl.match_found(half, true)
+    m = match_found(half, true)
     assert m["recall"] == 0.5 and m["precision"] == 0.5 and m["overlap"] == pytest.approx(0.25)
-    assert isl.match_found(np.full(8, -1), true)["recall"] == 0.0
+    assert match_found(np.full(8, -1), true)["recall"] == 0.0
 
 
 def _discs(n, radius, *, size=160, seed=0, squash=1.0):
@@ -139,11 +148,11 @@ def test_roundness_falls_for_elongated_cells_and_an_empty_region_has_no_cells():
 def test_rank_above_is_one_half_for_alike_samples_and_one_for_separated_ones():
     rng = np.random.default_rng(0)
     a, b = rng.normal(0, 1, 400), rng.normal(0, 1, 400)
-    assert abs(isl.rank_above(a, b) - 0.5) < 0.06
-    assert isl.rank_above(a + 10, b) == 1.0 and isl.rank_above(a - 10, b) == 0.0
-    assert isl.rank_above(np.ones(3), np.ones(5)) == 0.5  # ties count half
+    assert abs(rank_above(a, b) - 0.5) < 0.06
+    assert rank_above(a + 10, b) == 1.0 and rank_above(a - 10, b) == 0.0
+    assert rank_above(np.ones(3), np.ones(5)) == 0.5  # ties count half
     # scale-free: the same under any monotone change of the densities (no ratio is assumed)
-    assert isl.rank_above(np.exp(a + 0.5), np.exp(b)) == isl.rank_above(a + 0.5, b)
+    assert rank_above(np.exp(a + 0.5), np.exp(b)) == rank_above(a + 0.5, b)
 
 
 def test_point_window_sums_count_the_points_inside_each_window():
@@ -152,7 +161,7 @@ def test_point_window_sums_count_the_points_inside_each_window():
     rng = np.random.default_rng(1)
     shape, size = (150, 170), 40
     y, x, w = rng.uniform(0, 150, 300), rng.uniform(0, 170, 300), rng.uniform(0, 2, 300)
-    rows, cols = igrid.grid_positions(*shape, size, 20)
+    rows, cols = grid_positions(*shape, size, 20)
     sums = point_window_sums(y, x, w, rows, cols, size, shape)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
@@ -175,9 +184,9 @@ def test_image_cells_in_strips_finds_the_cells_of_one_pass():
 
 
 def test_the_number_of_types_is_the_smallest_within_the_bic_margin():
-    assert itypes.chosen_types({1: 140.6, 2: 141.4, 3: 139.9, 4: 146.8}) == 1  # a BIC difference of 1 is noise
-    assert itypes.chosen_types({1: 200.0, 2: 150.0, 3: 149.0}) == 2
-    assert itypes.chosen_types({1: 100.0}) == 1
+    assert chosen_types({1: 140.6, 2: 141.4, 3: 139.9, 4: 146.8}) == 1  # a BIC difference of 1 is noise
+    assert chosen_types({1: 200.0, 2: 150.0, 3: 149.0}) == 2
+    assert chosen_types({1: 100.0}) == 1
 
 
 def test_islands_set_apart_are_not_typed_and_do_not_shape_the_types():
@@ -187,7 +196,7 @@ def test_islands_set_apart_are_not_typed_and_do_not_shape_the_types():
     odd[:2] = True
     features = features.copy()
     features[np.isin(island, [0, 1])] += 50.0  # two far-off islands (edges): set apart, they would be a type
-    found = itypes.island_types(features, island, typed=~odd, spread=True)
+    found = island_types(features, island, typed=~odd, spread=True)
     assert (found["type"][odd] == -1).all() and found["k"] == 2
     from islandvae.latent.measures import adjusted_rand
     assert adjusted_rand(kinds[~odd], found["type"][~odd]) > 0.9
@@ -235,7 +244,7 @@ def _tiled(image: np.ndarray, tile: int, stride: int) -> tuple:
     grid.infos = [ImageInfo("B20", "0000", *image.shape, "uint8")]
     grid.tissue_px = np.full(len(grid), tile * tile)
     source = _Pixels(image)
-    measures = igrid.grid_measures(grid, source)
+    measures = grid_measures(grid, source)
     features = np.column_stack([measures[:, 0], np.random.default_rng(0).normal(0, 1, (len(grid), 3))])
     return grid, source, features, measures
 
@@ -247,13 +256,13 @@ def test_the_finder_finds_dense_islands_and_none_on_a_section_without(factor):
     plain, _ = _section(1.0, seed=1)
     for image, expected in ((pixels, len(squares)), (plain, 0)):
         grid, source, features, measures = _tiled(image, tile, stride)
-        found = isl.find_islands(grid, features, source, measures=measures)
+        found = find_islands(grid, features, source, measures=measures)
         count = found["island"].max() + 1
         if not expected:
             assert count == 0, (found["rank"], found["density"])  # no cluster clearly denser: no island
             continue
         cores = np.bincount(found["island"][found["core"]], minlength=count)
-        assert cores.min() >= isl.MIN_CORE  # every found island's core spans at least MIN_CORE tiles
+        assert cores.min() >= MIN_CORE  # every found island's core spans at least MIN_CORE tiles
         sizes = np.bincount(found["island"][found["island"] >= 0])
         for r, c, s in squares:  # each square is found as one island, lying on it, among the largest found
             tiles = [t for t in range(len(grid)) if found["island"][t] >= 0
@@ -267,8 +276,14 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from islandvae.islands import figures as isf
     from islandvae.islands.discovery import describe_types
+    from islandvae.islands.figures import (
+        axis_figure,
+        bic_figure,
+        examples_figure,
+        found_islands_figure,
+        measures_figure,
+    )
 
     tile, stride = 64, 32
     pixels, squares = _section(8.0)
@@ -278,9 +293,9 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
     grid.tissue_px = np.full(len(grid), tile * tile)
     source = _Pixels(pixels)
     source.infos = lambda: grid.infos
-    measures = igrid.grid_measures(grid, source)
+    measures = grid_measures(grid, source)
     features = np.column_stack([measures[:, 0], np.random.default_rng(0).normal(0, 1, (len(grid), 3))])
-    found = isl.find_islands(grid, features, source, measures=measures)
+    found = find_islands(grid, features, source, measures=measures)
     k = int(found["island"].max()) + 1
     assert k >= 2
     types = [t % 2 for t in range(k)]
@@ -292,9 +307,9 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
                         "bic": {"1": 10.0, "2": 2.0, "3": 5.0}, "bic spread": {"1": [8, 12], "2": [0, 4], "3": [3, 7]}},
               "morphology": found["morphology"]}
     result["described"] = describe_types(found["morphology"], np.array(types), 2)
-    figures = {"found": isf.found_islands_figure(source, arrays, types, image=0, tile=tile),
-               "axis": isf.axis_figure(result, ["granular"] * k), "examples": isf.examples_figure(source, arrays, result, tile=tile),
-               "measures": isf.measures_figure(result), "bic": isf.bic_figure(result)}
+    figures = {"found": found_islands_figure(source, arrays, types, image=0, tile=tile),
+               "axis": axis_figure(result, ["granular"] * k), "examples": examples_figure(source, arrays, result, tile=tile),
+               "measures": measures_figure(result), "bic": bic_figure(result)}
     for name, fig in figures.items():
         fig.savefig(tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 5000, name
@@ -312,7 +327,7 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
     config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, figures=tmp_path))
     result["found"] = {"islands": k}
     assert summary.composed_figure(config, result) is None  # no crops saved yet
-    isf.examples_figure(source, arrays, result, tile=tile, titles=False).savefig(tmp_path / f"{summary.EXAMPLES_PLAIN}.png")
+    examples_figure(source, arrays, result, tile=tile, titles=False).savefig(tmp_path / f"{summary.EXAMPLES_PLAIN}.png")
     fig = summary.composed_figure(config, result)
     assert fig is not None and print_font_pt(fig) >= LEGIBLE_PT
     assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {"type 1", "type 2", "set apart (edge)"}
@@ -322,9 +337,9 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
 
 def test_a_core_of_fewer_than_min_core_tiles_is_not_an_island(monkeypatch):
     grid, source, features, measures = _tiled(_section(8.0)[0], 64, 32)
-    found = isl.find_islands(grid, features, source, measures=measures)
+    found = find_islands(grid, features, source, measures=measures)
     cores = np.bincount(found["island"][found["core"]])
-    monkeypatch.setattr(isl, "MIN_CORE", int(cores.min()) + 1)  # now the smallest found core is too small
-    fewer = isl.find_islands(grid, features, source, measures=measures)
+    monkeypatch.setattr(finder_module, "MIN_CORE", int(cores.min()) + 1)  # now the smallest found core is too small
+    fewer = find_islands(grid, features, source, measures=measures)
     assert fewer["island"].max() + 1 == found["island"].max() + 1 - int((cores == cores.min()).sum())
     assert fewer["candidates"] == found["candidates"]  # the same candidates, one rule more

@@ -34,7 +34,6 @@ def smoke(tmp_path_factory):
     folder = tmp_path_factory.mktemp("smoke")
     data = generate(folder / "tiny.h5", preset="tiny", progress=False)
     config = write_config(folder, data, data_extra='synthetic = "tiny"', extra=QUICK_TRAINING)
-    config.write_text(config.read_text().replace('runs = "runs"', 'runs = "runs"\nfigures = "figures"'))
     team = folder / "team.toml"
     team.write_text(LONGEST_TEAM)
     with pytest.MonkeyPatch.context() as mp:
@@ -473,3 +472,26 @@ def test_the_latent_explorer_shows_a_tile_under_the_pointer(smoke, browser):
     x, y = -(k % columns) * TILE, -(k // columns) * TILE  # the tile's place in the sprite sheet
     assert tile.value_of_css_property("background-position") == f"{x}px {y}px"
     browser.find_element(By.ID, "lx").screenshot(str(_screenshot_folder(smoke) / "explorer-hover.png"))
+
+
+def test_a_second_config_renders_without_touching_the_default_figures(tmp_path, monkeypatch):
+    """A config other than the default (here one that names no figures folder, as configs/real.toml) saves its
+    figures under figures/<name>/: the stand-in's committed figures/ stays byte for byte as it was."""
+    import hashlib
+    import shutil
+
+    data = generate(tmp_path / "tiny.h5", preset="tiny", progress=False)
+    config = tmp_path / "second.toml"
+    config.write_text(f'name = "second-config-test"\n[data]\npath = "{data}"\ntest_brain = "B20"\n'
+                      '[paths]\ncache = "cache"\nruns = "runs"\nresults = "results"\n')
+    own = PROJECT_ROOT / "figures" / "second-config-test"
+    before = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in (PROJECT_ROOT / "figures").glob("*.png")}
+    monkeypatch.setenv("ISLANDVAE_CONFIG", str(config))
+    try:
+        render([PROJECT_ROOT / "chapters" / "01-exploration.qmd"], tmp_path / "out", cache_dir=tmp_path / "jc",
+               log=lambda m: None)
+        assert (own / "images-per-brain.png").is_file()  # chapter 1 saved its figures there
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+    after = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in (PROJECT_ROOT / "figures").glob("*.png")}
+    assert after == before

@@ -11,9 +11,18 @@ from islandvae.data.synth.generate import Preset
 from islandvae.data.synth.optics import GAMMA_RANGE
 from islandvae.data.truth import TruthFile, truth_path
 from islandvae.errors import UserError
-from islandvae.islands import sections as isections
-from islandvae.islands.sections import follows_sections, section_confound
-from islandvae.tiles.imaging import ImagingSpread, blur_each, tile_statistics, vary_imaging
+from islandvae.islands.sections import (
+    follows_sections,
+    section_confound,
+    section_rows,
+    sections_finding,
+)
+from islandvae.tiles.imaging import (
+    ImagingSpread,
+    blur_each,
+    tile_statistics,
+    vary_imaging,
+)
 
 PRESET = Preset(counts={"B01": 2, "B02": 2, "B05": 1, "B07": 1, "B20": 2}, max_side=600, scale=1.0)
 
@@ -125,8 +134,8 @@ def _result(axis, types, section, statistics):
 
 
 def test_chapter_5_says_and_shows_whether_the_types_follow_the_sections(tmp_path):
-    from islandvae.islands import figures as isf
     from islandvae.islands import text as island_text
+    from islandvae.islands.figures import sections_figure
 
     rng, section, kind, statistics = _islands(seed=2)
     cells = _result(kind * 3.0 + 0.3 * rng.standard_normal(len(kind)), kind, section, statistics)
@@ -135,7 +144,7 @@ def test_chapter_5_says_and_shows_whether_the_types_follow_the_sections(tmp_path
     imaging = _result(axis, (axis > np.median(axis)).astype(int), section, statistics)
     text = island_text.sections_text(imaging)
     assert "with their grey level, r = 1.00" in text and "may reflect how the sections were stained" in text
-    fig = isf.sections_figure(imaging, [f"B{k}/s" for k in range(6)])
+    fig = sections_figure(imaging, [f"B{k}/s" for k in range(6)])
     left, right = fig.axes
     assert len(left.get_yticklabels()) == 6 and right.get_xlabel() == "section's grey level"
     assert right.get_title().startswith("r = 1.00")
@@ -154,13 +163,13 @@ def test_the_robustness_table_has_the_section_columns():
               "clusters": {"tissue density": 10.0, "density": [10.0, 40.0], "island clusters": [1]},
               "sections": {"found": confound}, "island sections": {robustness.POOLED: confound}}
     row = robustness.entry(result)
-    rows = isections.section_rows({"seed 1": row})
+    rows = section_rows({"seed 1": row})
     assert rows[0]["ARI"] == confound["types ~ sections ARI"] < 0.1
     assert rows[0]["chance"] == pytest.approx(1 / 6) and rows[0]["probe"] is not None
     assert rows[0]["pooled r"] == rows[0]["axis r"] == confound["axis ~ section |r|"]
     assert rows[0]["cells r"] is None  # not scored: '-'
     assert not [k for k in rows[0] if "|" in k]  # a pipe in a header would split the markdown table
     flagged = dict(row, sections={"found": dict(confound, **{"types ~ sections ARI": 0.4})})
-    assert "on 1 of 2 sets: seed 2 (types ~ sections ARI 0.40" in isections.sections_finding(
+    assert "on 1 of 2 sets: seed 2 (types ~ sections ARI 0.40" in sections_finding(
         {"seed 1": row, "seed 2": flagged})
-    assert isections.sections_finding({"seed 1": row}) == "The found types stay within the section limits on every set."
+    assert sections_finding({"seed 1": row}) == "The found types stay within the section limits on every set."

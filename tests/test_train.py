@@ -194,7 +194,7 @@ def test_load_or_train_never_retrains_a_finished_run(config, monkeypatch):
 
 @pytest.mark.slow
 def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(config, monkeypatch):
-    import islandvae.model.train as module
+    import islandvae.model.steps as module  # where a training step computes its loss
 
     real = module.loss_terms
     calls = {"n": 0}
@@ -344,3 +344,20 @@ def test_ctrl_c_saves_where_training_is_and_the_rerun_resumes_bit_for_bit(tiny, 
     assert 0 < step < config.train.max_steps  # saved where it stopped, not at the last evaluation only
     subprocess.run(command + [str(config.source)], check=True, capture_output=True)
     _same_weights_and_log(whole, config)
+
+
+def test_a_run_too_long_for_this_device_stops_before_it_starts_and_a_finished_one_never_does(tiny, tmp_path):
+    """No silent days: a run whose plan exceeds train.max_hours on the device found is refused in one line with the
+    estimate and the ways on, before anything is written; a finished run is loaded whatever its plan says."""
+    from islandvae.model.speed import run_estimate
+
+    hasty = load_config(write_config(tmp_path, tiny, extra=SMALL_RUN + "max_hours = 1e-9\n"))
+    with pytest.raises(UserError, match=r"would take about .* h by its plan .*TFLOP/s.*train\.max_hours = 1e-09; "
+                                        r"train on a GPU .*if you mean it"):
+        train(hasty, progress=False)
+    assert not Run.of(hasty).folder.exists()
+    patient = load_config(write_config(tmp_path, tiny, extra=SMALL_RUN))
+    assert run_estimate(patient, torch.device("cpu")) is None  # far below the limit: nothing is measured
+    train(patient, progress=False)
+    assert run_estimate(hasty, torch.device("cpu"), done=lambda: hasty.train.max_steps)["hours"] == 0
+    train(hasty, progress=False)  # the same run, finished: no refusal, nothing trained

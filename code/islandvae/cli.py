@@ -7,6 +7,7 @@ and exit status 2 (UserError); anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -114,9 +115,15 @@ def cmd_calibration(args: argparse.Namespace) -> None:
 
 def cmd_render(args: argparse.Namespace) -> None:
     """Render documents to HTML and PDF without Quarto (the pip-only path); default: the whole project."""
-    from islandvae.report.render import render
+    from islandvae.report.render import output_root, render
 
-    render([Path(d) for d in args.documents] or None, Path(args.output_dir) if args.output_dir else None)
+    output = Path(args.output_dir) if args.output_dir else output_root() / _config(args).own_folder
+    if args.print_output_dir:  # for the Makefile: where `quarto render --output-dir` writes this config's documents
+        print(output.relative_to(PROJECT_ROOT) if output.is_relative_to(PROJECT_ROOT) else output)
+        return
+    if args.config:  # the chunks' kernels read the config from the environment
+        os.environ[ENV_VAR] = str(Path(args.config).resolve())
+    render([Path(d) for d in args.documents] or None, output)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -183,8 +190,9 @@ def cmd_zip(args: argparse.Namespace) -> None:
     if is_example(team):
         print("islandvae: warning: team.toml still lists the example members; put your team there before "
               "handing in", file=sys.stderr)
-    output = Path(args.output_dir) if args.output_dir else output_root()
-    path = build_zip(config, team=team, output=output, folder=Path(args.out),
+    output = Path(args.output_dir) if args.output_dir else output_root() / config.own_folder
+    folder = Path(args.out) if args.out else PROJECT_ROOT / "handin" / config.own_folder
+    path = build_zip(config, team=team, output=output, folder=folder,
                      warn=lambda m: print(f"islandvae: {m}", file=sys.stderr))
     print(f"wrote {show(path)} ({path.stat().st_size / 1e6:.1f} MB)")
 
@@ -264,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--comparisons", action="store_true",
                        help="instead: chapter 5's comparison models (autoencoder, latent 2 and 4096), short budget")
     which.add_argument("--levers", action="store_true",
-                       help="instead: chapter 5's lever runs (augmentation, beta, tile size, budget), full budget each")
+                       help="instead: chapter 5's lever runs, one setting changed each (tile normalisation, latent "
+                       "map, texture term, encoder input, sampling, beta) and the budget curve")
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser("analyse", parents=[common], help="cache chapter 5's embeddings, 2-D maps and scores",
@@ -282,15 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("zip", parents=[common], help="pack the hand-in zip from the rendered report",
                             description=cmd_zip.__doc__)
     p.add_argument("--team", metavar="TOML", help="team file (default: team.toml, or ${ISLANDVAE_TEAM})")
-    p.add_argument("--out", default=str(PROJECT_ROOT / "handin"), metavar="DIR",
-                   help="where the zip goes (default: handin/)")
-    p.add_argument("--output-dir", help="the rendered report's folder (default: _output/ from _quarto.yml)")
+    p.add_argument("--out", metavar="DIR", help="where the zip goes (default: handin/, handin/<name>/ for a config "
+                   "other than the default)")
+    p.add_argument("--output-dir", help="the rendered report's folder (default: _output/ from _quarto.yml, "
+                   "_output/<name>/ for a config other than the default)")
     p.set_defaults(run=cmd_zip)
 
     p = commands.add_parser("render", help="render the report without Quarto (HTML and PDF)",
                             description=cmd_render.__doc__)
     p.add_argument("documents", nargs="*", metavar="QMD", help="documents to render (default: the project's list)")
-    p.add_argument("--output-dir", help="where HTML and PDF go (default: _output/ from _quarto.yml)")
+    p.add_argument("--output-dir", help="where HTML and PDF go (default: _output/ from _quarto.yml, _output/<name>/ "
+                   "for a config other than the default)")
+    p.add_argument("--print-output-dir", action="store_true", help="only print where the documents would go")
+    p.add_argument("--config", metavar="TOML", help="config file (default: ${ISLANDVAE_CONFIG} or "
+                   "configs/default.toml); the chunks read the same")
     p.set_defaults(run=cmd_render)
     return parser
 

@@ -22,6 +22,7 @@ from islandvae.files import path_name, read_text, resolved, show
 ENV_VAR = "ISLANDVAE_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # code/islandvae/config.py -> repo root
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.toml"
+DEFAULT_NAME = "default"  # the name of that config: its outputs are the committed ones
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class TrainConfig:
     checkpoint_minutes: float = 10.0  # last.pt is also written when this long has passed since it was (a cut session)
     compile: bool = False
     workers: int = 0  # DataLoader worker processes
+    max_hours: float = 4.0  # train refuses to start a run that its plan says takes longer than this on the device it
+    # found (one line with the estimate and the ways on); raise it in the config to mean it (model/speed.py)
     comparison_steps: int = 150  # chapter 5's comparison models (autoencoder, other latent sizes): sized so a cold
     # `make report` on 2 CPU cores stays within 20 minutes (configs/real.toml gives them the full budget)
     seed: int = 0
@@ -122,6 +125,14 @@ class Config:
     name: str = ""
     source: Path | None = field(default=None, metadata={"toml": False})
 
+    @property
+    def own_folder(self) -> str:
+        """The subfolder this config's rendered documents, hand-in zips and (unless [paths] figures says
+        otherwise) figures go to: none for the default config, whose outputs are the committed ones
+        (figures/, _output/, handin/), its name for any other (figures/real/, _output/real/, handin/real/), so
+        that rendering the course file never replaces the stand-in's figures."""
+        return "" if self.name == DEFAULT_NAME else self.name
+
 
 def config_path(path: Path | str | None = None) -> Path:
     """The config file to use: the argument, else $ISLANDVAE_CONFIG, else configs/default.toml."""
@@ -145,6 +156,9 @@ def load_config(path: Path | str | None = None) -> Config:
         raise UserError(f"config file {show(path)} is not valid TOML ({err}); fix the syntax") from None
     table.setdefault("name", path.stem)
     config = _build(Config, table, source=path, prefix="")
+    if "figures" not in (table.get("paths") or {}) and config.own_folder:  # another config's figures go apart
+        config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, figures=PROJECT_ROOT / "figures" /
+                                                                         config.own_folder))
     path_name(config.name, f"config file {show(path)}: name")  # it names runs/<name>/ and results/*-<name>.*
     return dataclasses.replace(config, source=path.resolve())
 

@@ -28,13 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from islandvae.bootstrap import BOOTSTRAP, draws, interval
+from islandvae.caches import cached, cached_json
 from islandvae.data.stats import cache_key, data_identity, file_identity
 from islandvae.data.truth import TruthFile, truth_path
 from islandvae.files import write_atomic
-from islandvae.islands import finder as isl
-from islandvae.islands import grid as igrid
-from islandvae.islands import sections as isections
-from islandvae.islands import types as itypes
 from islandvae.islands.catalogue import catalogue_csv, catalogue_path
 from islandvae.islands.features import (
     MEASURES,
@@ -44,18 +42,22 @@ from islandvae.islands.features import (
     island_probe,
     test_picks,
 )
+from islandvae.islands.finder import edge_islands, find_islands, match_found
+from islandvae.islands.grid import TYPES, Grid, grid_measures, tissue_grid, true_islands
 from islandvae.islands.morphology import blob_sigma, detector_scale
-from islandvae.latent.analysis import Analysis
-from islandvae.latent.codes import (
-    cached,
-    cached_json,
+from islandvae.islands.sections import (
+    island_sections,
+    ordinary_tiles,
+    section_confound,
+    tissue_statistics,
 )
+from islandvae.islands.types import BIC_MARGIN, agreement, describe, island_types
+from islandvae.latent.analysis import Analysis
 from islandvae.latent.measures import score_features
 from islandvae.model.runs import Run
 from islandvae.tiles.tissue import tissue_map
 
 VERSION = "discovery-6"
-REPS = 200
 
 
 def scores_path(config) -> Path:
@@ -76,13 +78,15 @@ def source_digest() -> str:
     """A hash of the code the pipeline runs: a changed module recomputes it instead of showing stale numbers."""
     import hashlib
 
-    from islandvae.islands import catalogue, morphology
+    from islandvae import bootstrap
+    from islandvae.islands import catalogue, finder, grid, morphology, sections, types
     from islandvae.islands import features as island_features
     from islandvae.latent import baselines, measures
     from islandvae.latent import codes as latent
 
     digest = hashlib.sha1()
-    modules = (isl, igrid, itypes, isections, island_features, catalogue, morphology, measures, latent, baselines)
+    modules = (finder, grid, types, sections, island_features, catalogue, morphology, measures, latent, baselines,
+               bootstrap)
     for path in [Path(m.__file__) for m in modules] + [Path(__file__)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -120,11 +124,11 @@ class Discovery:
 
     # The computation ------------------------------------------------------------------------------------------
 
-    def _grid_arrays(self) -> tuple[dict, igrid.Grid, np.ndarray]:
+    def _grid_arrays(self) -> tuple[dict, Grid, np.ndarray]:
         a, s = self.a, self.config.sampling.tile_size
         truth = TruthFile(truth_path(self.config.data.path)) if a.has_truth else None
         try:
-            grid = igrid.tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
+            grid = tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
                                    stride=max(s // 2, 1), truth=truth)
         finally:
             if truth is not None:
@@ -132,10 +136,10 @@ class Discovery:
         features = features_of(a.model, a.test_images, grid.keys, a.stats)
         sigma = blob_sigma(a.test_images)
         scale = detector_scale(sigma)  # the blob detector's sizes follow the data's cells
-        measures = igrid.grid_measures(grid, a.test_images, scale)
-        found = isl.find_islands(grid, features, a.test_images, seed=self.config.train.seed, measures=measures,
+        measures = grid_measures(grid, a.test_images, scale)
+        found = find_islands(grid, features, a.test_images, seed=self.config.train.seed, measures=measures,
                                  scale=scale)
-        true = igrid.true_islands(grid)[0] if grid.label is not None else np.full(len(grid), -1)
+        true = true_islands(grid)[0] if grid.label is not None else np.full(len(grid), -1)
         arrays = {"image": grid.image, "row": np.array([k[2] for k in grid.keys], dtype=int),
                   "col": np.array([k[3] for k in grid.keys], dtype=int), "gy": grid.gy, "gx": grid.gx,
                   "cluster": found["cluster"], "island": found["island"], "core": found["core"], "true": true,
@@ -148,7 +152,7 @@ class Discovery:
         arrays, grid, found = self._grid_arrays()
         cached(self.folder / "discovery.npz", self.key, lambda: arrays)
         island, core = arrays["island"], arrays["core"]
-        edge = isl.edge_islands(grid, island)
+        edge = edge_islands(grid, island)
         # The types from the core tiles' readout pooled over their 8 orientations (the lever that types best);
         # pooled once for them and, with truth, the scored tiles (most of them the same).
         pooled = np.zeros_like(arrays["features"])
@@ -158,7 +162,7 @@ class Discovery:
         need = np.union1d(typed, picks[0]) if picks is not None else typed
         pooled[need] = features_of(self.a.model, self.a.test_images, [grid.keys[t] for t in need], self.a.stats,
                                    pooled=True, first=arrays["features"][need])
-        typing = itypes.island_types(pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True,
+        typing = island_types(pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True,
                                   typed=~edge)
         out = {"grid": {"tiles": len(grid), "images": len(grid.infos), "tile": grid.tile, "stride": grid.stride},
                "clusters": {"k": len(found["density"]), "density": found["density"], "rank": found["rank"],
@@ -168,34 +172,34 @@ class Discovery:
                "found": {"islands": int(island.max() + 1), "tiles": int((island >= 0).sum()),
                          "candidates": found["candidates"], "set apart": int(edge.sum())},
                "types": {"k": typing["k"], "bic": {str(k): v for k, v in typing["bic"].items()},
-                         "type": typing["type"].tolist(), "axis": typing["axis"].tolist(), "margin": itypes.BIC_MARGIN,
+                         "type": typing["type"].tolist(), "axis": typing["axis"].tolist(), "margin": BIC_MARGIN,
                          "bic spread": {str(k): v for k, v in typing.get("bic spread", {}).items()},
                          "k chosen": {str(k): v for k, v in typing.get("k chosen", {}).items()}}}
         out["morphology"] = found["morphology"]
         out["blob scale"] = {"sigma": float(arrays["blob"][0]), "scale": float(arrays["blob"][1])}
         out["described"] = describe_types(out["morphology"], typing["type"], typing["k"])
         # Whether the types follow the sections: each section's ordinary tissue measured away from the islands
-        statistics = isections.tissue_statistics(grid, self.a.test_images, isections.ordinary_tiles(grid, island),
+        statistics = tissue_statistics(grid, self.a.test_images, ordinary_tiles(grid, island),
                                                  seed=self.config.sampling.seed)
-        section = isections.island_sections(grid, island)
+        section = island_sections(grid, island)
         out["sections"] = {"statistics": statistics.tolist(), "section": section.tolist(),
-                           "found": isections.section_confound(
-                               itypes.describe(pooled, np.where(core, island, -1)), typing["axis"], typing["type"],
+                           "found": section_confound(
+                               describe(pooled, np.where(core, island, -1)), typing["axis"], typing["type"],
                                section, statistics, seed=self.config.train.seed)}
         if grid.label is not None:
             out |= self._truth_scores(grid, arrays, typing, pooled, picks, rng, statistics)
         return out
 
-    def _truth_scores(self, grid: igrid.Grid, arrays: dict, typing: dict, pooled: np.ndarray, picks: tuple,
+    def _truth_scores(self, grid: Grid, arrays: dict, typing: dict, pooled: np.ndarray, picks: tuple,
                       rng: np.random.Generator, statistics: np.ndarray) -> dict:
         a, config = self.a, self.config
-        true, kinds = igrid.true_islands(grid)
+        true, kinds = true_islands(grid)
         found = arrays["island"]
-        out = {"match": isl.match_found(found, true) | empty_images(grid, found),
-               "true islands": {t: int((kinds == t).sum()) for t in igrid.TYPES}}
+        out = {"match": match_found(found, true) | empty_images(grid, found),
+               "true islands": {t: int((kinds == t).sum()) for t in TYPES}}
         majority = majority_types(found, grid.label)
         known = (majority != "") & (np.array(typing["type"]) >= 0)  # islands set apart have no type to score
-        out["found agreement"] = (itypes.agreement(np.array(typing["type"])[known], majority[known])
+        out["found agreement"] = (agreement(np.array(typing["type"])[known], majority[known])
                                   if len(set(majority[known])) > 1 else None)
         out["found islands without a true island"] = int((majority == "").sum())
         test, train, train_island, train_kinds, picked = enriched_sets(config, a, grid, picks, rng)
@@ -204,13 +208,13 @@ class Discovery:
         out["measures"] = [score_features(name, f["train"], f["test"], train, test, f.get("mse"))
                            for name, f in spaces.items()]
         island_of_test = np.where(test.group < len(kinds), test.group, -1)  # plain tiles carry group ids >= islands
-        true_sections = isections.island_sections(grid, true)
+        true_sections = island_sections(grid, true)
         scores, ceilings, confounds = {}, {}, {}
         for name, f in spaces.items():
-            types = itypes.island_types(f["test"], island_of_test, seed=config.train.seed)
-            scores[name] = itypes.agreement(types["type"], kinds) | {"types": types["k"]}
+            types = island_types(f["test"], island_of_test, seed=config.train.seed)
+            scores[name] = agreement(types["type"], kinds) | {"types": types["k"]}
             ceilings[name] = island_probe(f["train"], train_island, train_kinds, f["test"], island_of_test, kinds)
-            confounds[name] = isections.section_confound(itypes.describe(f["test"], island_of_test), types["axis"],
+            confounds[name] = section_confound(describe(f["test"], island_of_test), types["axis"],
                                                          types["type"], true_sections, statistics,
                                                          seed=config.train.seed)
         out["island scores"], out["island ceilings"], out["island sections"] = scores, ceilings, confounds
@@ -223,11 +227,11 @@ class Discovery:
         return out
 
 
-def empty_images(grid: igrid.Grid, found: np.ndarray) -> dict:
+def empty_images(grid: Grid, found: np.ndarray) -> dict:
     """The finder on sections without islands: how many test images hold no true island tile (nor an ambiguous
     one), and how many islands were found on them."""
     labels = grid.label
-    island = (*igrid.TYPES, "ambiguous")
+    island = (*TYPES, "ambiguous")
     empty = [k for k in np.unique(grid.image) if not np.isin(labels[grid.image == k], island).any()]
     on_empty = np.isin(grid.image, empty) & (found >= 0)
     return {"empty images": len(empty), "found on empty images": int(len(np.unique(found[on_empty])))}
@@ -240,14 +244,14 @@ def majority_types(found: np.ndarray, label: np.ndarray) -> np.ndarray:
     out = np.full(n, "", dtype=object)
     for k in range(n):
         tiles = label[found == k]
-        tiles = tiles[np.isin(tiles, igrid.TYPES)]
+        tiles = tiles[np.isin(tiles, TYPES)]
         if len(tiles):
             values, counts = np.unique(tiles, return_counts=True)
             out[k] = values[counts.argmax()]
     return out.astype(str)
 
 
-def describe_types(morphology: list[dict], types: np.ndarray, k: int, *, reps: int = REPS, seed: int = 0) -> list:
+def describe_types(morphology: list[dict], types: np.ndarray, k: int, *, reps: int = BOOTSTRAP, seed: int = 0) -> list:
     """Per type: its islands and, per measure, the mean over its islands with a 95 % bootstrap interval."""
     rng = np.random.default_rng(seed)
     out = []
@@ -260,8 +264,7 @@ def describe_types(morphology: list[dict], types: np.ndarray, k: int, *, reps: i
             if not len(values):
                 row[measure] = (float("nan"),) * 3
                 continue
-            means = [values[rng.integers(0, len(values), len(values))].mean() for _ in range(reps)]
-            row[measure] = (float(values.mean()), *map(float, np.percentile(means, [2.5, 97.5])))
+            row[measure] = (float(values.mean()), *interval(values[p].mean() for p in draws(rng, len(values), reps)))
         out.append(row)
     return out
 

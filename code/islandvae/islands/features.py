@@ -12,8 +12,8 @@ import torch
 
 from islandvae.data.hdf5 import ImageSource, LazyImages, read_inventory, training_brains
 from islandvae.data.truth import TruthFile, truth_path
-from islandvae.islands import grid as igrid
-from islandvae.islands import types as itypes
+from islandvae.islands.grid import TYPES, Grid, tissue_grid, true_islands
+from islandvae.islands.types import agreement, describe
 from islandvae.latent.analysis import Analysis
 from islandvae.latent.baselines import texture_features
 from islandvae.latent.codes import (
@@ -50,7 +50,7 @@ def features_of(model: VAE, images: ImageSource, keys: list, stats, batch: int =
     return np.concatenate(parts) if parts else np.zeros((0, 1))
 
 
-def enriched_sets(config, a: Analysis, grid: igrid.Grid, picks: tuple, rng: np.random.Generator) -> tuple:
+def enriched_sets(config, a: Analysis, grid: Grid, picks: tuple, rng: np.random.Generator) -> tuple:
     """The island-enriched tiles: on the test brain the grid tiles of `picks` (test_picks: every island tile and as
     many plain tiles, with their bootstrap unit); on the training brains up to TRAIN_ISLAND_TILES island tiles and
     as many plain ones, drawn with `rng` (the generator that drew `picks`), read region by region. Returns the
@@ -63,9 +63,9 @@ def enriched_sets(config, a: Analysis, grid: igrid.Grid, picks: tuple, rng: np.r
     images = LazyImages(config.data.path, brains)
     try:
         with TruthFile(truth_path(config.data.path)) as truth:
-            whole = igrid.tissue_grid(images.infos(), tissue_map(images, a.stats), tile=grid.tile, stride=grid.stride,
+            whole = tissue_grid(images.infos(), tissue_map(images, a.stats), tile=grid.tile, stride=grid.stride,
                                     truth=truth)
-        train_true, kinds = igrid.true_islands(whole)
+        train_true, kinds = true_islands(whole)
         islands_at = rng.permutation(np.flatnonzero(train_true >= 0))[:TRAIN_ISLAND_TILES]
         plain = rng.permutation(np.flatnonzero(whole.label == "plain"))[:len(islands_at)]
         pick = np.concatenate([islands_at, plain])
@@ -75,7 +75,7 @@ def enriched_sets(config, a: Analysis, grid: igrid.Grid, picks: tuple, rng: np.r
     return test, train, np.concatenate([train_true[islands_at], np.full(len(plain), -1)]), kinds, test_pick
 
 
-def test_picks(rng: np.random.Generator, grid: igrid.Grid, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def test_picks(rng: np.random.Generator, grid: Grid, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The test brain's island-enriched tiles (grid indices: every true island tile, then as many plain tiles drawn
     with `rng`) and their bootstrap unit (the island; for plain tiles, past the islands' numbers, the image)."""
     islands_at = np.flatnonzero(true >= 0)
@@ -149,8 +149,8 @@ def island_probe(train_x, train_island, train_kinds, test_x, test_island, test_k
     from islandvae.latent.measures import linear
 
     have = np.unique(train_island[train_island >= 0])
-    described = itypes.describe(train_x, train_island)[have]
+    described = describe(train_x, train_island)[have]
     probe = make_pipeline(StandardScaler(), linear()).fit(described, train_kinds[have])
-    predicted = probe.predict(itypes.describe(test_x, test_island))
-    types = np.searchsorted(igrid.TYPES, predicted)
-    return itypes.agreement(types, test_kinds)
+    predicted = probe.predict(describe(test_x, test_island))
+    types = np.searchsorted(TYPES, predicted)
+    return agreement(types, test_kinds)

@@ -87,7 +87,9 @@ def measure_levers(config: Config, progress=print) -> dict:
         steps = checkpoint.load(run.last, c)["step"]
         rows.append(scored(label, result, vae) | {"steps": steps})
         if label == "as configured":
-            from islandvae.islands.features import POOLED  # a lever without training: the same model, 8 views pooled
+            from islandvae.islands.features import (
+                POOLED,  # a lever without training: the same model, 8 views pooled
+            )
 
             rows.append(scored("8 orientations pooled", result, POOLED) | {"steps": steps})
             progress(f"{FINE_LABEL}: the true islands on a finer grid")
@@ -117,20 +119,20 @@ def fine_stride_scores(analysis, *, divisor: int = FINE) -> dict:
     import numpy as np
 
     from islandvae.data.truth import TruthFile, truth_path
-    from islandvae.islands import grid as igrid
-    from islandvae.islands import types as itypes
     from islandvae.islands.features import features_of
+    from islandvae.islands.grid import tissue_grid, true_islands
+    from islandvae.islands.types import agreement, island_types
     from islandvae.tiles.tissue import tissue_map
 
     a, s = analysis, analysis.config.sampling.tile_size
     with TruthFile(truth_path(a.config.data.path)) as truth:
-        grid = igrid.tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
+        grid = tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
                                stride=max(s // divisor, 1), truth=truth)
-    true, kinds = igrid.true_islands(grid)
+    true, kinds = true_islands(grid)
     tiles = np.flatnonzero(true >= 0)
     features = features_of(a.model, a.test_images, [grid.keys[t] for t in tiles], a.stats, pooled=True)
-    types = itypes.island_types(features, true[tiles], seed=a.config.train.seed)
-    scores = itypes.agreement(types["type"], kinds)
+    types = island_types(features, true[tiles], seed=a.config.train.seed)
+    scores = agreement(types["type"], kinds)
     return {"island ARI": scores["ari"], "island balanced accuracy": scores["balanced accuracy"],
             "islands": len(kinds), "tiles": len(tiles)}
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from islandvae.islands import finder as isl
-from islandvae.islands import types as itypes
 from islandvae.islands.catalogue import catalogue_rows
 from islandvae.islands.features import MEASURES
+from islandvae.islands.finder import BORDER_RANK, CORE_QUANTILE, CORE_RANK, EDGE_SHARE
+from islandvae.islands.types import BIC_MARGIN
 from islandvae.latent.measures import fmt
 from islandvae.tables import span
 
@@ -42,17 +42,17 @@ def finding_text(result: dict) -> str:
             f"{c['tissue density']:.0f} cells per 10,000 px. Each other cluster's tiles are compared with the "
             f"tissue's by rank, so no ratio of island to tissue density is assumed: ")
     text += (f"{len(cores)} {'clusters are' if len(cores) != 1 else 'cluster is'} denser in at least "
-             f"{100 * isl.CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs ({', '.join(cores)} per 10,000 px) and "
+             f"{100 * CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs ({', '.join(cores)} per 10,000 px) and "
              f"make the islands' cores; border tiles come from clusters denser in at least "
-             f"{100 * isl.BORDER_RANK:.0f} %. "
-             if cores else f"no cluster is denser in {100 * isl.CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs, "
+             f"{100 * BORDER_RANK:.0f} %. "
+             if cores else f"no cluster is denser in {100 * CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs, "
              "so the section holds no island by this rule. ")
     if not f["islands"]:
         return text + "No island was found in the test brain, so there is nothing to type."
     text += (f"Of {f['candidates']} connected regions of such tiles, {f['islands']} ({f['tiles']:,} tiles) have a core "
-             f"at least as dense on its own pixels as {100 * isl.CORE_QUANTILE:.0f} % of the tissue's tiles "
+             f"at least as dense on its own pixels as {100 * CORE_QUANTILE:.0f} % of the tissue's tiles "
              f"({c['threshold']:.0f} cells per 10,000 px) and are the found islands")
-    text += (f"; {f['set apart']} of them lie at the section's edge (on average less than {100 * isl.EDGE_SHARE:.0f} % "
+    text += (f"; {f['set apart']} of them lie at the section's edge (on average less than {100 * EDGE_SHARE:.0f} % "
              "of their tiles is tissue) and are set apart, not typed." if f.get("set apart") else ".")
     if "match" in result:
         m = result["match"]
@@ -77,7 +77,7 @@ def types_text(result: dict) -> str:
     counts = np.bincount(typed[typed >= 0], minlength=t["k"])
     best = min(t["bic"], key=lambda k: t["bic"][k])
     text = (f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t['bic'])} types (lowest for {best}); "
-            f"a further type must lower it by more than {t.get('margin', itypes.BIC_MARGIN):g} (strong evidence), so the "
+            f"a further type must lower it by more than {t.get('margin', BIC_MARGIN):g} (strong evidence), so the "
             f"number of types is the smallest within that margin of the lowest, {t['k']}")
     if t.get("k chosen"):
         text += (" (over bootstrap resamples of the islands this rule gives " +

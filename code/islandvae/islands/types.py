@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 
+from islandvae.bootstrap import BOOTSTRAP, draws, interval
+
 MAX_TYPES = 4  # the island-type mixture tries 1 .. MAX_TYPES components
 MIN_ISLANDS = 4  # islands per type at the least, on average: fewer islands are one type
 TYPED_TILES = 4  # the types are fitted on islands of at least this many tiles (smaller ones are then assigned)
@@ -95,10 +97,9 @@ def bic_spread(places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = 
     share of resamples in which each k would be chosen."""
     from sklearn.mixture import GaussianMixture
 
-    rng = np.random.default_rng(seed)
     curves = []
-    for _ in range(reps):
-        sample = places[rng.integers(0, len(places), len(places))]
+    for pick in draws(np.random.default_rng(seed), len(places), reps):
+        sample = places[pick]
         if len(np.unique(sample)) < max(ks):
             continue
         curves.append({k: float(GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed)
@@ -106,11 +107,11 @@ def bic_spread(places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = 
     if not curves:
         return {"bic spread": {}, "k chosen": {}}
     choices = [chosen_types(c) for c in curves]
-    return {"bic spread": {k: [float(np.percentile([c[k] for c in curves], q)) for q in (2.5, 97.5)] for k in ks},
+    return {"bic spread": {k: list(interval(c[k] for c in curves)) for k in ks},
             "k chosen": {k: choices.count(k) / len(choices) for k in ks}}
 
 
-def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = 200, seed: int = 0) -> dict:
+def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = BOOTSTRAP, seed: int = 0) -> dict:
     """Island-level agreement of found types with true types: the adjusted Rand index and the balanced accuracy
     after naming each type by the true type most of its islands have, each as (value, low, high) with a 95 %
     bootstrap interval over islands; nan when the truth holds fewer than two types."""
@@ -123,12 +124,9 @@ def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = 200, seed: in
         kinds, counts = np.unique(truth[types == t], return_counts=True)
         named[types == t] = kinds[counts.argmax()]
     truth, named = codes(truth, named.astype(str))  # the same scores, from integers
-    rng = np.random.default_rng(seed)
-    picks = [rng.integers(0, len(types), len(types)) for _ in range(reps)]
+    picks = [p for p in draws(np.random.default_rng(seed), len(types), reps) if (truth[p] != truth[p][0]).any()]
 
-    def interval(score):
-        values = [score(p) for p in picks if (truth[p] != truth[p][0]).any()]
-        lo, hi = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
-        return (float(score(np.arange(len(types)))), float(lo), float(hi))
-    return {"ari": interval(lambda p: adjusted_rand(truth[p], types[p])),
-            "balanced accuracy": interval(lambda p: balanced_accuracy(truth[p], named[p]))}
+    def scored(score):  # resamples with a single true type are left out: no agreement is defined there
+        return (float(score(np.arange(len(types)))), *interval(score(p) for p in picks))
+    return {"ari": scored(lambda p: adjusted_rand(truth[p], types[p])),
+            "balanced accuracy": scored(lambda p: balanced_accuracy(truth[p], named[p]))}

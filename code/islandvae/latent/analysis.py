@@ -17,19 +17,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from islandvae.caches import cached, cached_json
 from islandvae.config import Config
 from islandvae.data.hdf5 import InMemoryImages
 from islandvae.data.stats import cache_key, file_identity, training_stats
 from islandvae.latent.codes import (
     LABELS,
     TileSet,
-    cached,
-    cached_json,
     embed,
+    on_cpu,
     sets_key,
     test_tiles,
     train_tiles,
 )
+from islandvae.model.device import pick_device
 from islandvae.model.runs import Run, comparison_configs
 from islandvae.model.train import load_model, train
 
@@ -48,7 +49,8 @@ class Analysis:
             return
         self.stats = training_stats(config.data.path, config.data.test_brain, cache_dir=config.paths.cache,
                                     progress=False)
-        self.model = load_model(self.run.best, config)
+        self.device = pick_device(config)  # every encoder pass of the analysis runs there (latent.codes.posterior)
+        self.model = load_model(self.run.best, config, self.device)
         self.test_images = InMemoryImages(config.data.path, [config.data.test_brain], progress=False)
         self.test = test_tiles(config, self.test_images, self.stats)
         self.train_missing = train_missing
@@ -67,7 +69,7 @@ class Analysis:
             if self.train_missing and c is not self.config and not Run.of(c).done(c):
                 train(c, progress=False)
             if path.is_file():
-                model = load_model(path, c)
+                model = load_model(path, c, self.device)
                 out[label] = (model, embed(c, model, path, self.test, lambda: self.train), path)
         return out
 
@@ -127,9 +129,10 @@ class Analysis:
             rng = np.random.default_rng(seed)
             x = self.test.tiles.flatten(1)
             a, b = rng.integers(0, len(x), pairs), rng.integers(0, len(x), pairs)
+            model = on_cpu(self.model)
             with torch.no_grad():
-                mids = self.model.decode(*midpoints(self.model, self.test.tiles[a], self.test.tiles[b])).flatten(1)
-                recon = self.model(self.test.tiles[a])[0].flatten(1)
+                mids = model.decode(*midpoints(model, self.test.tiles[a], self.test.tiles[b])).flatten(1)
+                recon = model(self.test.tiles[a])[0].flatten(1)
 
             def nearest(q, exclude=None):
                 d = torch.cdist(q, x) / x.shape[1] ** 0.5

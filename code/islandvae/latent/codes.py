@@ -11,14 +11,13 @@ checkpoint (path, size, mtime) and what defines the tile sets, so a re-render re
 
 from __future__ import annotations
 
-import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from islandvae.caches import cached
 from islandvae.config import Config
 from islandvae.data.hdf5 import (
     ImageSource,
@@ -30,7 +29,6 @@ from islandvae.data.hdf5 import (
 from islandvae.data.stats import PixelStats, cache_key, data_identity, file_identity
 from islandvae.data.truth import TruthFile, truth_path
 from islandvae.errors import UserError
-from islandvae.files import recomputed, write_atomic
 from islandvae.model.vae import VAE, latent_channels
 from islandvae.tiles.dataset import Key, TileDataset
 from islandvae.tiles.sampler import evaluation_keys, fixed_tiles
@@ -40,6 +38,8 @@ LABELS = ("granular", "parvicellular", "plain")  # the tile labels the measures 
 TRAIN_TILES = 2000  # fixed tiles from the training brains for the PCA baseline and the brain probe
 BATCH = 64  # tiles encoded at a time (on the CPU): the fastest measured (a batch's activations stay in cache; 512
 # took 1.7 times as long); chapter 5's results came out bit for bit the same as with 512
+GPU_BATCH_PIXELS = 1024 * 128 * 128  # an encoder pass's batch on a GPU, in pixels (device_batch)
+GATHER = 4096  # tiles cut from images in RAM at a time (64 MB of float32 at 64 px), then joined: bounded scratch
 
 
 @dataclass
@@ -95,7 +95,7 @@ def cut(images: ImageSource, keys: list[Key], stats: PixelStats) -> torch.Tensor
     """Standardised tiles (N, 1, s, s) of `keys`: one gather from images in RAM, region reads from a file."""
     if isinstance(images, InMemoryImages):
         dataset = TileDataset(images, stats)
-        return torch.cat([dataset.__getitems__(keys[k:k + 4096]) for k in range(0, len(keys), 4096)]) \
+        return torch.cat([dataset.__getitems__(keys[k:k + GATHER]) for k in range(0, len(keys), GATHER)]) \
             if keys else torch.zeros(0, 1, 1, 1)
     s = keys[0][4] if keys else 1
     out = torch.zeros(len(keys), 1, s, s)  # pixels beyond a small image stay at the mean: 0 standardised
@@ -122,27 +122,56 @@ def tile_set(config: Config, images: ImageSource, keys: list, stats: PixelStats,
                    grey=grey, label=label, group=group)
 
 
-def batches(tiles: torch.Tensor, batch: int = BATCH):
-    """Tiles in batches, channels-last (the layout the CPU's convolutions are fastest in, as in training)."""
+def batches(tiles: torch.Tensor, batch: int = BATCH, device: torch.device | None = None):
+    """Tiles in batches, channels-last (the layout the CPU's convolutions are fastest in, as in training), on
+    `device` (default: where they are)."""
     for k in range(0, len(tiles), batch):
-        yield tiles[k:k + batch].contiguous(memory_format=torch.channels_last)
+        x = tiles[k:k + batch] if device is None else tiles[k:k + batch].to(device, non_blocking=True)
+        yield x.contiguous(memory_format=torch.channels_last)
+
+
+def device_batch(model: VAE, batch: int) -> int:
+    """The batch an encoder pass takes on the model's device: `batch` on the CPU (the fastest measured there), on a
+    GPU GPU_BATCH_PIXELS worth of tiles (a GPU is busy only with large batches; at 128 px, 1,024 tiles of
+    activations stay far below a T4's 16 GB with the real config's model)."""
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return batch
+    return max(batch, GPU_BATCH_PIXELS // model.tile_size**2)
+
+
+def on_cpu(model: VAE) -> VAE:
+    """The model itself where it is on the CPU, else a float32 copy there: the few decodes of the figures and the
+    midpoints run on the CPU with CPU tensors, wherever the analysis put the model."""
+    if next(model.parameters()).device.type == "cpu":
+        return model
+    import copy
+
+    twin = copy.deepcopy(model).cpu()
+    twin.inference_dtype = None
+    return twin
 
 
 @torch.inference_mode()
 def posterior(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *, mse: bool = False) -> dict:
     """One pass over tiles: posterior means and log-variances (N, latent) and, with `mse`, each tile's mean squared
     error (standardised pixels) of the reconstruction from the latent mean. The reconstruction's forward pass
-    yields the posterior too, so the encoder runs once per tile either way."""
+    yields the posterior too, so the encoder runs once per tile either way. The pass runs where the model is (the
+    tiles move a batch at a time), in its `inference_dtype` (model.train.load_model: the precision the training
+    rule picks on that device; None: float32); the results come back as float32 on the CPU."""
     model.eval()
+    device = next(model.parameters()).device
+    dtype = getattr(model, "inference_dtype", None)
     means, logvars, errors = [], [], []
-    for x in batches(tiles, batch):
-        if mse:
-            recon, mean, logvar = model(x)  # in eval mode the decoder gets the mean
-            errors.append((recon - x).pow(2).flatten(1).mean(1))
-        else:
-            mean, logvar = model.encode(x)
-        means.append(mean)
-        logvars.append(logvar)
+    for x in batches(tiles, device_batch(model, batch), device):
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            if mse:
+                recon, mean, logvar = model(x)  # in eval mode the decoder gets the mean
+                errors.append((recon.float() - x).pow(2).flatten(1).mean(1).cpu())
+            else:
+                mean, logvar = model.encode(x)
+        means.append(mean.float().cpu())
+        logvars.append(logvar.float().cpu())
     def joined(parts: list, *shape: int) -> np.ndarray:  # (0, *shape) for no tiles
         return torch.cat(parts).numpy() if parts else np.zeros((0, *shape), np.float32)
     out = {"mean": joined(means, model.config.latent), "logvar": joined(logvars, model.config.latent)}
@@ -188,34 +217,6 @@ def pooled_readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *,
         for view in (turned, torch.flip(turned, dims=(3,))):
             views.append(first if first is not None and not views else readout(model, view.contiguous(), batch))
     return np.mean(views, axis=0)
-
-
-def cached(path: Path, key: str, compute) -> dict:
-    """Arrays from `path` when it was made for `key`, else computed, written atomically and returned."""
-    def load(path):
-        with np.load(path, allow_pickle=False) as saved:
-            return {k: saved[k] for k in saved.files} if str(saved["key"]) == key else None
-    arrays = recomputed(path, load, "cache") if path.is_file() else None
-    if arrays is not None:
-        return {k: v for k, v in arrays.items() if k != "key"}
-    arrays = compute()
-    buffer = io.BytesIO()
-    np.savez(buffer, key=np.array(key), **arrays)
-    write_atomic(path, buffer.getvalue())
-    return arrays
-
-
-def cached_json(path: Path, key: str, compute=None):
-    """A JSON value from `path` when it was made for `key`; else, with `compute`, computed, written atomically
-    and returned (without it: None)."""
-    saved = recomputed(path, lambda p: json.loads(p.read_text()), "cache") if path.is_file() else None
-    if isinstance(saved, dict) and saved.get("key") == key:
-        return saved["value"]
-    if compute is None:
-        return None
-    value = compute()
-    write_atomic(path, json.dumps({"key": key, "value": value}).encode())
-    return value
 
 
 def embed(config: Config, model: VAE, checkpoint: Path, test: TileSet, train) -> dict:

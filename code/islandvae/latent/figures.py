@@ -7,6 +7,7 @@ import torch
 
 from islandvae.data.stats import PixelStats
 from islandvae.figures import tile_grid
+from islandvae.latent.codes import on_cpu
 from islandvae.model.vae import tile_moments
 
 COLOURS = {"granular": "tab:red", "parvicellular": "tab:blue", "plain": "0.65"}
@@ -22,6 +23,7 @@ def samples_figure(stats: PixelStats, real: torch.Tensor, models: dict, *, count
     spread = np.linspace(0, len(real) - 1, count).astype(int)  # real tiles from across the fixed test set
     rows, titles = [_grey(real[spread], stats)], ["real"] + [""] * (count - 1)
     for name, model in models.items():
+        model = on_cpu(model)
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(count, model.config.latent, generator=g)
         rows.append(_grey(model.eval().decode(z), stats))
@@ -32,7 +34,7 @@ def samples_figure(stats: PixelStats, real: torch.Tensor, models: dict, *, count
 @torch.no_grad()
 def interpolation_figure(model, stats: PixelStats, tiles: torch.Tensor, pairs: list, *, steps: int = 8):
     """Per pair (a row): tile A, its reconstruction, `steps` decoded points on the line, reconstruction B, tile B."""
-    model.eval()
+    model = on_cpu(model).eval()
     rows, titles = [], []
     for why, a, b in pairs:
         za, zb = model.encode(tiles[[a, b]])[0]
@@ -97,7 +99,7 @@ def latent_plane_figure(model, stats: PixelStats, latent2: np.ndarray, test, *, 
     lo, hi = np.percentile(latent2, [1, 99], axis=0)
     xs, ys = np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid)
     z = torch.tensor([[x, y] for y in ys[::-1] for x in xs], dtype=torch.float32)
-    decoded = _grey(model.eval().decode(z), stats)
+    decoded = _grey(on_cpu(model).eval().decode(z), stats)
     s = decoded.shape[-1]
     mosaic = decoded.reshape(grid, grid, s, s).transpose(0, 2, 1, 3).reshape(grid * s, grid * s)
     fig, (left, right) = plt.subplots(1, 2, figsize=(6.5, 3.2))

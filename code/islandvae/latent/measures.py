@@ -20,9 +20,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from islandvae.bootstrap import bootstrap
 from islandvae.latent.codes import LABELS
 
-BOOTSTRAP = 200
 NEIGHBOURS = 15
 WIDE = 256  # linear_probe: wider features are reduced to this many principal components first
 
@@ -30,29 +30,6 @@ WIDE = 256  # linear_probe: wider features are reduced to this many principal co
 def linear():
     """The linear probe: linear discriminant analysis with shrinkage (closed form, fast, regularised)."""
     return LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
-
-
-def bootstrap(score, images: np.ndarray, *, reps: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float, float]:
-    """score(index) on all tiles, and the 2.5 and 97.5 percentiles of score over resampled units (`images`: the
-    unit of each tile, an image or an island)."""
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(images == g) for g in np.unique(images)]
-    with warnings.catch_warnings():  # resamples may lack a class; sklearn warns for each
-        warnings.simplefilter("ignore")
-        values = list(_resample(score, groups, reps, rng))
-        full = score(np.arange(len(images)))
-    lo, hi = np.percentile(values, [2.5, 97.5]) if values else (np.nan, np.nan)
-    return float(full), float(lo), float(hi)
-
-
-def _resample(score, groups, reps, rng):
-    """score on `reps` resamples of the groups (with replacement), skipping resamples where it is undefined."""
-    for _ in range(reps):
-        pick = rng.integers(0, len(groups), len(groups))
-        try:
-            yield score(np.concatenate([groups[p] for p in pick]))
-        except ValueError:  # e.g. a resample with a single class
-            continue
 
 
 def codes(*arrays: np.ndarray) -> list[np.ndarray]:

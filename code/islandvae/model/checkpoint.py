@@ -35,6 +35,7 @@ def run_signature(config: Config) -> dict:
     out["train"].pop("workers", None)
     out["train"].pop("checkpoint_minutes", None)  # when last.pt is written changes nothing that is learnt
     out["train"].pop("comparison_steps", None)  # only decides which snapshot is kept
+    out["train"].pop("max_hours", None)  # only decides whether a run may start
     out["data"].pop("path", None)  # the same file may sit elsewhere; its identity is not the point here
     return out
 

@@ -161,3 +161,51 @@ def speed_table(config: Config, flops: float, *, seconds: float = BUDGET) -> lis
         else:
             rows.append({**r, "GFLOP/s": r["tiles/s"] * flops / 1e9, "matmul GFLOP/s": peak[r["precision"]]})
     return rows
+
+
+CPU_CEILING = 0.25  # TFLOP/s: a run whose plan takes less than train.max_hours even at this rate is let through
+# without measuring (2 AVX-512 cores train at about 0.1); above it the CPU's own rate, measured, decides
+
+
+def run_estimate(config: Config, device: torch.device, *, done=lambda: 0) -> dict | None:
+    """How long the rest of this run (from step done(), asked only when needed) takes on `device` by its plan: its
+    training and evaluation FLOPs over a rate, on a GPU the sustained rate of its class (GPU_CLASSES, by the name's
+    part in PEAKS; the T4-class for any other), on the CPU the rate measured here for 2 s (training_rates, float32).
+    None where it cannot exceed train.max_hours (a CPU run below it even at CPU_CEILING from its first step)."""
+    t = config.train
+
+    def work(steps: int) -> float:
+        evaluations = math.ceil(steps / t.eval_every)
+        return steps * config.sampling.batch_size * flops_per_tile(config) + \
+            evaluations * t.eval_tiles * flops_per_tile(config, backward=False)
+    if device.type == "cpu" and work(t.max_steps) / (CPU_CEILING * 1e12) / 3600 <= t.max_hours:
+        return None
+    left = work(max(t.max_steps - done(), 0))
+    if not left:  # a finished run: nothing left to plan
+        return {"hours": 0.0, "PFLOP": 0.0, "TFLOP/s": None, "how": "finished"}
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        peak = next((v for k, v in PEAKS.items() if k in name), PEAKS["T4"])
+        label = min(GPU_CLASSES, key=lambda c: abs(GPU_CLASSES[c]["peak"] - peak))
+        rate, how = GPU_CLASSES[label]["sustained"], f"{name}, at the {label} rate assumed in model/speed.py"
+    else:
+        tiles = training_rates(config, seconds=2.0)[0]["tiles/s"]
+        rate, how = tiles * flops_per_tile(config) / 1e12, "this CPU, float32 measured for 2 s"
+    return {"hours": left / (rate * 1e12) / 3600, "PFLOP": left / 1e15, "TFLOP/s": rate, "how": how}
+
+
+def check_run_plan(config: Config, device: torch.device, *, done=lambda: 0) -> None:
+    """Stop before a run starts when its plan takes longer than train.max_hours here: one line with the estimate
+    and the ways on (a GPU, a smaller config, or train.max_hours raised by someone who means it)."""
+    from islandvae.errors import UserError
+    from islandvae.files import show
+
+    estimate = run_estimate(config, device, done=done)
+    if estimate is None or estimate["hours"] <= config.train.max_hours:
+        return
+    where = show(config.source) if config.source else "the config"
+    raise UserError(
+        f"training {config.name} here would take about {estimate['hours']:,.0f} h by its plan ({estimate['PFLOP']:.3g} "
+        f"PFLOP at {estimate['TFLOP/s']:.3g} TFLOP/s: {estimate['how']}), more than train.max_hours = "
+        f"{config.train.max_hours:g}; train on a GPU (docs/gpu.md), choose a smaller config (configs/default.toml), or "
+        f"set train.max_hours = {math.ceil(estimate['hours'])} in {where} if you mean it")

@@ -5,6 +5,10 @@ last.pt and best.pt. `train` resumes from last.pt when it exists: the sampler re
 locations and skips the batches already used, and the noise generator's state is restored, so on the
 CPU an interrupted run ends with the same weights as an uninterrupted one. `load_or_train` is what
 the report calls: it trains only when the run is missing or unfinished.
+
+Each concern reads alone: the loop (`_train_run`); one step, its precision and gradient scaler (model/steps.py:
+`encoder_input`, `optimise`, `RunningMeans` for the logged means); the checkpoints and the comparison snapshot
+(`Saver`); the evaluation and the stopping rule (`judged`, `Progress.judge`); Ctrl-C (`StopRequest`).
 """
 
 from __future__ import annotations
@@ -19,27 +23,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from islandvae import files
 from islandvae.config import Config
-from islandvae.data.hdf5 import InMemoryImages, read_inventory, training_brains
-from islandvae.data.stats import PixelStats, training_stats
 from islandvae.errors import Interrupted, UserError
 from islandvae.files import show
 from islandvae.model import checkpoint
 from islandvae.model.device import distributed_setup, pick_device, pick_precision
 from islandvae.model.runs import Logger, Run, training_lock
-from islandvae.model.vae import VAE, check_model, loss_terms
-from islandvae.tiles.dataset import TileDataset, corrupt, identity_collate
-from islandvae.tiles.imaging import imaging_spread, vary_imaging
-from islandvae.tiles.sampler import TileBatchSampler, TileSampler, evaluation_keys
-from islandvae.tiles.tissue import tissue_map
-
-ACTIVE = 0.01  # a latent unit is active when its posterior mean varies by more than this over test tiles
-EVAL_BATCH = 64  # test tiles evaluated at a time, channels-last, no autograd graph: a batch whose activations stay
-# in cache (512 tiles 0.57 s, against 0.77 s at 256 with autograd on; timed by hand on a 2-core AVX-512 EPYC)
+from islandvae.model.speed import check_run_plan
+from islandvae.model.steps import (
+    RANK_NOISE,
+    Data,
+    RunningMeans,
+    build_model,
+    encoder_input,
+    evaluate,
+    evaluation_tiles,
+    optimise,
+    warm_beta,
+)
+from islandvae.model.vae import VAE, check_model
 
 
 def check_train(config: Config) -> None:
@@ -55,74 +60,6 @@ def check_train(config: Config) -> None:
     if t.beta < 0 or t.l2 < 0 or t.warmup_steps < 0 or t.min_delta < 0:
         raise UserError("train.beta, train.l2, train.warmup_steps and train.min_delta must not be negative")
     check_model(config.model, config.sampling.tile_size)
-
-
-class Data:
-    """The training loader and the test brain's fixed evaluation tiles for a config."""
-
-    def __init__(self, config: Config, device: torch.device, *, rank: int = 0):
-        s = config.sampling
-        inventory = read_inventory(config.data.path)
-        brains = training_brains(inventory, config.data.test_brain)
-        self.stats = training_stats(config.data.path, config.data.test_brain, cache_dir=config.paths.cache,
-                                    progress=False)
-        images = InMemoryImages(config.data.path, brains, progress=False, limit=s.images_per_brain)
-        on_gpu = device.type == "cuda" and images.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]
-        self.dataset = TileDataset(images, self.stats, augment=s.augment, device=device if on_gpu else "cpu")
-        tissue = tissue_map(images, self.stats)
-        sampler = TileSampler(images.infos(), tile_size=s.tile_size, tiles=s.tiles_per_epoch,
-                              seed=s.seed + 1000 * rank, strategy=s.strategy, tissue=tissue)
-        # the imaging augmentation's ranges, from how the training sections differ (tiles/imaging.py)
-        self.imaging = imaging_spread(images, tissue, tile=s.tile_size, seed=s.seed) if s.imaging else None
-        self.batches = TileBatchSampler(sampler, s.batch_size, drop_last=True)
-        if len(self.batches) == 0:
-            raise UserError(f"sampling.tiles_per_epoch {s.tiles_per_epoch} is less than one batch "
-                            f"({s.batch_size}); raise it")
-        self.workers = config.train.workers
-
-    def epoch(self, epoch: int, start: int = 0):
-        """The batches of one epoch from batch `start` on."""
-        self.batches.set_epoch(epoch)
-        loader = DataLoader(self.dataset, batch_sampler=self.batches, collate_fn=identity_collate,
-                            num_workers=self.workers, persistent_workers=False)
-        for k, batch in enumerate(loader):
-            if k >= start:
-                yield batch
-
-
-def test_tiles(config: Config, stats: PixelStats, count: int) -> torch.Tensor:
-    """The first `count` of the test brain's fixed evaluation tiles, standardised (count, 1, s, s)."""
-    s = config.sampling
-    images = InMemoryImages(config.data.path, [config.data.test_brain], progress=False)
-    keys = evaluation_keys(images, stats, tile_size=s.tile_size, count=s.test_tiles, seed=s.seed)
-    return TileDataset(images, stats).__getitems__(keys[:count])
-
-
-@torch.no_grad()
-@torch.inference_mode()
-def evaluate(model: VAE, tiles: torch.Tensor, *, beta: float, device: torch.device, batch: int = EVAL_BATCH) -> dict:
-    """Test-brain reconstruction MSE per pixel, KL per tile, test loss (recon sum + beta KL), active units."""
-    was = model.training
-    model.eval()
-    sq, kl, means = 0.0, 0.0, []
-    for start in range(0, len(tiles), batch):
-        x = tiles[start:start + batch].to(device).contiguous(memory_format=torch.channels_last)
-        recon, mean, logvar = model(x)
-        terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=0.0, variational=model.variational)
-        sq += float(terms["recon"]) * len(x)
-        kl += float(terms["kl"]) * len(x)
-        means.append(mean.float().cpu())
-    model.train(was)
-    n, pixels = len(tiles), tiles[0].numel()
-    active = int((torch.cat(means).var(0) > ACTIVE).sum())
-    return {"test_mse": sq / n / pixels, "test_kl": kl / n, "test_loss": (sq + beta * kl) / n, "active_units": active}
-
-
-def build_model(config: Config, device: torch.device) -> VAE:
-    torch.manual_seed(config.train.seed)
-    # Channels-last on every device: on this CPU a training step takes 0.30 s instead of 0.39 s and decoding is
-    # 3 times faster (bench/train_speed.py); on CUDA it is what bf16 convolutions want.
-    return VAE(config.model, config.sampling.tile_size).to(device).to(memory_format=torch.channels_last)
 
 
 @dataclass
@@ -155,7 +92,6 @@ class Progress:
 def train(config: Config, *, progress: bool = True, stop_at: int | None = None) -> Run:
     """Train (or resume) the run of `config`; `stop_at` ends early as if killed after that step (tests)."""
     check_train(config)
-    t = config.train
     device = pick_device(config)
     rank, world = distributed_setup(device)
     if world > 1 and device.type == "cuda":  # one GPU per process under torchrun
@@ -163,6 +99,7 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
         torch.cuda.set_device(device)
     precision = pick_precision(config, device)  # before anything is read or written: a refused precision leaves nothing
     run = Run.of(config)
+    check_run_plan(config, device, done=lambda: finished_steps(run, config))  # no silent days: too long here stops
     files.folder(run.folder, "run")
     with training_lock(run) if rank == 0 else contextlib.nullcontext():  # one training per run folder at a time
         return _train_run(config, run, device, precision, rank=rank, world=world, progress=progress, stop_at=stop_at)
@@ -175,19 +112,12 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
     data = Data(config, device, rank=rank)
     model = build_model(config, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
-    noise = torch.Generator(device=device).manual_seed(t.seed + 7919 * rank)
+    noise = torch.Generator(device=device).manual_seed(t.seed + RANK_NOISE * rank)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)  # disabled: loss and step pass unchanged
-    state = Progress()
-    if run.last.is_file():
-        saved = checkpoint.load(run.last, config, map_location=device)
-        if saved.get("done"):
-            return run
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if precision.scaler and "scaler" in saved:  # the scale reached, so a resumed float16 run goes on as it was
-            scaler.load_state_dict(saved["scaler"])
-        noise.set_state(saved["generator"].cpu())
-        state = Progress(**saved["progress"])
+    saver = Saver(config, run, model, optimizer, noise, scaler if precision.scaler else None)
+    state = saver.resume(device)
+    if state.done:
+        return run
     if rank == 0:
         ran_on = precision.record(device)
         imaging = {"imaging spread": data.imaging.as_dict()} if data.imaging else {}
@@ -202,20 +132,13 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
                                                             else [device.index])
     if t.compile:
         trained = torch.compile(trained)
-    test = test_tiles(config, data.stats, t.eval_tiles)
-    sums, count, started = dict.fromkeys(("recon", "texture", "kl", "l2", "total"), 0.0), 0, time.perf_counter()
+    test = evaluation_tiles(config, data.stats, t.eval_tiles)
+    means, started = RunningMeans(), time.perf_counter()
     bar = tqdm(total=t.max_steps, initial=state.step, desc=f"training {config.name}", unit="step",
                disable=not progress or rank != 0)
-    saved_at = time.perf_counter()  # when last.pt was last written: a cut session loses at most checkpoint_minutes
 
-    def save_last(seconds: float) -> None:  # the resumable checkpoint: weights, optimizer, noise and progress
-        nonlocal saved_at
-        saved = dataclasses.replace(state, seconds=seconds)
-        checkpoint.save(run.last, model=model, optimizer=optimizer, step=state.step, generator_state=noise.get_state(),
-                        config=config, extra={"progress": dataclasses.asdict(saved), "done": state.done,
-                                              "reason": state.reason, "seconds": seconds,
-                                              **({"scaler": scaler.state_dict()} if precision.scaler else {})})
-        saved_at = time.perf_counter()
+    def seconds() -> float:  # training time of the run so far, this process's included
+        return state.seconds + time.perf_counter() - started
 
     with StopRequest() if world == 1 else contextlib.nullcontext(lambda: False) as asked:
         while not state.done and state.step < (stop_at or t.max_steps):
@@ -223,67 +146,34 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
             for x in data.epoch(epoch, start):
                 if asked():  # Ctrl-C: the last step is whole; save where we are so that a rerun resumes bit for bit
                     bar.close()
-                    save_last(state.seconds + time.perf_counter() - started)
+                    saver.last(state, seconds())
                     if logger is not None:
                         logger.close()
                     raise Interrupted(f"training {config.name} stopped after step {state.step:,}; {show(run.last)} is "
                                       "saved and `make train` resumes from it")
-                beta = t.beta * min(1.0, (state.step + 1) / t.warmup_steps) if t.warmup_steps else t.beta
+                beta = warm_beta(t, state.step)
                 x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                seen = None
-                if config.sampling.corrupt or data.imaging:  # seeded by the step: a resumed run sees the same
-                    g = torch.Generator().manual_seed(config.sampling.seed * 1_000_003 + state.step + 7 * rank)
-                    seen = vary_imaging(x, data.imaging, data.stats, generator=g) if data.imaging else x
-                    if config.sampling.corrupt:
-                        seen = corrupt(seen, strength=config.sampling.corrupt, generator=g)
-                    seen = seen.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=precision.dtype or torch.float32,
-                                    enabled=precision.dtype is not None):
-                    recon, mean, logvar = trained(x, noise, seen)
-                terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational,
-                                   texture=t.texture)
-                if not torch.isfinite(terms["total"]):
-                    raise UserError(f"step {state.step + 1}: the loss is not finite (recon {terms['recon'].item():.3g}, "
-                                    f"KL {terms['kl'].item():.3g}); likely a learning rate too high for this model "
-                                    f"(train.lr = {t.lr}); the last good checkpoint {show(run.last)} is kept")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(terms["total"]).backward()
-                scaler.step(optimizer)  # float16: skipped, and the scale lowered, where a gradient overflowed
-                scaler.update()
+                terms = optimise(trained, model, x, encoder_input(config, data, x, state.step, rank), noise=noise,
+                                 optimizer=optimizer, scaler=scaler, precision=precision, device=device, beta=beta,
+                                 t=t, step=state.step, last=run.last)
                 state.step += 1
                 bar.update(1)
-                for k in sums:
-                    sums[k] += float(terms[k].detach())
-                count += 1
+                means.add(terms)
                 if stop_at is not None and state.step >= stop_at:
                     break  # as if killed here: nothing of this step is written
                 evaluating = state.step % t.eval_every == 0 or state.step == t.max_steps
-                if rank == 0 and not evaluating and time.perf_counter() - saved_at >= 60 * t.checkpoint_minutes:
-                    save_last(state.seconds + time.perf_counter() - started)  # between evaluations, by the clock
-                if rank == 0 and state.step == t.comparison_steps and config.model.kind == "vae" and t.max_steps > state.step:
-                    checkpoint.save(run.snapshot(state.step), model=model, optimizer=None, step=state.step,
-                                    generator_state=noise.get_state(), config=config)  # same budget as the comparisons,
-                    # on any step (also one that is neither logged nor evaluated)
+                if rank == 0 and not evaluating and saver.due():
+                    saver.last(state, seconds())  # between evaluations, by the clock
+                if rank == 0 and state.step == t.comparison_steps and config.model.kind == "vae" \
+                        and t.max_steps > state.step:
+                    saver.snapshot(state.step)  # the comparisons' budget, on any step (logged or not)
                 if state.step % t.log_every and not evaluating:
                     continue
-                row = {"step": state.step, "epoch": epoch, "lr": t.lr, "beta": beta,
-                       "seconds": round(state.seconds + time.perf_counter() - started, 2),
-                       **{k: v / count for k, v in sums.items()}}
-                sums, count = dict.fromkeys(sums, 0.0), 0
+                row = {"step": state.step, "epoch": epoch, "lr": t.lr, "beta": beta, "seconds": round(seconds(), 2),
+                       **means.take()}
                 bar.set_postfix(loss=f"{row['total']:.1f}")
                 if evaluating:
-                    stop = torch.zeros(1, device=device)
-                    if rank == 0:
-                        scores = evaluate(model, test, beta=t.beta, device=device)
-                        row.update(scores)
-                        if state.judge(scores["test_loss"], t):
-                            checkpoint.save(run.best, model=model, optimizer=None, step=state.step,
-                                            generator_state=noise.get_state(), config=config, extra=scores)
-                        save_last(row["seconds"])
-                        stop[0] = float(state.done)
-                    if world > 1:
-                        torch.distributed.broadcast(stop, 0)
-                    state.done = bool(stop[0])
+                    row.update(judged(state, saver, model, test, t, device, rank=rank, world=world, when=row["seconds"]))
                 if logger is not None:
                     logger.write(row)
                 if state.done or state.step >= t.max_steps:
@@ -292,6 +182,78 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
     if logger is not None:
         logger.close()
     return run
+
+
+def judged(state: Progress, saver: Saver, model: VAE, test: torch.Tensor, t, device: torch.device, *, rank: int,
+           world: int, when: float) -> dict:
+    """An evaluation (on rank 0): the test scores, best.pt at a new best, last.pt, and whether the stopping rule
+    ends the run (shared with every process). Returns the scores for the log."""
+    stop = torch.zeros(1, device=device)
+    scores = {}
+    if rank == 0:
+        scores = evaluate(model, test, beta=t.beta, device=device)
+        if state.judge(scores["test_loss"], t):
+            saver.best(state, scores)
+        saver.last(state, when)
+        stop[0] = float(state.done)
+    if world > 1:
+        torch.distributed.broadcast(stop, 0)
+    state.done = bool(stop[0])
+    return scores
+
+
+class Saver:
+    """A run's checkpoints as training writes them: last.pt (weights, optimizer, noise, gradient scaler and
+    progress: what a resumed run needs to go on bit for bit) at every evaluation and by the clock, best.pt at a
+    new best, and the comparison snapshot step-<n>.pt."""
+
+    def __init__(self, config: Config, run: Run, model: VAE, optimizer, noise: torch.Generator, scaler):
+        self.config, self.run, self.model, self.optimizer, self.noise, self.scaler = \
+            config, run, model, optimizer, noise, scaler
+        self.saved_at = time.perf_counter()
+
+    def resume(self, device: torch.device) -> Progress:
+        """The progress of last.pt, with the weights, optimizer, scaler and noise restored; a fresh start without
+        one (a finished run: its progress, done)."""
+        if not self.run.last.is_file():
+            return Progress()
+        saved = checkpoint.load(self.run.last, self.config, map_location=device)
+        if saved.get("done"):
+            return Progress(done=True)
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.scaler is not None and "scaler" in saved:  # the scale reached: a resumed float16 run goes on as it was
+            self.scaler.load_state_dict(saved["scaler"])
+        self.noise.set_state(saved["generator"].cpu())
+        return Progress(**saved["progress"])
+
+    def due(self) -> bool:
+        """Whether train.checkpoint_minutes have passed since last.pt was written."""
+        return time.perf_counter() - self.saved_at >= 60 * self.config.train.checkpoint_minutes
+
+    def last(self, state: Progress, seconds: float) -> None:
+        saved = dataclasses.replace(state, seconds=seconds)
+        checkpoint.save(self.run.last, model=self.model, optimizer=self.optimizer, step=state.step,
+                        generator_state=self.noise.get_state(), config=self.config,
+                        extra={"progress": dataclasses.asdict(saved), "done": state.done, "reason": state.reason,
+                               "seconds": seconds, **({"scaler": self.scaler.state_dict()} if self.scaler else {})})
+        self.saved_at = time.perf_counter()
+
+    def best(self, state: Progress, scores: dict) -> None:
+        checkpoint.save(self.run.best, model=self.model, optimizer=None, step=state.step,
+                        generator_state=self.noise.get_state(), config=self.config, extra=scores)
+
+    def snapshot(self, step: int) -> None:
+        checkpoint.save(self.run.snapshot(step), model=self.model, optimizer=None, step=step,
+                        generator_state=self.noise.get_state(), config=self.config)
+
+
+def finished_steps(run: Run, config: Config) -> int:
+    """The steps a run already holds in last.pt (0 without one; a finished run: its whole budget)."""
+    if not run.last.is_file():
+        return 0
+    saved = checkpoint.load(run.last, config)
+    return config.train.max_steps if saved.get("done") else int(saved["step"])
 
 
 class StopRequest:
@@ -331,10 +293,14 @@ class StopRequest:
 
 
 def load_model(path: Path, config: Config, device: torch.device | str = "cpu") -> VAE:
-    """A trained model from a checkpoint, in eval mode."""
+    """A trained model from a checkpoint on `device`, in eval mode, with the precision its encoder passes run in
+    there (`inference_dtype`: the training rule's automatic choice, float32 on the CPU; latent.codes.posterior)."""
+    device = torch.device(device)
     state = checkpoint.load(path, config, map_location=device)
     model = VAE(config.model, config.sampling.tile_size).to(device).to(memory_format=torch.channels_last)
     model.load_state_dict(state["model"])
+    automatic = dataclasses.replace(config, train=dataclasses.replace(config.train, precision="auto"))
+    model.inference_dtype = pick_precision(automatic, device).dtype
     return model.eval()
 
 
