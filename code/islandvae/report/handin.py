@@ -31,9 +31,9 @@ MEMBER_KEYS = ("name", "student_id", "username")
 SIZE_WARNING_MB = 100
 
 # What goes into the zip from the project root: whole folders (filtered) and single files.
-SOURCE_FOLDERS = ("code", "chapters", "configs", "tests", "bench", "figures", "results", ".ci")
+SOURCE_FOLDERS = ("code", "chapters", "configs", "tests", "bench", "figures", "results", "docs", "notebooks", ".ci")
 SOURCE_FILES = ("report.qmd", "summary.qmd", "_quarto.yml", "README.md", "Makefile", "pyproject.toml",
-                "environment.yml", "team.toml", ".gitignore")
+                "environment.yml", "team.toml", ".gitignore", "CHANGELOG.md")
 SKIPPED = re.compile(r"(^|/)(__pycache__|\.pytest_cache|[^/]*\.egg-info|\.ipynb_checkpoints)(/|$)|\.pyc$")
 
 
