@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -145,8 +147,9 @@ def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path, *, 
 
     def asked() -> bool:  # Ctrl-C: seen by our handler, or by nbclient's own (it shuts the kernel down and says so)
         return bool(pressed) or getattr(client, "_async_cleanup_kernel_future", None) is not None
+    kernel_log = tempfile.TemporaryFile()  # the kernel's own stderr: after Ctrl-C it reports its broken sockets there
     try:
-        client.execute(env=env)
+        client.execute(env=env, stderr=kernel_log)
     except CellExecutionError as err:
         if asked():
             raise _interrupted(document) from None
@@ -159,9 +162,12 @@ def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path, *, 
     except (Exception, KeyboardInterrupt):  # Ctrl-C also reaches the kernel, and nbclient fails in its own ways
         if asked():
             raise _interrupted(document) from None
+        kernel_log.seek(0)  # the kernel died or would not start: what it said is the clue
+        sys.stderr.write(kernel_log.read()[-4000:].decode(errors="replace"))
         raise
     finally:
         _restore_sigint(previous)
+        kernel_log.close()
     cache.cache_notebook_bundle(CacheBundleIn(nb, str(origin)), check_validity=False, overwrite=True)
     key = KEY_PREFIX + render_key()
     if nb.cells[0].source != key:  # the chunks trained a model: what they showed is what loading it shows
