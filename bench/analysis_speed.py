@@ -1,6 +1,7 @@
 """A cold `islandvae analyse` of trained runs, timed by step, with its results compared against the warm ones.
 
     .venv/bin/python bench/analysis_speed.py [--config configs/default.toml] [--reference DIR] [--keep DIR]
+    .venv/bin/python bench/analysis_speed.py --config configs/real.toml --plan-only
 
 Copies the config's finished run folders (checkpoints and metrics only, none of chapter 5's caches) into a
 temporary folder, points a copy of the config there (runs, cache, figures and results), and runs
@@ -69,14 +70,34 @@ def differences(new: Path, old: Path) -> list[str]:
     return out
 
 
+def print_plan(config) -> None:
+    """The analysis plan of islands/plan.py: encoder passes per part (upper bounds), FLOPs, hours per GPU class."""
+    from islandvae.islands.plan import analysis_plan
+
+    plan = analysis_plan(config)
+    print(f"analysis plan of config {config.name} (upper bounds, from the file's metadata; "
+          f"{plan['GFLOP per pass']:.3g} GFLOP per encoder pass):")
+    for part, n in plan["passes"].items():
+        print(f"  {n:>12,} passes  {part}")
+    print(f"  {sum(plan['passes'].values()):>12,} passes in all, {plan['PFLOP']:.3g} PFLOP")
+    for name, hours in plan["hours"].items():
+        span = f"{hours:.1f} h" if hours >= 1 else f"{60 * hours:.1f} min" if hours >= 1 / 60 else f"{3600 * hours:.1f} s"
+        print(f"  {name}: {span} at its assumed sustained rate (model/speed.py GPU_CLASSES)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/default.toml")
     parser.add_argument("--reference", type=Path, help="runs/<config> folder whose results to compare with")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR (must not exist) and keep it")
+    parser.add_argument("--plan-only", action="store_true",
+                        help="print the analysis plan (encoder passes, FLOPs, hours per GPU class) and stop")
     args = parser.parse_args()
     try:
         config = load_config(args.config)
+        if args.plan_only:
+            print_plan(config)
+            return 0
     except UserError as err:
         print(f"analysis_speed: {err}", file=sys.stderr)
         return 2

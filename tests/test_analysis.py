@@ -429,3 +429,28 @@ def test_encoder_passes_in_a_gpus_precision_agree_with_float32_within_tolerance(
 
 READOUT_TOLERANCE = 0.05  # bfloat16 keeps 8 bits of mantissa: a readout differs from float32's by about 1 % of its
 # spread; the island pipeline's types and scores are decided at far coarser differences
+
+
+def test_the_analysis_plan_bounds_the_grid_and_stops_a_run_too_long_for_this_device(tmp_path):
+    """islands/plan.py counts the encoder passes from the file's metadata (the grid at least as large as the one
+    the pipeline encodes) and, like training, stops `analyse` before it starts where the plan exceeds
+    train.max_hours here; within it nothing is measured."""
+    from islandvae.data.hdf5 import InMemoryImages
+    from islandvae.data.stats import training_stats
+    from islandvae.islands.grid import tissue_grid
+    from islandvae.islands.plan import analysis_plan, check_analysis_plan
+    from islandvae.tiles.tissue import tissue_map
+
+    data = generate(tmp_path / "tiny.h5", preset="tiny", progress=False)
+    config = load_config(write_config(tmp_path, data, extra=QUICK_TRAINING))
+    plan = analysis_plan(config)
+    images = InMemoryImages(data, [config.data.test_brain], progress=False)
+    stats = training_stats(data, config.data.test_brain, cache_dir=tmp_path / "cache", progress=False)
+    s = config.sampling.tile_size
+    encoded = tissue_grid(images.infos(), tissue_map(images, stats), tile=s, stride=s // 2)
+    assert len(encoded) <= plan["grid tiles"] == plan["passes"]["test brain's grid, one view"]
+    assert plan["PFLOP"] > 0 and all(h > 0 for h in plan["hours"].values())
+    check_analysis_plan(config, torch.device("cpu"))  # far within 4 h: returns
+    hasty = load_config(write_config(tmp_path, data, extra=QUICK_TRAINING.replace("[train]", "[train]\nmax_hours = 1e-9")))
+    with pytest.raises(UserError, match=r"analysing test here would take about .* h by its plan .*max_hours"):
+        check_analysis_plan(hasty, torch.device("cpu"))

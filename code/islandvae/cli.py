@@ -144,12 +144,16 @@ def cmd_analyse(args: argparse.Namespace) -> None:
     """Compute and cache chapter 5's embeddings, 2-D maps, island pipeline and scores (the report then reads them)."""
     import time
 
-    from islandvae.islands.discovery import Discovery
+    from islandvae.islands.discovery import Discovery, read_discovery
+    from islandvae.islands.plan import check_analysis_plan
     from islandvae.latent.analysis import Analysis
+    from islandvae.model.device import pick_device
 
     config = _config(args)
     start = time.perf_counter()
     print(f"analysing the runs of config {config.name}")
+    if read_discovery(config) is None:  # the island pipeline is the bulk: with it cached, nothing long is left
+        check_analysis_plan(config, pick_device(config))  # no silent days: a plan too long here stops
     analysis = Analysis(config, train_missing=True)
     if not analysis.available:
         raise UserError(f"config {config.name} has no finished run to analyse; run `make train` first")
