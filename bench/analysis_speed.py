@@ -81,7 +81,8 @@ def print_plan(config) -> None:
         print(f"  {n:>12,} passes  {part}")
     print(f"  {sum(plan['passes'].values()):>12,} passes in all, {plan['PFLOP']:.3g} PFLOP")
     for name, hours in plan["hours"].items():
-        span = f"{hours:.1f} h" if hours >= 1 else f"{60 * hours:.1f} min" if hours >= 1 / 60 else f"{3600 * hours:.1f} s"
+        span = (f"{hours:.1f} h" if hours >= 1 else f"{60 * hours:.1f} min" if hours >= 1 / 60
+                else f"{3600 * hours:.1f} s")
         print(f"  {name}: {span} at its assumed sustained rate (model/speed.py GPU_CLASSES)")
 
 

@@ -15,6 +15,8 @@ import argparse
 from dataclasses import replace
 
 import numpy as np
+from scipy.optimize import least_squares
+
 from islandvae.data.layout import REAL_GREY
 from islandvae.data.synth.artefacts import add_artefacts
 from islandvae.data.synth.cells import SpriteBank
@@ -27,7 +29,6 @@ from islandvae.data.synth.optics import (
     Style,
 )
 from islandvae.data.synth.scene import build_scene
-from scipy.optimize import least_squares
 
 
 def sample(plan, bank: SpriteBank, style: Style) -> tuple:
@@ -70,7 +71,8 @@ def main() -> None:
         fit = least_squares(residuals, [style.neuropil, style.gain], bounds=([0, 0.2], [1.5, 6]))
         neuropil, gain = fit.x
         print(f"{brain}: neuropil={neuropil:.3f}, gain={gain:.3f}  residuals (mean, std per preset) "
-              f"{np.round(fit.fun, 1).tolist()} -> {replace(style, neuropil=round(float(neuropil), 3), gain=round(float(gain), 3))}")
+              f"{np.round(fit.fun, 1).tolist()} -> "
+              f"{replace(style, neuropil=round(float(neuropil), 3), gain=round(float(gain), 3))}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ against its own ordinary tissue tiles, on the default stand-in and the robustnes
     .venv/bin/python bench/section_levers.py [--config configs/default.toml] [--controls 150] [--json FILE]
 
 Needs the trained runs of `make report` and `make robustness` (sets without one are skipped and named); the
-island pipeline's result is read from its cache, or computed where missing (about two minutes a set). Per data set it reads the found islands from the cached island pipeline, pools the VAE's readout over
+island pipeline's result is read from its cache, or computed where missing (about two minutes a set). Per data
+set it reads the found islands from the cached island pipeline, pools the VAE's readout over
 8 orientations for every core island tile and for up to --controls ordinary tissue tiles per section (tiles
 neither in nor next to a found island: sections.ordinary_tiles), and types the islands as the pipeline does
 (types.island_types, the islands at the section's edge set apart) after each normalisation of
@@ -21,6 +22,7 @@ import json
 import sys
 
 import numpy as np
+
 from islandvae.config import load_config
 from islandvae.data.truth import TruthFile, truth_path
 from islandvae.islands.discovery import Discovery, majority_types

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from islandvae.config import load_config
 from islandvae.errors import UserError
 from islandvae.machine import describe_cpu, for_seconds
@@ -60,7 +61,8 @@ def show_plan(config) -> list[dict]:
               f"(forward + backward), {r['PFLOP']:.2f} PFLOP with its evaluations")
     print(f"  in all {sum(r['PFLOP'] for r in plan):.1f} PFLOP (early stopping can only shorten it):")
     for name, rate in GPU_CLASSES.items():
-        print(f"    {name} ({rate['precision']}): {plan_hours(plan, rate['sustained']):.1f} h at {rate['sustained']:g} TFLOP/s sustained "
+        print(f"    {name} ({rate['precision']}): {plan_hours(plan, rate['sustained']):.1f} h at "
+              f"{rate['sustained']:g} TFLOP/s sustained "
               f"(assumed; peak {rate['peak']:g})")
     return plan
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from islandvae import cli
 from islandvae.data.layout import scaled_counts, write_plain_file
 

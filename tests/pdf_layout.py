@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 import yaml
+
 from islandvae.figures import length_in, margin_x_in
 
 HYPHENS = ("-", "\u2010", "\u00ad")
@@ -27,7 +28,8 @@ def table_size_factor(project: Path) -> float:
     _quarto.yml's typst include-in-header."""
     typst = yaml.safe_load((project / "_quarto.yml").read_text())["format"]["typst"]
     entries = typst.get("include-in-header") or []
-    text = " ".join(e["text"] if isinstance(e, dict) else str(e) for e in (entries if isinstance(entries, list) else [entries]))
+    entries = entries if isinstance(entries, list) else [entries]
+    text = " ".join(e["text"] if isinstance(e, dict) else str(e) for e in entries)
     found = re.search(r"show table: set text\([^)]*size: ([0-9.]+)em", text)
     assert found, "_quarto.yml's typst include-in-header sets no table text size"
     return float(found.group(1))
@@ -88,7 +90,8 @@ def table_problems(pdf: Path, factor: float, body: float = 11.0) -> list[str]:
                     problems.append(f"{pdf.name} p{number}: table word broken by hyphenation: {w['text']!r}")
             for a, b in itertools.pairwise(line):
                 if b["x0"] - a["x1"] < 0.1 * a["size"]:
-                    problems.append(f"{pdf.name} p{number}: table cells run into each other: {a['text']!r} {b['text']!r}")
+                    problems.append(f"{pdf.name} p{number}: table cells run into each other: "
+                                    f"{a['text']!r} {b['text']!r}")
         for upper, lower in itertools.pairwise(lines):
             size = upper[0]["size"]
             if lower[0]["top"] - upper[0]["top"] < 1.5 * size:

@@ -3,14 +3,15 @@
 import re
 
 import numpy as np
-import torch
 import pytest
+import torch
 from conftest import QUICK_TRAINING, write_config
+
+from islandvae.bootstrap import bootstrap
 from islandvae.config import load_config
 from islandvae.data.synth import generate
 from islandvae.errors import UserError
 from islandvae.latent.explorer import explorer_html
-from islandvae.bootstrap import bootstrap
 from islandvae.latent.measures import compare, formatted, probes
 from islandvae.model.runs import comparison_configs
 from islandvae.model.train import train
@@ -39,6 +40,7 @@ def test_probes_tell_separable_labels_apart_and_random_ones_not():
 
 def test_one_pass_gives_the_latents_and_reconstructions_of_separate_passes():
     import torch
+
     from islandvae.config import ModelConfig
     from islandvae.latent.codes import batches, posterior, readout
     from islandvae.model.vae import VAE
@@ -59,6 +61,7 @@ def test_the_batch_size_does_not_change_the_posterior():
     """latent.BATCH is a speed setting: any batch size, a last batch that is not full included, gives the same
     latents and errors (bit for bit on the CPUs measured; float rounding is all a CPU may change)."""
     import torch
+
     from islandvae.config import ModelConfig
     from islandvae.latent.codes import BATCH, posterior
     from islandvae.model.vae import VAE
@@ -76,8 +79,9 @@ def test_the_batch_size_does_not_change_the_posterior():
 
 
 def test_the_fast_ari_and_nmi_equal_scikit_learns_exactly():
-    from islandvae.latent.measures import adjusted_rand, normalised_mutual_information
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from islandvae.latent.measures import adjusted_rand, normalised_mutual_information
 
     rng = np.random.default_rng(4)
     names = np.array(["granular", "parvicellular", "plain"])
@@ -108,6 +112,7 @@ def test_scores_on_integer_codes_equal_the_scores_on_the_names():
 
 def test_the_pooled_readout_reuses_a_given_first_view_and_is_otherwise_the_same():
     import torch
+
     from islandvae.config import ModelConfig
     from islandvae.latent.codes import pooled_readout, readout
     from islandvae.model.vae import VAE
@@ -131,9 +136,10 @@ def test_overlapping_intervals_are_reported_as_ties():
 
 
 def test_umap_distances_are_the_ones_umap_computes_itself():
-    from islandvae.latent.analysis import umap_distances
     from sklearn.metrics import pairwise_distances
     from umap.distances import euclidean
+
+    from islandvae.latent.analysis import umap_distances
 
     x = np.random.default_rng(2).normal(size=(150, 16)).astype(np.float32)
     own = pairwise_distances(x, metric=euclidean)  # what umap does below 4,096 points, a pair at a time
@@ -146,8 +152,9 @@ def test_umap_distances_are_the_ones_umap_computes_itself():
 def test_the_umap_map_from_precomputed_distances_is_umaps_own():
     import warnings
 
-    from islandvae.latent.analysis import umap_distances
     from umap import UMAP
+
+    from islandvae.latent.analysis import umap_distances
 
     x = np.random.default_rng(3).normal(size=(200, 8)).astype(np.float32)
     with warnings.catch_warnings():
@@ -169,7 +176,8 @@ def test_the_explorer_is_self_contained():
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("analysis")
     data = generate(folder / "tiny.h5", preset="tiny", seed=2, progress=False)
-    config = load_config(write_config(folder, data, extra=QUICK_TRAINING.replace("test_tiles = 128", "test_tiles = 96")))
+    extra = QUICK_TRAINING.replace("test_tiles = 128", "test_tiles = 96")
+    config = load_config(write_config(folder, data, extra=extra))
     train(config, progress=False)
     return config
 
@@ -194,7 +202,8 @@ def test_the_analysis_scores_every_feature_space_on_islands_and_caches_it(traine
     result = Discovery(a).result()
     names = [r["features"] for r in result["measures"]]
     assert names[0].startswith("VAE") and names[1] == "orientation-pooled VAE" and names[2].startswith("autoencoder")
-    assert {"untrained encoder", "pixel PCA-128", "tile mean + std", "texture statistics", "measured cells"} <= set(names)
+    baselines = {"untrained encoder", "pixel PCA-128", "tile mean + std", "texture statistics", "measured cells"}
+    assert baselines <= set(names)
     assert list(result["island scores"]) == names  # one design: every space on the same islands
     for row in result["measures"]:
         value, lo, hi = row["brain probe"]
@@ -244,12 +253,14 @@ def test_without_truth_the_islands_are_found_and_described_but_not_scored(plain_
     from islandvae.islands import text as island_text
     from islandvae.latent.analysis import Analysis
 
-    config = load_config(write_config(tmp_path, plain_file, extra=QUICK_TRAINING.replace("comparison_steps = 6", "comparison_steps = 20")))
+    extra = QUICK_TRAINING.replace("comparison_steps = 6", "comparison_steps = 20")
+    config = load_config(write_config(tmp_path, plain_file, extra=extra))
     train(config, progress=False)
     result = discovery.Discovery(Analysis(config)).result()
     assert "island scores" not in result and "measures" not in result and "match" not in result
     assert result["found"]["islands"] == 0  # noise images: no cluster is clearly denser than the rest
-    for text in (island_text.finding_text(result), island_text.types_text(result), island_text.differences_text(result)):
+    texts = (island_text.finding_text(result), island_text.types_text(result), island_text.differences_text(result))
+    for text in texts:
         assert text.endswith(".")
     assert not discovery.scores_path(config).exists()
 
@@ -375,7 +386,8 @@ def test_the_chapter_has_a_sentence_for_no_island_one_type_and_too_few_islands()
                                {"type": 2, "islands": 4, **measures, "cell diameter (px)": (9.0, 8.5, 9.5)}]}
     assert "type 1 against type 2: smaller (cell diameter" in island_text.differences_text(two)
     single = {"true islands": {"granular": 4, "parvicellular": 0}, "island scores": {}}
-    assert not island_text.measurable(single) and "4 granular, 0 parvicellular" in island_text.not_measurable_text(single)
+    assert not island_text.measurable(single)
+    assert "4 granular, 0 parvicellular" in island_text.not_measurable_text(single)
 
 
 def test_chapter5s_sentences_come_from_the_package():
@@ -384,6 +396,7 @@ def test_chapter5s_sentences_come_from_the_package():
     from types import SimpleNamespace
 
     import torch
+
     from islandvae.islands.levers import ISLAND_COLUMNS, TILE_COLUMNS, lever_tables
     from islandvae.latent import text
     from islandvae.latent.explorer import explorer_block
@@ -451,6 +464,7 @@ def test_the_analysis_plan_bounds_the_grid_and_stops_a_run_too_long_for_this_dev
     assert len(encoded) <= plan["grid tiles"] == plan["passes"]["test brain's grid, one view"]
     assert plan["PFLOP"] > 0 and all(h > 0 for h in plan["hours"].values())
     check_analysis_plan(config, torch.device("cpu"))  # far within 4 h: returns
-    hasty = load_config(write_config(tmp_path, data, extra=QUICK_TRAINING.replace("[train]", "[train]\nmax_hours = 1e-9")))
+    extra = QUICK_TRAINING.replace("[train]", "[train]\nmax_hours = 1e-9")
+    hasty = load_config(write_config(tmp_path, data, extra=extra))
     with pytest.raises(UserError, match=r"analysing test here would take about .* h by its plan .*max_hours"):
         check_analysis_plan(hasty, torch.device("cpu"))

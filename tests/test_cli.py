@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import write_config
 
+ENTRIES = [[sys.executable, "-m", "islandvae"], [str(Path(sys.executable).parent / "islandvae")]]
 
-@pytest.mark.parametrize("entry", [[sys.executable, "-m", "islandvae"], [str(Path(sys.executable).parent / "islandvae")]])
+
+@pytest.mark.parametrize("entry", ENTRIES)
 def test_help_lists_the_commands(entry):
     out = subprocess.run([*entry, "--help"], capture_output=True, text=True, check=True).stdout
     assert "inventory" in out and "stats" in out

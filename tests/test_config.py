@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from islandvae.config import PROJECT_ROOT, load_config
 from islandvae.errors import UserError
 

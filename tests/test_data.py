@@ -3,6 +3,7 @@ import pickle
 import h5py
 import numpy as np
 import pytest
+
 from islandvae.data.hdf5 import InMemoryImages, LazyImages, read_inventory
 from islandvae.errors import UserError
 

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+
 from islandvae.config import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from islandvae.config import PROJECT_ROOT
 from islandvae.data.exploration import (
     argue_test_brain,

@@ -10,15 +10,15 @@ import h5py
 import numpy as np
 import pytest
 from conftest import write_config
+from test_train import SMALL_RUN
+
 from islandvae.config import load_config
-from islandvae.data.hdf5 import read_inventory
 from islandvae.data.stats import data_identity, training_stats
 from islandvae.data.synth import generate
 from islandvae.errors import UserError
 from islandvae.model import checkpoint
 from islandvae.model.runs import Run, training_lock
 from islandvae.model.train import train
-from test_train import SMALL_RUN
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """The team file and the hand-in zip's name: every bad team file is refused in one line, and nothing is written."""
 
 import pytest
+
 from islandvae.errors import UserError
 from islandvae.report.handin import next_zip, read_team, zip_stem
 

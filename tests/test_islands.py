@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from islandvae.data.hdf5 import ImageInfo
 from islandvae.data.truth import label_from_mask
 from islandvae.islands import finder as finder_module
@@ -308,7 +309,8 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
               "morphology": found["morphology"]}
     result["described"] = describe_types(found["morphology"], np.array(types), 2)
     figures = {"found": found_islands_figure(source, arrays, types, image=0, tile=tile),
-               "axis": axis_figure(result, ["granular"] * k), "examples": examples_figure(source, arrays, result, tile=tile),
+               "axis": axis_figure(result, ["granular"] * k),
+               "examples": examples_figure(source, arrays, result, tile=tile),
                "measures": measures_figure(result), "bic": bic_figure(result)}
     for name, fig in figures.items():
         fig.savefig(tmp_path / f"{name}.png")

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from conftest import QUICK_TRAINING, write_config
+
 from islandvae.config import PROJECT_ROOT
 from islandvae.data.synth import generate
 

@@ -121,3 +121,14 @@ def test_the_package_readme_test_finds_a_module_it_does_not_describe(module):
 def test_every_module_reads_in_a_sitting():
     long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > LONGEST}
     assert not long, f"modules over {LONGEST} lines (split them along their seams): {long}"
+
+
+def test_the_code_passes_ruff():
+    """The lint rules of pyproject.toml's [tool.ruff] (pyflakes, pycodestyle at 120 characters, import order,
+    bugbear, pyupgrade) hold for the package, the tests and the benchmarks."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "code", "tests", "bench"],
+                          cwd=PACKAGE.parents[1], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]

@@ -7,6 +7,8 @@ import json
 import pytest
 import torch
 from conftest import write_config
+from test_train import SMALL_RUN
+
 from islandvae.config import load_config
 from islandvae.data.synth import generate
 from islandvae.errors import UserError
@@ -14,7 +16,6 @@ from islandvae.model import checkpoint, device
 from islandvae.model.device import Precision, pick_precision
 from islandvae.model.runs import Run
 from islandvae.model.train import train
-from test_train import SMALL_RUN
 
 GPUS = {(3, 5): "Tesla K40", (5, 2): "Tesla M60", (6, 0): "Tesla P100", (6, 1): "Tesla P4", (7, 0): "Tesla V100",
         (7, 5): "Tesla T4", (8, 0): "A100", (8, 6): "RTX A6000", (8, 9): "L4", (9, 0): "H100"}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from islandvae.config import PROJECT_ROOT, quarto_project
 from islandvae.report.render import project_documents
 from islandvae.report.render.qmd import Chunk, parse, split_front_matter
@@ -87,8 +88,9 @@ def test_the_pip_only_pdf_lays_out_title_and_contents_as_quartos_typst_template(
     with nothing around it, and headed the contents "Contents": the summary and the report then broke their pages
     earlier than under Quarto (issue 38)."""
     import pdfplumber
-    from islandvae.report.render import markdown_pdf
     from pdf_layout import length_pt
+
+    from islandvae.report.render import markdown_pdf
 
     typst = quarto_project()["format"]["typst"]
     pdf = markdown_pdf("# First\n\nText.\n\n# Second\n\nMore text.\n", tmp_path / "page.pdf",

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from conftest import QUICK_TRAINING, write_config
+from pypdf import PdfReader
+
 from islandvae import cli
 from islandvae.config import PROJECT_ROOT
 from islandvae.data.synth import generate
@@ -13,7 +15,6 @@ from islandvae.errors import UserError
 from islandvae.report.render import project_documents, render
 from islandvae.report.render.execute import render_key
 from islandvae.report.render.qmd import parse
-from pypdf import PdfReader
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +61,8 @@ def _pdfs(out):
 
 def test_every_document_has_html_and_pdf_with_pages(smoke):
     names = {p.relative_to(smoke["out"]).with_suffix("").as_posix() for p in _pdfs(smoke["out"])}
-    assert names == {"report", "summary", *(f"chapters/{p.stem}" for p in project_documents() if p.parent.name == "chapters")}
+    chapters = {f"chapters/{p.stem}" for p in project_documents() if p.parent.name == "chapters"}
+    assert names == {"report", "summary", *chapters}
     for pdf in _pdfs(smoke["out"]):
         assert len(PdfReader(pdf).pages) >= 1
         assert pdf.with_suffix(".html").is_file()
@@ -86,13 +88,15 @@ def test_no_pdf_table_breaks_a_word_wraps_a_cell_or_runs_into_its_neighbour(smok
 def test_no_line_of_any_pdf_runs_past_the_text_block(smoke):
     from pdf_layout import margin_problems, margin_x
 
-    problems = [p for pdf in _pdfs(smoke["out"]) for p in margin_problems(pdf, margin_x(_typst_options(pdf, smoke["out"])))]
+    problems = [p for pdf in _pdfs(smoke["out"])
+                for p in margin_problems(pdf, margin_x(_typst_options(pdf, smoke["out"])))]
     assert problems == []
 
 
 def test_every_saved_figure_prints_its_smallest_text_legibly(smoke):
-    from islandvae.figures import LEGIBLE_PT, PRINT_FONT_KEY
     from PIL import Image
+
+    from islandvae.figures import LEGIBLE_PT, PRINT_FONT_KEY
 
     figures = sorted((smoke["folder"] / "figures").glob("*.png"))
     assert len(figures) >= 10
@@ -149,6 +153,7 @@ def test_zip_follows_the_scheme_and_a_second_call_writes_v2(smoke, run_cli, tmp_
     import zipfile
 
     import torch
+
     from islandvae.config import load_config
     from islandvae.model.vae import VAE
 
@@ -199,7 +204,8 @@ NO_ISLAND_FIGURES = {"fig-summary-training"}  # the summary's figure where no is
 
 def test_every_labelled_figure_is_in_the_output(smoke):
     for path in project_documents():
-        labels = [p.label for p in parse(path, PROJECT_ROOT).parts if hasattr(p, "label") and p.label.startswith("fig-")]
+        labels = [p.label for p in parse(path, PROJECT_ROOT).parts
+                  if hasattr(p, "label") and p.label.startswith("fig-")]
         relative = path.relative_to(PROJECT_ROOT)
         html = (smoke["out"] / relative.with_suffix(".html")).read_text()
         for label in labels:
@@ -309,8 +315,9 @@ def test_a_chunk_marked_error_true_renders_its_error(smoke, tmp_path):
 
 
 def test_kernel_sockets_go_to_jupyters_runtime_folder_not_the_project():
-    from islandvae.report.render.execute import LocalKernelManager
     from jupyter_core.paths import jupyter_runtime_dir
+
+    from islandvae.report.render.execute import LocalKernelManager
 
     manager = LocalKernelManager()
     assert manager.transport == "ipc"

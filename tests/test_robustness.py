@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from conftest import QUICK_TRAINING, write_config
+
 from islandvae.config import load_config
 from islandvae.data.synth import Options, generate
 from islandvae.data.synth.generate import PRESETS, Preset, parameters
@@ -37,6 +38,7 @@ def test_the_generator_options_change_the_islands_and_nothing_else_by_default(tm
     plain = generate(tmp_path / "a.h5", preset=preset, seed=1, progress=False)
     sparse = generate(tmp_path / "b.h5", preset=preset, seed=1, progress=False, options=Options(island_density=0.15))
     import h5py
+
     from islandvae.data.synth.cells import SpriteBank
     from islandvae.data.truth import TruthFile, truth_path
     from islandvae.islands.morphology import cells

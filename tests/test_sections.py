@@ -5,6 +5,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+
 from islandvae.data.stats import PixelStats
 from islandvae.data.synth import Options, generate
 from islandvae.data.synth.generate import Preset
@@ -64,7 +65,8 @@ def test_a_coarser_scan_keeps_the_image_size_and_shrinks_the_islands(tmp_path):
             assert a.mask(br, n).shape == b.mask(br, n).shape
     from islandvae.data.hdf5 import InMemoryImages
     from islandvae.islands.morphology import blob_sigma
-    sigma = [blob_sigma(InMemoryImages(p, ["B01", "B02", "B05", "B07", "B20"], progress=False)) for p in (plain, coarse)]
+    brains = ["B01", "B02", "B05", "B07", "B20"]
+    sigma = [blob_sigma(InMemoryImages(p, brains, progress=False)) for p in (plain, coarse)]
     assert sigma[1] == pytest.approx(sigma[0] / 1.5, rel=0.2)  # cells 1.5 times smaller in px
     with pytest.raises(UserError, match="pixel_size 0.5"):
         generate(tmp_path / "c.h5", preset=PRESET, progress=False, options=Options(pixel_size=0.5))

@@ -3,6 +3,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+
 from islandvae.data import stats as stats_module
 from islandvae.data.stats import brain_histograms, training_stats
 

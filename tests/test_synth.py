@@ -7,6 +7,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+
 from islandvae.data.hdf5 import read_inventory
 from islandvae.data.synth import PRESETS, generate
 from islandvae.data.synth.generate import Preset

@@ -4,6 +4,7 @@ neither trivial nor impossible nor solvable by brightness. Slow (about 1.5 minut
 import collections
 
 import pytest
+
 from islandvae.data.calibration import grey_table, image_summaries, size_table
 from islandvae.data.hdf5 import read_inventory
 from islandvae.data.synth import DEFAULT_DIFFICULTY, generate

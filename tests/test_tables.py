@@ -3,10 +3,11 @@
 import json
 
 import pytest
+from pdf_layout import margin_problems, project_margin_x, table_problems, table_size_factor
+
 from islandvae.config import PROJECT_ROOT
 from islandvae.report.render import markdown_pdf
 from islandvae.tables import DASH, MINUS, NBSP, WORD_JOINER, cell_text, markdown_table
-from pdf_layout import margin_problems, project_margin_x, table_problems, table_size_factor
 
 LONG = "orientation-pooled VAE"
 

@@ -4,13 +4,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader
+
 from islandvae.data.hdf5 import InMemoryImages
 from islandvae.data.stats import PixelStats
 from islandvae.errors import UserError
 from islandvae.tiles.dataset import TileDataset, augment, identity_collate
 from islandvae.tiles.sampler import TileSampler, fixed_tiles
 from islandvae.tiles.tissue import tissue_map
-from torch.utils.data import DataLoader
 
 STATS = PixelStats(min=0, max=255, mean=150.0, std=40.0, count=1, brains=("A",))
 

@@ -6,6 +6,7 @@ import socket
 import pytest
 import torch
 from conftest import write_config
+
 from islandvae.config import PROJECT_ROOT, ModelConfig, load_config
 from islandvae.data.synth import generate
 from islandvae.errors import UserError

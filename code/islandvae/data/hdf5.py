@@ -107,7 +107,8 @@ def open_h5(path: Path | str) -> h5py.File:
     except OSError as err:
         if err.errno == 11 or "unable to lock file" in str(err):  # EAGAIN: HDF5's file lock, held by a writer
             raise UserError(f"data file {show(path)} is in use: another process holds it open for writing (HDF5 "
-                            "file locking); wait for that process to end or close the file there, then run again") from None
+                            "file locking); wait for that process to end or close the file there, then run again") \
+                from None
         raise UserError(
             f"data file {show(path)} cannot be read as HDF5 ({first_line(err)}); "
             "it is truncated or corrupt: copy it again"
@@ -168,7 +169,8 @@ def describe_file(f: h5py.File, path: Path) -> Inventory:
     brains = [name for name in f if isinstance(f.get(name), h5py.Group)]
     skipped = [f"/{name} (not a group)" for name in f if name not in brains]
     if not brains:
-        raise UserError(f"data file {where} holds no groups; expected one group per brain (B01, B02, ...) of 2-D images")
+        raise UserError(f"data file {where} holds no groups; expected one group per brain (B01, B02, ...) of "
+                        "2-D images")
     images = []
     for brain in brains:
         group = f[brain]
@@ -199,7 +201,8 @@ def _describe(ds: h5py.Dataset, brain: str, name: str, where: str) -> ImageInfo:
         hint = (" (16-bit: scale it to 0-255 and store it as uint8, as the course file is)" if dtype.kind == "u"
                 else "")
         raise UserError(f"{label} has pixel type {dtype}; islandvae reads 8-bit grey values (uint8): convert it{hint}")
-    return ImageInfo(brain=brain, name=name, height=int(shape[0]), width=int(shape[1]), dtype=dtype.name, squeeze=squeeze)
+    return ImageInfo(brain=brain, name=name, height=int(shape[0]), width=int(shape[1]), dtype=dtype.name,
+                     squeeze=squeeze)
 
 
 _WARNED: set[str] = set()
@@ -226,7 +229,8 @@ def training_brains(inventory: Inventory, test_brain: str) -> tuple[str, ...]:
     check_brain(inventory, test_brain)
     brains = tuple(b for b in inventory.brains if b != test_brain)
     if not brains:
-        raise UserError(f"{show(inventory.path)} holds only the test brain '{test_brain}'; no brain is left to train on")
+        raise UserError(f"{show(inventory.path)} holds only the test brain '{test_brain}'; no brain is left to "
+                        "train on")
     return brains
 
 

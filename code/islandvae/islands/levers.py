@@ -36,9 +36,12 @@ def lever_configs(config: Config) -> dict[str, Config]:
     """One config per lever, each differing from `config` in one setting (its own run folder)."""
     s, m, t = config.sampling, config.model, config.train
     variants = {
-        f"tile normalisation {'off' if m.normalise else 'on'}": dict(model=dataclasses.replace(m, normalise=not m.normalise)),
-        f"{'flat latent' if m.latent_map else 'latent map'}": dict(model=dataclasses.replace(m, latent_map=not m.latent_map)),
-        f"texture term {'off' if t.texture else 'on'}": dict(train=dataclasses.replace(t, texture=0.0 if t.texture else 2.0)),
+        f"tile normalisation {'off' if m.normalise else 'on'}":
+            dict(model=dataclasses.replace(m, normalise=not m.normalise)),
+        f"{'flat latent' if m.latent_map else 'latent map'}":
+            dict(model=dataclasses.replace(m, latent_map=not m.latent_map)),
+        f"texture term {'off' if t.texture else 'on'}":
+            dict(train=dataclasses.replace(t, texture=0.0 if t.texture else 2.0)),
         f"encoder input {'clean' if s.corrupt else 'corrupted'}": dict(
             sampling=dataclasses.replace(s, corrupt=0.0 if s.corrupt else 1.5)),
         f"{'tissue' if s.strategy == 'dense' else 'dense'} sampling": dict(

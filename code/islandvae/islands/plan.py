@@ -91,7 +91,8 @@ def check_analysis_plan(config: Config, device: torch.device) -> None:
     hours = total / rate / 3600
     if hours > limit:
         where = show(config.source) if config.source else "the config"
-        raise UserError(f"analysing {config.name} here would take about {hours:,.0f} h by its plan ({plan['PFLOP']:.3g} "
+        raise UserError(f"analysing {config.name} here would take about {hours:,.0f} h by its plan "
+                        f"({plan['PFLOP']:.3g} "
                         f"PFLOP of encoder passes, at most; {rate / 1e12:.3g} TFLOP/s: {how}), more than "
                         f"train.max_hours = {limit:g}; analyse on a GPU (docs/gpu.md), or set train.max_hours = "
                         f"{int(hours) + 1} in {where} if you mean it")

@@ -3,7 +3,8 @@
 `robustness_configs(config)` gives one config per data set: three other seeds at the config's difficulty, one
 seed at difficulty 0.6, and four sets made with generator options that the presets never use (islands whose
 cells are only a small share of the usual count, so islands are about twice as dense as the tissue; every cell
-half as large again; every section stained and scanned differently; a coarser pixel size). Each is generated, trained and put through the island pipeline (discovery.py) with the
+half as large again; every section stained and scanned differently; a coarser pixel size). Each is generated,
+trained and put through the island pipeline (discovery.py) with the
 untrained baselines (no comparison models), and `measure_robustness` writes, per data set, every feature
 space's island-level scores, the supervised ceilings, how much each typing follows the sections (sections.py)
 and how well the islands were found to
@@ -22,8 +23,8 @@ import time
 
 from islandvae.config import Config
 from islandvae.files import show, write_atomic
-from islandvae.islands.sections import LIMITS, sections_finding
 from islandvae.islands.levers import BUDGETS, FINE_LABEL, _commit, fine_stride_scores, kept_result, slug
+from islandvae.islands.sections import LIMITS, sections_finding
 from islandvae.model import checkpoint
 from islandvae.model.runs import Run
 
@@ -197,7 +198,8 @@ def table_rows(table: dict, default: dict | None = None) -> tuple[list[dict], li
                         "precision": f["precision"] if found else None, "found": f["found islands"],
                         "true": f["true islands"], "types": f["types"],
                         "pipeline ARI": f["agreement"]["ari"][0] if f.get("agreement") else None})
-        typing.append({"data": label, "VAE": cell(vae_name(row)), "pooled": cell(POOLED), "cells": cell("measured cells"),
+        typing.append({"data": label, "VAE": cell(vae_name(row)), "pooled": cell(POOLED),
+                       "cells": cell("measured cells"),
                        "texture": cell("texture statistics"), "pooled ceiling": cell(POOLED, "ceilings"),
                        "texture ceiling": cell("texture statistics", "ceilings")})
     return finding, typing
@@ -205,8 +207,10 @@ def table_rows(table: dict, default: dict | None = None) -> tuple[list[dict], li
 
 def missing_text(config: Config) -> str:
     """What chapter 5 says where the config has no robustness table yet."""
-    return ("There is no robustness table for this config yet: `make robustness` generates eight other stand-ins (other "
-            "seeds, a harder one, sparser islands, larger cells, sections imaged differently, a coarser scan), trains the same pipeline on each and writes "
+    return ("There is no robustness table for this config yet: `make robustness` generates eight other stand-ins "
+            "(other "
+            "seeds, a harder one, sparser islands, larger cells, sections imaged differently, a coarser scan), trains "
+            "the same pipeline on each and writes "
             f"`results/{results_path(config).name}`.")
 
 
@@ -226,7 +230,8 @@ INTRO = ("Our stand-in is one guess at the course file. The same pipeline, uncha
 
 def no_levers_text() -> str:
     """What chapter 5 says where the robustness table holds no lever scores yet."""
-    return "The robustness table holds no lever scores yet: `make robustness` adds them for " + " and ".join(LEVER_SETS) + "."
+    return ("The robustness table holds no lever scores yet: `make robustness` adds them for "
+            + " and ".join(LEVER_SETS) + ".")
 
 
 def measured_text(table: dict) -> str:

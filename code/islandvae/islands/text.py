@@ -56,7 +56,8 @@ def finding_text(result: dict) -> str:
              "of their tiles is tissue) and are set apart, not typed." if f.get("set apart") else ".")
     if "match" in result:
         m = result["match"]
-        text += (f" On the stand-in the truth has {m['true islands']} islands on the same grid: {100 * m['recall']:.0f} % "
+        text += (f" On the stand-in the truth has {m['true islands']} islands on the same grid: "
+                 f"{100 * m['recall']:.0f} % "
                  f"of them are found (a found island holds at least half of their tiles), {100 * m['precision']:.0f} % "
                  f"of the found islands are mostly true island tiles, and the mean best overlap (intersection over "
                  f"union of tiles) is {m['overlap']:.2f}.")
@@ -105,7 +106,8 @@ def sections_text(result: dict) -> str:
     text = []
     if c.get("types ~ sections ARI") is not None:
         probe = (f"a cross-validated linear probe tells an island's section from its descriptors at balanced accuracy "
-                 f"{c['section probe']:.2f} (chance {c['section chance']:.2f}), and " if c.get("section probe") is not None
+                 f"{c['section probe']:.2f} (chance {c['section chance']:.2f}), and "
+                 if c.get("section probe") is not None
                  else "")
         text.append(f"On the {c['sections with several islands']} sections that hold at least two typed islands, "
                     f"{probe}the types agree with the sections at ARI {c['types ~ sections ARI']:.2f}.")
@@ -207,7 +209,8 @@ def measures_rows(result: dict) -> tuple[list[dict], list[dict]]:
 
 
 SCORED = [("recon MSE", False), ("linear probe", True), ("kNN", True), ("island type", True),
-          ("k-means ARI", True), ("k-means NMI", True), ("silhouette", True), ("brain probe", False)]  # True: higher is better
+          ("k-means ARI", True), ("k-means NMI", True), ("silhouette", True), ("brain probe", False)]
+# (name, True where higher is better)
 
 
 def measures_verdict(result: dict) -> str:

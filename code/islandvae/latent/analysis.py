@@ -110,7 +110,7 @@ class Analysis:
 
         def compute():
             rows = []
-            for label, (model, latent, _) in self.comparisons.items():
+            for label, (_, latent, _) in self.comparisons.items():
                 row = {"model": label, "latent": int(latent["test"].shape[1]),
                        "test MSE": float(latent["test_mse"].mean()),
                        "active units": int((latent["test"].var(0) > 0.01).sum())}
@@ -180,7 +180,8 @@ def budget_models(config: Config) -> dict[str, tuple[Config, Path]]:
     snapshot at that step, or its best checkpoint when the budget is its whole run."""
     run = Run.of(config)
     full = config.train.comparison_steps >= config.train.max_steps
-    budget = {f"latent {config.model.latent}": (config, run.best if full else run.snapshot(config.train.comparison_steps))}
+    main = run.best if full else run.snapshot(config.train.comparison_steps)
+    budget = {f"latent {config.model.latent}": (config, main)}
     return budget | {label: (c, Run.of(c).best) for label, c in comparison_configs(config).items()}
 
 

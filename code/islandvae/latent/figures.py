@@ -36,7 +36,7 @@ def interpolation_figure(model, stats: PixelStats, tiles: torch.Tensor, pairs: l
     """Per pair (a row): tile A, its reconstruction, `steps` decoded points on the line, reconstruction B, tile B."""
     model = on_cpu(model).eval()
     rows, titles = [], []
-    for why, a, b in pairs:
+    for _why, a, b in pairs:
         za, zb = model.encode(tiles[[a, b]])[0]
         (ma, mb), (sa, sb) = tile_moments(tiles[[a, b]])  # the tiles' level and contrast, for a normalising model
         w = torch.linspace(0, 1, steps + 2)[1:-1, None]

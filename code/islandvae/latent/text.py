@@ -23,10 +23,12 @@ def midpoints_text(mid: dict) -> str:
     """Whether decoded midpoints lie as close to real tiles as reconstructions do (Analysis.midpoint_distances)."""
     near = mid["midpoint to nearest real"] <= 1.1 * mid["reconstruction to nearest real"]
     return ("If the space between encoded tiles holds plausible tiles, a decoded midpoint lies about as close to real "
-            f"data as a reconstruction does. Over 100 random test pairs, midpoints lie {mid['midpoint to nearest real']:.2f} "
+            f"data as a reconstruction does. Over 100 random test pairs, midpoints lie "
+            f"{mid['midpoint to nearest real']:.2f} "
             f"(median RMS, standardised units) from their nearest real test tile, reconstructions "
             f"{mid['reconstruction to nearest real']:.2f}, and real tiles {mid['real to nearest other real']:.2f} from "
-            "their nearest other real tile: " + ("the midpoints are as close to real tiles as reconstructions are." if near
+            "their nearest other real tile: "
+            + ("the midpoints are as close to real tiles as reconstructions are." if near
             else "the midpoints lie farther from real tiles than reconstructions do, so the space between encodings is "
                  "not filled with tile-like images everywhere."))
 
@@ -41,6 +43,7 @@ def budgets_text(config) -> str:
     """The comparison models' training budget against the main model's (the latent-size table's note)."""
     n, total = config.train.comparison_steps, config.train.max_steps
     return (f"Budgets: the autoencoder and the latent-2 and latent-4096 models trained for {n:,} steps of "
-            f"{config.sampling.batch_size} tiles each; the latent-{config.model.latent} row is the main model's checkpoint "
+            f"{config.sampling.batch_size} tiles each; the latent-{config.model.latent} row is the main model's "
+            "checkpoint "
             f"at the same step" + (f" (the main model itself trained for {total:,} steps)." if n < total else ".") +
             (" The latent-2 model has a flat latent (two numbers cannot be a map)." if config.model.latent_map else ""))

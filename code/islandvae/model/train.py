@@ -173,7 +173,8 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
                        **means.take()}
                 bar.set_postfix(loss=f"{row['total']:.1f}")
                 if evaluating:
-                    row.update(judged(state, saver, model, test, t, device, rank=rank, world=world, when=row["seconds"]))
+                    row.update(judged(state, saver, model, test, t, device, rank=rank, world=world,
+                                      when=row["seconds"]))
                 if logger is not None:
                     logger.write(row)
                 if state.done or state.step >= t.max_steps:

@@ -40,7 +40,8 @@ def check_model(model: ModelConfig, tile_size: int) -> None:
     side = tile_size // 2**model.depth
     if model.latent_map and model.latent % (side * side):
         raise UserError(f"model.latent {model.latent} is not a multiple of the latent map's {side} x {side} positions "
-                        f"(tile {tile_size}, depth {model.depth}); use a multiple of {side * side} or latent_map = false")
+                        f"(tile {tile_size}, depth {model.depth}); use a multiple of {side * side} or "
+                        "latent_map = false")
     if model.blocks < 0:
         raise UserError(f"model.blocks {model.blocks} must be 0 or more")
 
@@ -206,14 +207,16 @@ def architecture(model: VAE) -> list[dict]:
     for part in (model.encoder, model.decoder):
         for name, module in part.named_modules():
             leaf = not list(module.children()) or isinstance(module, ResBlock)
-            inside_block = any(isinstance(m, ResBlock) for n, m in part.named_modules() if name.startswith(n + ".") and n)
+            inside_block = any(isinstance(m, ResBlock) for n, m in part.named_modules()
+                               if name.startswith(n + ".") and n)
             if not leaf or inside_block or module is part:
                 continue
             label = f"{'encoder' if part is model.encoder else 'decoder'}.{name}"
 
             def hook(mod, args, out, label=label):
                 shape = out[0].shape if isinstance(out, tuple) else out.shape
-                rows.append({"layer": label, "type": type(mod).__name__, "output": "\u00a0\u00d7\u00a0".join(map(str, shape[1:])),
+                rows.append({"layer": label, "type": type(mod).__name__,
+                             "output": "\u00a0\u00d7\u00a0".join(map(str, shape[1:])),
                              "parameters": sum(p.numel() for p in mod.parameters())})
             hooks.append(module.register_forward_hook(hook))
     try:

@@ -64,7 +64,8 @@ def numbers_table(result: dict) -> list[dict]:
         return tuple(v) if v is not None else None
     tiles = {r["features"]: r for r in result["measures"]}
     return [{"features": short(name), "island ARI": cell(v["ari"]), "island bal. acc.": cell(v["balanced accuracy"]),
-             "tile island type": cell(tiles[name].get("island type")), "brain probe": cell(tiles[name].get("brain probe"))}
+             "tile island type": cell(tiles[name].get("island type")),
+             "brain probe": cell(tiles[name].get("brain probe"))}
             for name, v in result["island scores"].items() if name not in LEFT_OUT]
 
 
@@ -79,7 +80,8 @@ def types_line(result: dict) -> str:
     def each(key, fmt):
         return listed([format(r[key][0] if isinstance(r[key], (list, tuple)) else r[key], fmt) for r in rows])
     return (f"{result['found']['islands']} islands found in the test brain, {len(rows)} type"
-            f"{'s' * (len(rows) != 1)} by the BIC margin ({each('islands', 'd')} islands) with {each('cells / 10,000 px', '.0f')} "
+            f"{'s' * (len(rows) != 1)} by the BIC margin ({each('islands', 'd')} islands) with "
+            f"{each('cells / 10,000 px', '.0f')} "
             f"cells per 10,000 px, cell diameters {each('cell diameter (px)', '.1f')} px and roundness "
             f"{each('roundness', '.2f')}.")
 

@@ -100,14 +100,16 @@ def imaging_spread(images: ImageSource, tissue: TissueMap, *, tile: int, seed: i
     grey, contrast, sharp, noise = statistics[have].T
     lo, hi = np.percentile(np.log(contrast / grey), COVERED)
     sharp_lo, sharp_hi = np.percentile(sharp, COVERED)
-    sharpest = [k for k in np.flatnonzero(have) if statistics[k, 2] >= sharp_hi] or [int(np.nanargmax(statistics[:, 2]))]
+    sharpest = [k for k in np.flatnonzero(have) if statistics[k, 2] >= sharp_hi] \
+        or [int(np.nanargmax(statistics[:, 2]))]
     keys = [key for k in sharpest for key in section_tiles(images.infos(), tissue, k, tile=tile, seed=seed)]
     tiles = grey_tiles(images, keys).astype(np.float32)
     ratio = np.array([np.median(tile_statistics(ndimage.gaussian_filter(tiles, (0, b, b)) if b else tiles)[:, 2])
                       for b in BLURS])
     reached = ratio / ratio[0] <= sharp_lo / max(sharp_hi, 1e-6)
     noise_lo, noise_hi = np.percentile(noise, COVERED)
-    return ImagingSpread(power=float((hi - lo) / 2), blur=float(BLURS[np.argmax(reached)] if reached.any() else BLURS[-1]),
+    blur = BLURS[np.argmax(reached)] if reached.any() else BLURS[-1]
+    return ImagingSpread(power=float((hi - lo) / 2), blur=float(blur),
                          noise=float(np.sqrt(max(noise_hi**2 - noise_lo**2, 0.0))),
                          glass=float(np.clip(np.percentile(grey + 2 * contrast, 95), 1, 255)))
 
@@ -116,7 +118,7 @@ def vary_imaging(tiles: torch.Tensor, spread: ImagingSpread, stats: PixelStats, 
                  generator: torch.Generator) -> torch.Tensor:
     """Standardised tiles (B, 1, s, s) as another section would have shown them: per tile a power law on the grey
     values, a blur and noise drawn within `spread` (seeded by `generator`); standardised again."""
-    b, s = tiles.shape[0], tiles.shape[-1]
+    b = tiles.shape[0]
     draw = torch.rand(b, 3, generator=generator).to(tiles)
     grey = (tiles * stats.std + stats.mean).clamp(1.0, 255.0)
     power = torch.exp((2 * draw[:, 0] - 1) * spread.power)[:, None, None, None]

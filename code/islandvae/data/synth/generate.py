@@ -22,8 +22,6 @@ from tqdm.auto import tqdm
 
 from islandvae import __version__
 from islandvae.config import DataConfig
-from islandvae.errors import UserError
-from islandvae.files import show
 from islandvae.data.layout import REAL_COUNTS, sample_sizes, scaled_counts
 from islandvae.data.synth import scene as scene_module
 from islandvae.data.synth.artefacts import FLAGS, add_artefacts
@@ -31,6 +29,8 @@ from islandvae.data.synth.cells import SpriteBank
 from islandvae.data.synth.optics import DEFAULT_STYLE, STYLES, form_image, imaged_differently, section_style
 from islandvae.data.synth.scene import Plan, build_scene
 from islandvae.data.truth import truth_path
+from islandvae.errors import UserError
+from islandvae.files import show
 
 DEFAULT_DIFFICULTY = DataConfig.difficulty
 
@@ -96,7 +96,8 @@ def generated_as(data) -> bool:
     except (OSError, KeyError, ValueError):
         return False
     options = made.get("options", asdict(Options()))
-    return (made.get("preset"), made.get("seed"), made.get("difficulty")) == (data.synthetic, data.seed, data.difficulty) \
+    return (made.get("preset"), made.get("seed"), made.get("difficulty")) == \
+        (data.synthetic, data.seed, data.difficulty) \
         and all(options.get(k, v) == v for k, v in asdict(options_of(data)).items())
 
 

@@ -82,7 +82,8 @@ def form_image(od: np.ndarray, tissue: np.ndarray, style: Style, rng: np.random.
     grey = light * np.power(10.0, -style.gain * staining * (od + style.neuropil * tissue), dtype=np.float32)
     grey = ndimage.gaussian_filter(grey, style.blur)
     if size is not None:
-        grey = np.array(Image.fromarray(grey.astype(np.float32)).resize(size[::-1], Image.Resampling.BOX), dtype=np.float32)
+        resized = Image.fromarray(grey.astype(np.float32)).resize(size[::-1], Image.Resampling.BOX)
+        grey = np.array(resized, dtype=np.float32)
         h, w = size
     if gamma != 1.0:
         grey = 255 * np.power(np.clip(grey, 0, None) / 255, gamma, dtype=np.float32)

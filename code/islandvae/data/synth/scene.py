@@ -145,7 +145,8 @@ def _vessels(plan: Plan, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
         rim = rng.uniform(4, 12)
         cy, cx, angle = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0, np.pi)
         reach = int(a + rim + abs(bend) * a * a + 2)
-        y0, y1, x0, x1 = max(0, int(cy) - reach), min(h, int(cy) + reach), max(0, int(cx) - reach), min(w, int(cx) + reach)
+        y0, y1 = max(0, int(cy) - reach), min(h, int(cy) + reach)
+        x0, x1 = max(0, int(cx) - reach), min(w, int(cx) + reach)
         if y0 >= y1 or x0 >= x1:
             continue
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)

@@ -3,7 +3,8 @@
 For each document: parse (qmd.py), run the chunks in a fresh kernel from the project root with
 jupyter-cache in front (execute.py), turn the outputs into pandoc markdown with figure files
 (markdown.py), then pandoc makes a self-contained HTML file and a Typst file that the typst package
-compiles to PDF, laid out by article.typst as Quarto's typst format lays out its pages. Cross-references go through crossref.lua. Outputs are written under temporary names
+compiles to PDF, laid out by article.typst as Quarto's typst format lays out its pages. Cross-references go
+through crossref.lua. Outputs are written under temporary names
 and renamed at the end, so a failed render keeps the previous good output.
 """
 
@@ -61,7 +62,8 @@ def _header_includes(meta: dict, build: Path) -> list[Path]:
     """The typst format's include-in-header entries (a path from the project root, {file: path} or {text: ...}),
     as files for pandoc; project entries first, then the document's, as Quarto merges them."""
     entries = []
-    for options in (quarto_project().get("format", {}).get("typst") or {}, (meta.get("format") or {}).get("typst") or {}):
+    project, own = quarto_project().get("format", {}).get("typst"), (meta.get("format") or {}).get("typst")
+    for options in (project or {}, own or {}):
         value = options.get("include-in-header") or []
         entries += value if isinstance(value, list) else [value]
     paths = []
@@ -124,7 +126,7 @@ def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print)
     # What the two files are made from: if it is what made the files there, they are left as they are.
     made_from = cache_dir / "outputs" / relative.with_suffix(".key")
     key = cache_key("outputs-2", render_key(), str(output_dir.resolve()), quarto_project(), FILTER.read_text(),
-                    CSS.read_text(), TEMPLATE.read_text(), document.meta, document.parts, outputs)  # _quarto.yml and the page look too
+                    CSS.read_text(), TEMPLATE.read_text(), document.meta, document.parts, outputs)  # and the page look
     if html.is_file() and pdf.is_file() and made_from.is_file() and made_from.read_text() == key:
         log(f"  {show(html)} and {show(pdf)} are up to date")
         return html, pdf
@@ -155,7 +157,8 @@ def render(paths: list[Path] | None = None, output_dir: Path | None = None, *, c
     documents = [Path(p).resolve() for p in paths] if paths else project_documents()
     for path in documents:
         if not path.is_file():
-            raise UserError(f"document {show(path)} not found; name a .qmd file of the project (report.qmd, chapters/...)")
+            raise UserError(f"document {show(path)} not found; name a .qmd file of the project (report.qmd, "
+                            "chapters/...)")
     written = []
     for path in documents:
         log(f"rendering {show(path)}")
