@@ -4,40 +4,25 @@ The passes are counted from the data file's metadata alone (no pixel is read), a
 of the test brain's grid (glass tiles are in fact left out), the 7 further orientations for every grid tile (in
 fact only the typed island cores and the scored tiles), the probes' training tiles in 8 orientations, the fixed tile
 sets through every chapter 5 model, and the feature spaces' encoders on the island-enriched tiles. Each pass is
-counted at the main model's encoder FLOPs (torch's FLOP counter). `check_analysis_plan` stops `analyse` before it
-starts where the plan takes longer than train.max_hours on the device found, as training does (model/speed.py).
+counted at the main model's encoder FLOPs (model/speed.py flops_per_tile). `check_analysis_plan` stops `analyse`
+before it starts where the plan takes longer than train.max_hours on the device found, as training does.
 """
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
-from islandvae.config import Config, ModelConfig
+from islandvae.config import Config
 from islandvae.data.hdf5 import read_inventory
 from islandvae.islands.features import TRAIN_ISLAND_TILES
 from islandvae.islands.grid import grid_positions
 from islandvae.latent.codes import TRAIN_TILES
-from islandvae.model.speed import CPU_CEILING, GPU_CLASSES
+from islandvae.model.speed import CPU_CEILING, GPU_CLASSES, flops_per_tile, gpu_rate
 
 ORIENTATIONS = 8  # the pooled readout's views
 MODELS = 4  # the main VAE and chapter 5's comparison models (autoencoder, latent 2, latent 4096) embed the fixed sets
 ENRICHED_SPACES = 4  # encoders run on the island-enriched tiles: the VAE, its autoencoder twin, the untrained encoder,
 # and the VAE's readout of the training tiles
-
-
-@functools.lru_cache(maxsize=16)
-def encoder_flops(model: ModelConfig, tile: int) -> float:
-    """Forward FLOPs of the encoder (tile normalisation included) per tile."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from islandvae.model.vae import VAE
-
-    vae = VAE(model, tile).eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        vae.encode(torch.randn(2, 1, tile, tile))
-    return counter.get_total_flops() / 2
 
 
 def analysis_plan(config: Config) -> dict:
@@ -57,7 +42,7 @@ def analysis_plan(config: Config) -> dict:
               "fixed tile sets (test and training) through every chapter 5 model": MODELS * (config.sampling.test_tiles
                                                                                            + TRAIN_TILES),
               "feature spaces' encoders on the island-enriched tiles": ENRICHED_SPACES * enriched}
-    flops = encoder_flops(config.model, s)
+    flops = flops_per_tile(config, encoder=True)
     total = sum(passes.values()) * flops
     return {"passes": passes, "grid tiles": grid, "GFLOP per pass": flops / 1e9, "PFLOP": total / 1e15,
             "hours": {name: total / (c["sustained"] * 1e12) / 3600 for name, c in GPU_CLASSES.items()}}
@@ -76,9 +61,8 @@ def check_analysis_plan(config: Config, device: torch.device) -> None:
     total = plan["PFLOP"] * 1e15
     limit = config.train.max_hours
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        label = "T4-class" if "T4" in name else "A100-class"
-        rate, how = GPU_CLASSES[label]["sustained"] * 1e12, f"{name}, at the {label} rate assumed"
+        tflops, how = gpu_rate(device)
+        rate = tflops * 1e12
     else:
         if total / (CPU_CEILING * 1e12) / 3600 <= limit:
             return

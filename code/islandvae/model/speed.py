@@ -70,23 +70,27 @@ def matmul_rate(dtype: torch.dtype = torch.float32, *, n: int = 1024, seconds: f
     return 2 * n**3 * calls / elapsed / 1e9
 
 
-def flops_per_tile(config: Config, *, backward: bool = True) -> float:
-    """Forward + backward (or forward only) FLOPs of the model per tile, by torch's FLOP counter (a fixed, tiny
-    amount of work; two FLOPs per multiply-add). Counted once per model and tile size."""
-    return _counted_flops(config.model, config.sampling.tile_size, backward)
+def flops_per_tile(config: Config, *, backward: bool = True, encoder: bool = False) -> float:
+    """Forward + backward (or forward only) FLOPs of the model per tile, or of its encoder alone (forward, tile
+    normalisation included: an analysis pass), by torch's FLOP counter (a fixed, tiny amount of work; two FLOPs per
+    multiply-add). Counted once per model and tile size."""
+    return _counted_flops(config.model, config.sampling.tile_size, backward and not encoder, encoder)
 
 
 @functools.lru_cache(maxsize=32)
-def _counted_flops(model_config: ModelConfig, s: int, backward: bool) -> float:
+def _counted_flops(model_config: ModelConfig, s: int, backward: bool, encoder: bool = False) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     model = VAE(model_config, s)
     x = torch.randn(2, 1, s, s)
     with FlopCounterMode(display=False) as counter, torch.set_grad_enabled(backward):
-        recon, mean, logvar = model(x)
-        total = loss_terms(x, recon, mean, logvar, model=model, beta=1.0, l2=0.0)["total"]
-        if backward:
-            total.backward()
+        if encoder:
+            model.encode(x)
+        else:
+            recon, mean, logvar = model(x)
+            total = loss_terms(x, recon, mean, logvar, model=model, beta=1.0, l2=0.0)["total"]
+            if backward:
+                total.backward()
     return counter.get_total_flops() / len(x)
 
 
@@ -184,14 +188,20 @@ def run_estimate(config: Config, device: torch.device, *, done=lambda: 0) -> dic
     if not left:  # a finished run: nothing left to plan
         return {"hours": 0.0, "PFLOP": 0.0, "TFLOP/s": None, "how": "finished"}
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        peak = next((v for k, v in PEAKS.items() if k in name), PEAKS["T4"])
-        label = min(GPU_CLASSES, key=lambda c: abs(GPU_CLASSES[c]["peak"] - peak))
-        rate, how = GPU_CLASSES[label]["sustained"], f"{name}, at the {label} rate assumed in model/speed.py"
+        rate, how = gpu_rate(device)
     else:
         tiles = training_rates(config, seconds=2.0)[0]["tiles/s"]
         rate, how = tiles * flops_per_tile(config) / 1e12, "this CPU, float32 measured for 2 s"
     return {"hours": left / (rate * 1e12) / 3600, "PFLOP": left / 1e15, "TFLOP/s": rate, "how": how}
+
+
+def gpu_rate(device: torch.device) -> tuple[float, str]:
+    """The sustained TFLOP/s assumed for this GPU (the class of GPU_CLASSES whose peak is nearest its own, by the
+    part of its name in PEAKS; a T4's for a GPU not named there), and how it was chosen."""
+    name = torch.cuda.get_device_name(device)
+    peak = next((v for k, v in PEAKS.items() if k in name), PEAKS["T4"])
+    label = min(GPU_CLASSES, key=lambda c: abs(GPU_CLASSES[c]["peak"] - peak))
+    return GPU_CLASSES[label]["sustained"], f"{name}, at the {label} rate assumed in model/speed.py"
 
 
 def check_run_plan(config: Config, device: torch.device, *, done=lambda: 0) -> None:
