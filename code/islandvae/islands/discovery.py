@@ -7,7 +7,7 @@ On the test brain, with or without truth:
    regions of such tiles grown by one ring of moderately dense tiles;
 3. islands at the section's edge are set apart; the others are typed from their dense tiles, described by the
    readout pooled over each tile's 8 orientations (types.island_types, the number of types the smallest
-   within a BIC margin of the best);
+   within a BIC margin of the best, as most resamples of whole sections choose it);
 4. each type is described on the pixels: cell density, cell size and roundness per island (morphology.py),
    with 95 % bootstrap intervals over the type's islands; every found island goes into a catalogue
    (results/islands-<config>.csv: where, how large, which type, its cells).
@@ -162,8 +162,9 @@ class Discovery:
         need = np.union1d(typed, picks[0]) if picks is not None else typed
         pooled[need] = features_of(self.a.model, self.a.test_images, [grid.keys[t] for t in need], self.a.stats,
                                    pooled=True, first=arrays["features"][need])
+        section = island_sections(grid, island)
         typing = island_types(pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True,
-                                  typed=~edge)
+                              typed=~edge, sections=section)
         out = {"grid": {"tiles": len(grid), "images": len(grid.infos), "tile": grid.tile, "stride": grid.stride},
                "clusters": {"k": len(found["density"]), "density": found["density"], "rank": found["rank"],
                             "tiles": np.bincount(found["cluster"], minlength=len(found["density"])).tolist(),
@@ -174,14 +175,15 @@ class Discovery:
                "types": {"k": typing["k"], "bic": {str(k): v for k, v in typing["bic"].items()},
                          "type": typing["type"].tolist(), "axis": typing["axis"].tolist(), "margin": BIC_MARGIN,
                          "bic spread": {str(k): v for k, v in typing.get("bic spread", {}).items()},
-                         "k chosen": {str(k): v for k, v in typing.get("k chosen", {}).items()}}}
+                         "k chosen": {str(k): v for k, v in typing.get("k chosen", {}).items()},
+                         "k rule": typing["k rule"],
+                         "k over sections": {str(k): v for k, v in typing["k over sections"].items()}}}
         out["morphology"] = found["morphology"]
         out["blob scale"] = {"sigma": float(arrays["blob"][0]), "scale": float(arrays["blob"][1])}
         out["described"] = describe_types(out["morphology"], typing["type"], typing["k"])
         # Whether the types follow the sections: each section's ordinary tissue measured away from the islands
         statistics = tissue_statistics(grid, self.a.test_images, ordinary_tiles(grid, island),
                                                  seed=self.config.sampling.seed)
-        section = island_sections(grid, island)
         out["sections"] = {"statistics": statistics.tolist(), "section": section.tolist(),
                            "found": section_confound(
                                describe(pooled, np.where(core, island, -1)), typing["axis"], typing["type"],
@@ -211,7 +213,7 @@ class Discovery:
         true_sections = island_sections(grid, true)
         scores, ceilings, confounds = {}, {}, {}
         for name, f in spaces.items():
-            types = island_types(f["test"], island_of_test, seed=config.train.seed)
+            types = island_types(f["test"], island_of_test, seed=config.train.seed, sections=true_sections)
             scores[name] = agreement(types["type"], kinds) | {"types": types["k"]}
             ceilings[name] = island_probe(f["train"], train_island, train_kinds, f["test"], island_of_test, kinds)
             confounds[name] = section_confound(describe(f["test"], island_of_test), types["axis"],

@@ -129,26 +129,39 @@ def measures_figure(result: dict):
 
 
 def bic_figure(result: dict):
-    """The BIC of 1 .. k types on the typing axis, with its 95 % range over bootstrap resamples of the islands,
-    and the margin within which the fewest types are chosen."""
+    """Left: the BIC of 1 .. k types on the typing axis, with its 95 % range over bootstrap resamples of the
+    islands, and the margin within which the fewest types are chosen. Right: how often that rule chooses each
+    number of types over resamples of the islands and of whole sections (the number taken: the most frequent
+    over sections, where there are enough)."""
     import matplotlib.pyplot as plt
 
     t = result["types"]
     ks = sorted(int(k) for k in t["bic"])
     bic = np.array([t["bic"][str(k)] for k in ks])
-    fig, ax = plt.subplots(figsize=(3.6, 2.2))
+    fig, (ax, bars) = plt.subplots(1, 2, figsize=(6.4, 2.3), gridspec_kw={"width_ratios": (1.25, 1)})
     if t.get("bic spread"):
         lo, hi = (np.array([t["bic spread"][str(k)][i] for k in ks]) for i in (0, 1))
-        ax.fill_between(ks, lo, hi, color="0.85", label="95 % over bootstrap resamples")
+        ax.fill_between(ks, lo, hi, color="0.85", label="95 % over resamples\nof the islands")
     ax.plot(ks, bic, "o-", color="black", ms=4, label="BIC of the found islands")
     ax.axhspan(bic.min(), bic.min() + t.get("margin", 6.0), color="tab:orange", alpha=0.25,
                label=f"within {t.get('margin', 6.0):g} of the lowest")
     ax.axvline(t["k"], color="tab:orange", lw=1, ls="--")
     ax.set(xticks=ks, xlabel="number of types", ylabel="BIC")
-    ax.tick_params(labelsize=7)
-    ax.xaxis.label.set_size(8)
-    ax.yaxis.label.set_size(8)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.legend(fontsize=7, loc="best", frameon=False)
+    shares = [("resampling islands", t.get("k chosen", {}), "0.6"),
+              ("resampling whole sections", t.get("k over sections", {}), "tab:orange")]
+    width = 0.38
+    for i, (label, share, colour) in enumerate(shares):
+        bars.bar(np.array(ks) + (i - 0.5) * width, [share.get(str(k), 0.0) * 100 for k in ks], width, color=colour,
+                 label=label if share else f"{label} (too few)")
+    bars.axvline(t["k"], color="tab:orange", lw=1, ls="--")
+    bars.set(xticks=ks, xlabel="number of types", ylabel="% of resamples choosing it", ylim=(0, 150),
+             yticks=(0, 25, 50, 75, 100))
+    bars.legend(fontsize=7, loc="upper center", frameon=False)  # above the bars: the axis runs on to 150 for it
+    for a in (ax, bars):
+        a.tick_params(labelsize=7)
+        a.xaxis.label.set_size(8)
+        a.yaxis.label.set_size(8)
     fig.tight_layout()
     return fig
 

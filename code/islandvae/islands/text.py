@@ -77,12 +77,18 @@ def types_text(result: dict) -> str:
     typed = np.array(t["type"])
     counts = np.bincount(typed[typed >= 0], minlength=t["k"])
     best = min(t["bic"], key=lambda k: t["bic"][k])
+    smallest = min(int(k) for k, v in t["bic"].items() if v <= t["bic"][best] + t.get("margin", BIC_MARGIN))
     text = (f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t['bic'])} types (lowest for {best}); "
             f"a further type must lower it by more than {t.get('margin', BIC_MARGIN):g} (strong evidence), so the "
-            f"number of types is the smallest within that margin of the lowest, {t['k']}")
+            f"number of types is the smallest within that margin of the lowest, {smallest}")
     if t.get("k chosen"):
         text += (" (over bootstrap resamples of the islands this rule gives " +
                  ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t["k chosen"].items() if v) + ")")
+    if t.get("k rule") == "sections":
+        text += (". Sections, not islands, are stained and scanned apart, so the number taken is the one this rule "
+                 "chooses most often over resamples of whole sections (" +
+                 ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t["k over sections"].items() if v) +
+                 f"), {t['k']}")
     text += (": " + ", ".join(f"type {k + 1} with {n} islands" for k, n in enumerate(counts)) + "." if t["k"] > 1 else
              ": the islands do not split into types along the axis, and they are described as one group.")
     if result.get("found agreement"):

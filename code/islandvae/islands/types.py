@@ -3,7 +3,9 @@
 `island_types` places each island on the direction along which islands differ most relative to the spread of
 their own tiles (linear discriminant analysis with the islands as classes), and fits Gaussian mixtures of 1 to
 MAX_TYPES components to those places; the number of types is the smallest whose BIC is within BIC_MARGIN of the
-lowest (`chosen_types`), with the spread of that choice over bootstrap resamples (`bic_spread`). `describe`
+lowest (`chosen_types`), with the spread of that choice over bootstrap resamples of the islands (`bic_spread`) and
+of whole sections (`section_spread`: where the islands lie on enough sections, the number of types is the one
+chosen most often over those resamples, so that a number carried by one or two sections does not decide). `describe`
 gives each island the mean and spread of its tiles' features (the supervised ceiling's input); `agreement`
 scores found types against true ones (ARI, balanced accuracy, with bootstrap intervals).
 """
@@ -22,6 +24,10 @@ TYPED_TILES = 4  # the types are fitted on islands of at least this many tiles (
 BIC_MARGIN = 6.0  # a mixture of more types must lower the BIC by more than this ("strong" evidence, Kass and
 # Raftery 1995): the number of types is the smallest within this margin of the lowest BIC
 BIC_SPREAD = 50  # bootstrap resamples of the islands for the spread of the BIC curve
+# Resamples of whole sections (with replacement) for the number of types: sections are the units that are stained
+# and scanned apart, so a type must show over resamples of them (consensus over resamples, Monti et al. 2003).
+SECTION_RESAMPLES = 50
+MIN_SECTIONS = 4  # fewer sections holding typed islands: the number of types is the BIC rule's on all islands
 
 
 def describe(features: np.ndarray, island: np.ndarray) -> np.ndarray:
@@ -40,7 +46,7 @@ def describe(features: np.ndarray, island: np.ndarray) -> np.ndarray:
 
 
 def island_types(features: np.ndarray, island: np.ndarray, *, seed: int = 0, max_types: int = MAX_TYPES,
-                 spread: bool = False, typed: np.ndarray | None = None) -> dict:
+                 spread: bool = False, typed: np.ndarray | None = None, sections: np.ndarray | None = None) -> dict:
     """Island types from tile features (N, d) and each tile's island number (N,; -1 for tiles outside islands).
 
     The standardised features are projected on the direction along which islands differ most relative to how
@@ -49,20 +55,24 @@ def island_types(features: np.ndarray, island: np.ndarray, *, seed: int = 0, max
     axis, and Gaussian mixtures with 1 .. max_types components (fewer with few islands) are fitted to the
     places of the islands of at least TYPED_TILES tiles (a smaller island's mean is too noisy to shape the
     types; it is assigned to the nearest afterwards); the number of types is the smallest whose BIC is within
-    BIC_MARGIN of the lowest (a further type must earn its parameters clearly). With `spread`, the BIC curve is
+    BIC_MARGIN of the lowest (a further type must earn its parameters clearly). With `sections` (each island's
+    section) and islands on at least MIN_SECTIONS sections, the same rule runs on SECTION_RESAMPLES resamples of
+    whole sections and the number of types is the one chosen most often (the smaller at a tie): the full data's
+    BIC can rest on the islands of one or two sections. With `spread`, the BIC curve is
     also fitted on BIC_SPREAD bootstrap resamples of the islands (its 2.5 and 97.5 percentiles per k, and how
-    often each k would be chosen). Returns k, the BIC per k, each island's type (0 .. k-1, ordered along the
-    axis) and its place on the axis. `typed` (bool per island): the islands to type; the others (set apart)
+    often each k would be chosen). Returns k, which rule chose it ("k rule": "sections" or "bic") with the shares
+    over section resamples, the BIC per k, each island's type (0 .. k-1, ordered along the axis) and its place
+    on the axis. `typed` (bool per island): the islands to type; the others (set apart)
     shape neither the axis nor the mixture, get type -1 and still a place on the axis."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-    from sklearn.mixture import GaussianMixture
     from sklearn.preprocessing import StandardScaler
 
     inside = island >= 0
     n = int(island.max()) + 1 if inside.any() else 0
     typed = np.ones(n, dtype=bool) if typed is None else np.asarray(typed, dtype=bool)
     if typed.sum() < MIN_ISLANDS:
-        return {"k": 1 if typed.any() else 0, "bic": {}, "type": np.where(typed, 0, -1), "axis": np.zeros(n)}
+        return {"k": 1 if typed.any() else 0, "k rule": "bic", "k over sections": {}, "bic": {},
+                "type": np.where(typed, 0, -1), "axis": np.zeros(n)}
     used = inside & typed[np.maximum(island, 0)]
     scale = StandardScaler().fit(features[used])
     with warnings.catch_warnings():  # an island of one tile adds no within-island spread; sklearn warns of it
@@ -71,16 +81,31 @@ def island_types(features: np.ndarray, island: np.ndarray, *, seed: int = 0, max
             scale.transform(features[used]), island[used])
     # (n, 1): the mean of each island's tiles on the axis
     place = describe(axis.transform(scale.transform(features[inside])), island[inside])[:, :1]
-    sizes = np.bincount(island[inside], minlength=n)
+    return types_on_axis(place[:, 0], np.bincount(island[inside], minlength=n), typed, seed=seed,
+                         max_types=max_types, spread=spread, sections=sections)
+
+
+def types_on_axis(axis: np.ndarray, sizes: np.ndarray, typed: np.ndarray, *, seed: int = 0,
+                  max_types: int = MAX_TYPES, spread: bool = False, sections: np.ndarray | None = None) -> dict:
+    """island_types' mixture on the islands' places on the typing axis (n,), given each island's tiles (`sizes`)
+    and which islands to type; the same returns."""
+    from sklearn.mixture import GaussianMixture
+
+    place = axis[:, None]
     big = typed & (sizes >= TYPED_TILES)
-    fit = place[big] if big.sum() >= 2 * MIN_ISLANDS else place[typed]
+    chosen = big if big.sum() >= 2 * MIN_ISLANDS else typed
+    fit = place[chosen]
     fits = {k: GaussianMixture(k, covariance_type="tied", n_init=10, random_state=seed).fit(fit)
             for k in range(1, min(max_types, len(fit) // MIN_ISLANDS) + 1)}
     bic = {k: float(m.bic(fit)) for k, m in fits.items()}
-    k = chosen_types(bic)
+    k, rule, over_sections = chosen_types(bic), "bic", {}
+    if sections is not None and len(np.unique(np.asarray(sections)[chosen])) >= MIN_SECTIONS:
+        over_sections = section_spread(fit, np.asarray(sections)[chosen], list(fits), seed=seed)
+        k, rule = max(over_sections, key=lambda j: (over_sections[j], -j)), "sections"
     raw = fits[k].predict(place)
     order = np.argsort(fits[k].means_[:, 0])  # type 0 lies lowest on the axis
-    out = {"k": k, "bic": bic, "type": np.where(typed, np.argsort(order)[raw], -1), "axis": place[:, 0]}
+    out = {"k": k, "k rule": rule, "k over sections": over_sections, "bic": bic,
+           "type": np.where(typed, np.argsort(order)[raw], -1), "axis": axis}
     if spread:
         out |= bic_spread(fit, list(fits), seed=seed)
     return out
@@ -109,6 +134,24 @@ def bic_spread(places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = 
     choices = [chosen_types(c) for c in curves]
     return {"bic spread": {k: list(interval(c[k] for c in curves)) for k in ks},
             "k chosen": {k: choices.count(k) / len(choices) for k in ks}}
+
+
+def section_spread(places: np.ndarray, sections: np.ndarray, ks: list[int], *, seed: int = 0,
+                   reps: int = SECTION_RESAMPLES) -> dict:
+    """The share of resamples of whole sections (as many as there are, drawn with replacement, each bringing all
+    its islands' `places`) in which each k of `ks` is the BIC rule's number of types (chosen_types; a resample
+    tries only the k that its islands support, MIN_ISLANDS per type)."""
+    from sklearn.mixture import GaussianMixture
+
+    names = np.unique(sections)
+    members = [np.flatnonzero(sections == s) for s in names]
+    choices = []
+    for pick in draws(np.random.default_rng(seed), len(names), reps):
+        sample = places[np.concatenate([members[p] for p in pick])]
+        tried = [k for k in ks if k <= max(1, len(sample) // MIN_ISLANDS) and k <= len(np.unique(sample))]
+        choices.append(chosen_types({k: float(GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed)
+                                              .fit(sample).bic(sample)) for k in tried}))
+    return {k: choices.count(k) / len(choices) for k in ks}
 
 
 def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = BOOTSTRAP, seed: int = 0) -> dict:

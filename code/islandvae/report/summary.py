@@ -26,7 +26,8 @@ def approach_line(config: Config) -> str:
             f"{', tiles at their own mean and contrast' if m.normalise else ''}). On the test brain, islands are "
             "connected regions of grid tiles in latent clusters clearly denser in cells than the tissue (by rank, "
             "no density ratio assumed), typed by a Gaussian mixture on the direction that separates islands (the "
-            "fewest types within a BIC margin of 6) and described by cell density, size and roundness.")
+            "fewest types within a BIC margin of 6, as most resamples of whole sections choose) and described by "
+            "cell density, size and roundness.")
 
 
 def training_line(config: Config) -> str:
@@ -80,7 +81,7 @@ def types_line(result: dict) -> str:
     def each(key, fmt):
         return listed([format(r[key][0] if isinstance(r[key], (list, tuple)) else r[key], fmt) for r in rows])
     return (f"{result['found']['islands']} islands found in the test brain, {len(rows)} type"
-            f"{'s' * (len(rows) != 1)} by the BIC margin ({each('islands', 'd')} islands) with "
+            f"{'s' * (len(rows) != 1)} by the BIC rule ({each('islands', 'd')} islands) with "
             f"{each('cells / 10,000 px', '.0f')} "
             f"cells per 10,000 px, cell diameters {each('cell diameter (px)', '.1f')} px and roundness "
             f"{each('roundness', '.2f')}.")

@@ -1,0 +1,122 @@
+"""The training budget as a curve that runs its steps: the config's VAE trained with early stopping off to 500,
+1,000, 2,000, 4,000 and 8,000 steps, each point put through chapter 5's island pipeline.
+
+    .venv/bin/python bench/budget_curve.py [--config configs/default.toml] [--sets default "seed 2" ...]
+                                           [--steps 500 1000 2000 4000 8000] [--json FILE]
+
+The levers table's budget rows keep the stopping rule, so on the default stand-in its 2,000- and 4,000-step runs
+both stopped at step 1,600 and the curve said nothing past it. Here every point is a run of its own
+(runs/<set>-curve-<n>-steps) with train.patience so large that only the budget ends it; the learning rate is
+constant and a resumed run goes on bit for bit, so each point starts from the previous point's finished run
+(its last.pt and best.pt re-signed for the larger budget) instead of from step 0: a set's whole curve costs
+its longest point's steps. Each point is scored as the lever runs are (discovery.Discovery without baselines):
+the test loss of its best checkpoint, the pipeline's found islands (recall, number of types, ARI against the
+truth) and the VAE's and the pooled VAE's island ARI on the true islands, with training seconds. The figures are
+printed and, with --json, written after every point (an interrupted curve keeps what it measured and a rerun
+resumes it). `--sets`: "default" and the robustness sets by name (islands/robustness.py SETS); the robustness
+sets must be generated (`make robustness`). About 4.5 minutes per 1,000 steps plus 1.5 minutes per point on a
+2-core Xeon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import sys
+import time
+
+import torch
+
+from islandvae.config import load_config
+from islandvae.files import write_atomic
+from islandvae.islands.discovery import Discovery
+from islandvae.islands.robustness import robustness_configs, vae_name
+from islandvae.latent.analysis import Analysis
+from islandvae.model import checkpoint
+from islandvae.model.runs import Run
+from islandvae.model.train import train
+
+NO_STOP = 10**9  # train.patience: evaluations without improvement before stopping; never reached
+
+
+def curve_config(config, steps: int):
+    """The config trained for `steps` steps with early stopping off, in a run folder of its own."""
+    t = dataclasses.replace(config.train, max_steps=steps, patience=NO_STOP)
+    return dataclasses.replace(config, name=f"{config.name}-curve-{steps}-steps", train=t)
+
+
+def continued(previous, config) -> None:
+    """Start `config`'s run where `previous`'s finished run ended (the two differ in their budget only): its
+    last.pt, re-signed for `config` and not done, and its best.pt, re-signed."""
+    source, target = Run.of(previous), Run.of(config)
+    target.folder.mkdir(parents=True, exist_ok=True)
+    for path, into in ((source.best, target.best), (source.last, target.last)):  # last.pt last: it marks a run
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        assert state["signature"] == checkpoint.run_signature(previous), path
+        state["signature"] = checkpoint.run_signature(config)
+        if into == target.last:
+            state["done"], state["reason"] = False, ""
+            state["progress"] |= {"done": False, "reason": ""}
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        write_atomic(into, buffer.getvalue())
+
+
+def point(config) -> dict:
+    """One curve point's figures (the run trained before)."""
+    run = Run.of(config)
+    last, best = checkpoint.load(run.last, config), checkpoint.load(run.best, config)
+    result = Discovery(Analysis(config), baselines=False).result()
+    scores = result["island scores"]
+    found = result.get("found agreement")
+    return {"steps": int(last["step"]), "seconds": round(float(last["seconds"]), 1),
+            "best step": int(best["step"]), "test loss": float(best["test_loss"]),
+            "recall": result["match"]["recall"], "types": result["types"]["k"],
+            "pipeline ARI": list(found["ari"]) if found else None,
+            "VAE ARI": list(scores[vae_name(scores)]["ari"]),
+            "pooled VAE ARI": list(scores["orientation-pooled VAE"]["ari"])}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="configs/default.toml")
+    parser.add_argument("--sets", nargs="+", default=["default", "seed 2", "larger cells (seed 5)"])
+    parser.add_argument("--steps", nargs="+", type=int, default=[500, 1000, 2000, 4000, 8000])
+    parser.add_argument("--json", help="write the figures to this file after every point")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    every = {"default": config} | robustness_configs(config)
+    unknown = [s for s in args.sets if s not in every]
+    if unknown:
+        print(f"bench/budget_curve.py: unknown set {unknown[0]!r}; choose from {', '.join(every)}", file=sys.stderr)
+        return 2
+    table = {}
+    for label in args.sets:
+        previous = None
+        for steps in sorted(args.steps):
+            c = curve_config(every[label], steps)
+            run = Run.of(c)
+            if not run.done(c):
+                if previous is not None and not run.last.is_file():
+                    continued(previous, c)
+                started = time.perf_counter()
+                train(c, progress=False)
+                print(f"{label}: trained to {steps:,} steps in {time.perf_counter() - started:.0f} s", flush=True)
+            table.setdefault(label, []).append(point(c))
+            p = table[label][-1]
+            ari = {k: "-" if p[k] is None else f"{p[k][0]:.2f} [{p[k][1]:.2f}, {p[k][2]:.2f}]"
+                   for k in ("pipeline ARI", "VAE ARI", "pooled VAE ARI")}
+            print(f"{label:24s} {steps:>6,} steps (best at {p['best step']:,}; test loss {p['test loss']:.2f}): "
+                  f"recall {p['recall']:.2f}, {p['types']} types, pipeline ARI {ari['pipeline ARI']}, VAE "
+                  f"{ari['VAE ARI']}, pooled {ari['pooled VAE ARI']}; {p['seconds']:.0f} s of training", flush=True)
+            if args.json:
+                write_atomic(args.json, json.dumps({"measured": time.strftime("%Y-%m-%d"), "sets": table},
+                                                   indent=1).encode())
+            previous = c
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

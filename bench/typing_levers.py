@@ -1,0 +1,128 @@
+"""Two typing levers, with and without, on the default stand-in and the robustness sets: the number of types
+chosen over resamples of whole sections, and islands described by their histogram over tile phenotypes.
+
+    .venv/bin/python bench/typing_levers.py [--config configs/default.toml] [--phenotypes 16] [--json FILE]
+
+Needs the trained runs and the cached island pipeline of `make report` and `make robustness` (a set without
+them is named and skipped; nothing is trained or encoded). Per data set it reads the found islands, their place
+on the typing axis and their sections from the pipeline's cache (runs/<set>/discovery.json and .npz), and types
+them again three ways:
+
+- "BIC on all islands": the BIC rule on every island's place (types.types_on_axis without sections: the rule
+  before the section resamples);
+- "k over sections": the same mixture with the number of types chosen most often over resamples of whole
+  sections (types.section_spread);
+- "phenotype histogram": every grid tile assigned to one of --phenotypes tile phenotypes (k-means on the
+  standardised readout of the test brain's tiles, fitted on at most 6,000 of them), each island described by the
+  share of its core tiles in each phenotype (Quiros et al., Nature Communications 2024, type slides by such
+  compositions), the square roots of the shares (Hellinger) put on their first principal component, and typed
+  there by the same mixture and section rule.
+
+Prints per set and lever: the number of types, the ARI of the found types with the true type most of each
+island's tiles have (the pipeline's "found agreement"), and the section confound's types ~ sections ARI. No
+timing; a few seconds a set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from islandvae.config import load_config
+from islandvae.islands.discovery import majority_types
+from islandvae.islands.robustness import robustness_configs
+from islandvae.islands.types import agreement, types_on_axis
+from islandvae.latent.measures import adjusted_rand
+from islandvae.model.runs import Run
+
+FIT_TILES = 6000
+
+
+def phenotype_axis(features: np.ndarray, island: np.ndarray, core: np.ndarray, n: int, phenotypes: int,
+                   seed: int) -> np.ndarray:
+    """Per found island, the first principal component of the Hellinger-transformed shares of its core tiles
+    over the tile phenotypes."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    used = core & (island >= 0)
+    rng = np.random.default_rng(seed)
+    fit = rng.permutation(np.flatnonzero(used))[:FIT_TILES]
+    scale = StandardScaler().fit(features[fit])
+    kinds = KMeans(phenotypes, n_init=4, random_state=seed).fit(scale.transform(features[fit]))
+    kind = kinds.predict(scale.transform(features))
+    counts = np.zeros((n, phenotypes))
+    np.add.at(counts, (island[used], kind[used]), 1)
+    shares = np.sqrt(counts / np.maximum(counts.sum(1, keepdims=True), 1))
+    return PCA(1, random_state=seed).fit_transform(shares)[:, 0]
+
+
+def set_levers(config, phenotypes: int) -> dict | None:
+    """Every lever's typing of one data set's found islands, or None where its cached pipeline is missing."""
+    path = Run.of(config).folder / "discovery.json"
+    # the cache as it is: the typing step is replayed on it, so a cache written before the typing changed serves
+    result = json.loads(path.read_text())["value"] if path.is_file() else None
+    if result is None or "match" not in result or result["found"]["islands"] < 2:
+        return None
+    with np.load(Run.of(config).folder / "discovery.npz") as saved:
+        arrays = {k: saved[k] for k in ("island", "core", "label", "features")}
+    island, core = arrays["island"], arrays["core"]
+    n = int(island.max()) + 1
+    sizes = np.bincount(island[core & (island >= 0)], minlength=n)
+    typed = np.array(result["types"]["type"]) >= 0
+    section = np.array(result["sections"]["section"])
+    majority = majority_types(island, arrays["label"])
+    known = (majority != "") & typed
+    seed = config.train.seed
+    axes = {"pipeline axis": np.array(result["types"]["axis"]),
+            "phenotype histogram": phenotype_axis(arrays["features"], island, core, n, phenotypes, seed)}
+    out = {}
+    for lever, axis, sections in (("BIC on all islands", axes["pipeline axis"], None),
+                                  ("k over sections", axes["pipeline axis"], section),
+                                  ("phenotype histogram", axes["phenotype histogram"], section)):
+        typing = types_on_axis(axis, sizes, typed, seed=seed, sections=sections)
+        found = typing["type"]
+        score = agreement(found[known], majority[known])["ari"] if len(set(majority[known])) > 1 else None
+        on = typed & (np.bincount(section[typed], minlength=section.max() + 1)[section] >= 2)
+        out[lever] = {"types": typing["k"], "ari": list(score) if score else None,
+                      "types ~ sections ARI": float(adjusted_rand(section[on], found[on])) if on.any() else None,
+                      "k over sections": {str(k): v for k, v in typing["k over sections"].items()}}
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="configs/default.toml")
+    parser.add_argument("--phenotypes", type=int, default=16, help="tile phenotypes of the histogram lever")
+    parser.add_argument("--json", help="write the figures to this file as well")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    sets = {"default": config} | robustness_configs(config)
+    table = {}
+    for label, c in sets.items():
+        row = set_levers(c, args.phenotypes)
+        if row is None:
+            print(f"{label}: no trained run with a cached island pipeline that found islands; skipped")
+            continue
+        table[label] = row
+        for lever, v in row.items():
+            ari = "-" if v["ari"] is None else f"{v['ari'][0]:.2f} [{v['ari'][1]:.2f}, {v['ari'][2]:.2f}]"
+            shares = ", ".join(f"{k}: {s:.0%}" for k, s in v["k over sections"].items())
+            confound = "-" if v["types ~ sections ARI"] is None else f"{v['types ~ sections ARI']:.2f}"
+            print(f"{label:40s} {lever:22s} types {v['types']}  ARI {ari:20s} types ~ sections {confound}"
+                  f"  {'(k over sections ' + shares + ')' if shares else ''}", flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(table, f, indent=1)
+    medians = {lever: float(np.median([r[lever]["ari"][0] if r[lever]["ari"] else 0.0 for r in table.values()]))
+               for lever in next(iter(table.values()), {})}
+    print("median ARI over the sets scored:", {k: round(v, 2) for k, v in medians.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

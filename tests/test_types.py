@@ -1,0 +1,46 @@
+"""The number of island types over resamples of whole sections (types.section_spread, types.types_on_axis)."""
+
+import numpy as np
+import pytest
+
+from islandvae.islands import types
+from islandvae.islands.types import MIN_SECTIONS, section_spread, types_on_axis
+
+
+def _places(kinds: int, sections: int = 8, per_section: int = 6, seed: int = 0):
+    """Islands on `sections` sections, each section holding islands of every kind, the kinds 6 apart."""
+    rng = np.random.default_rng(seed)
+    n = sections * per_section
+    kind = np.arange(n) % kinds
+    return kind * 6.0 + rng.normal(0, 1, n), np.repeat(np.arange(sections), per_section), kind
+
+
+@pytest.mark.parametrize("kinds", [1, 2])
+def test_the_number_of_types_over_section_resamples_follows_the_kinds(kinds):
+    places, sections, kind = _places(kinds)
+    share = section_spread(places[:, None], sections, [1, 2, 3, 4])
+    assert set(share) == {1, 2, 3, 4} and sum(share.values()) == pytest.approx(1.0)
+    assert share[kinds] >= 0.8, share
+    typing = types_on_axis(places, np.full(len(places), 8), np.ones(len(places), dtype=bool), sections=sections)
+    assert typing["k rule"] == "sections" and typing["k"] == kinds
+    assert typing["k over sections"] == share  # the same resamples (the same seed) decide
+
+
+def test_the_most_frequent_number_over_sections_is_taken_and_a_tie_takes_the_smaller(monkeypatch):
+    places, sections, _ = _places(2)
+    every = np.ones(len(places), dtype=bool)
+    sizes = np.full(len(places), 8)
+    monkeypatch.setattr(types, "section_spread", lambda *a, **k: {1: 0.4, 2: 0.1, 3: 0.5, 4: 0.0})
+    three = types_on_axis(places, sizes, every, sections=sections)
+    assert three["k"] == 3 and three["k rule"] == "sections" and set(three["type"]) == {0, 1, 2}
+    assert types_on_axis(places, sizes, every)["k"] == 2  # the BIC on all islands would take 2
+    monkeypatch.setattr(types, "section_spread", lambda *a, **k: {1: 0.5, 2: 0.5, 3: 0.0, 4: 0.0})
+    assert types_on_axis(places, sizes, every, sections=sections)["k"] == 1
+
+
+def test_islands_on_few_sections_keep_the_bic_rule_on_all_islands(monkeypatch):
+    places, _, _ = _places(2)
+    few = np.arange(len(places)) % (MIN_SECTIONS - 1)
+    monkeypatch.setattr(types, "section_spread", lambda *a, **k: pytest.fail("resampled too few sections"))
+    typing = types_on_axis(places, np.full(len(places), 8), np.ones(len(places), dtype=bool), sections=few)
+    assert typing["k rule"] == "bic" and typing["k over sections"] == {} and typing["k"] == 2
