@@ -18,19 +18,18 @@ timing; about half a minute a set on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
 
 from islandvae.config import load_config
 from islandvae.data.truth import TruthFile, truth_path
-from islandvae.islands.discovery import Discovery, majority_types
+from islandvae.islands.discovery import Discovery
 from islandvae.islands.features import features_of
-from islandvae.islands.finder import edge_islands
+from islandvae.islands.finder import edge_islands, majority_types
 from islandvae.islands.grid import tissue_grid
 from islandvae.islands.normalise import NORMALISATIONS, normalised
-from islandvae.islands.robustness import robustness_configs
+from islandvae.islands.robustness import each_set
 from islandvae.islands.sections import island_sections, ordinary_tiles, section_confound
 from islandvae.islands.types import agreement, describe, island_types
 from islandvae.latent.analysis import Analysis
@@ -98,19 +97,10 @@ def main() -> int:
     args = parser.parse_args()
     config = load_config(args.config)
     print(f"CPU: {describe_cpu()}")
-    table = {}
-    for label, c in {"default": config, **robustness_configs(config)}.items():
-        rows = set_variants(c, args.controls)
-        if rows is None:
-            print(f"{label}: no trained run (make report / make robustness); skipped")
-            continue
-        table[label] = rows
+    for label, rows in each_set(config, lambda c: set_variants(c, args.controls), json_path=args.json):
         for variant, row in rows.items():
             cells = "  ".join(f"{k} {'-' if v is None else round(v, 2)}" for k, v in row.items())
             print(f"{label:40s} {variant:32s} {cells}", flush=True)
-        if args.json:  # after every set: an interrupted run keeps what it measured
-            with open(args.json, "w") as out:
-                json.dump(table, out, indent=1)
     return 0
 
 

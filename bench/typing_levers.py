@@ -32,8 +32,8 @@ import sys
 import numpy as np
 
 from islandvae.config import load_config
-from islandvae.islands.discovery import majority_types
-from islandvae.islands.robustness import robustness_configs
+from islandvae.islands.finder import majority_types
+from islandvae.islands.robustness import each_set
 from islandvae.islands.types import agreement, types_on_axis
 from islandvae.latent.measures import adjusted_rand
 from islandvae.model.runs import Run
@@ -101,13 +101,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the figures to this file as well")
     args = parser.parse_args(argv)
     config = load_config(args.config)
-    sets = {"default": config} | robustness_configs(config)
     table = {}
-    for label, c in sets.items():
-        row = set_levers(c, args.phenotypes)
-        if row is None:
-            print(f"{label}: no trained run with a cached island pipeline that found islands; skipped")
-            continue
+    for label, row in each_set(config, lambda c: set_levers(c, args.phenotypes), json_path=args.json):
         table[label] = row
         for lever, v in row.items():
             ari = "-" if v["ari"] is None else f"{v['ari'][0]:.2f} [{v['ari'][1]:.2f}, {v['ari'][2]:.2f}]"
@@ -115,9 +110,6 @@ def main(argv=None) -> int:
             confound = "-" if v["types ~ sections ARI"] is None else f"{v['types ~ sections ARI']:.2f}"
             print(f"{label:40s} {lever:22s} types {v['types']}  ARI {ari:20s} types ~ sections {confound}"
                   f"  {'(k over sections ' + shares + ')' if shares else ''}", flush=True)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(table, f, indent=1)
     medians = {lever: float(np.median([r[lever]["ari"][0] if r[lever]["ari"] else 0.0 for r in table.values()]))
                for lever in next(iter(table.values()), {})}
     print("median ARI over the sets scored:", {k: round(v, 2) for k, v in medians.items()})

@@ -11,7 +11,7 @@ from islandvae.config import load_config
 from islandvae.data.synth import Options, generate
 from islandvae.data.synth.generate import PRESETS, Preset, parameters
 from islandvae.errors import UserError
-from islandvae.islands import robustness
+from islandvae.islands import robustness, robustness_text
 
 
 def test_every_robustness_set_differs_from_the_config_only_in_its_data(tmp_path):
@@ -74,19 +74,19 @@ def test_the_robustness_table_and_its_findings_say_where_it_fails():
     hard = _entry(0.8, 0.85) | {"data": {"difficulty": 0.6}}
     table = {"sets": {"seed 1": _entry(0.9, 0.9), "seed 2": hard,
                       "sparse islands": _entry(0.3, 0.9, recall=0.0, precision=float("nan"), types=1)}}
-    finding, typing = robustness.table_rows(table, default=_entry(0.74, 0.95))
+    finding, typing = robustness_text.table_rows(table, default=_entry(0.74, 0.95))
     assert [r["data"] for r in finding] == [r["data"] for r in typing] == ["default (as reported)", "seed 1", "seed 2",
                                                                           "sparse islands"]
     assert finding[3]["found"] == 0 and finding[3]["true"] == 40 and finding[3]["recall"] is None  # none found
     assert finding[1]["recall"] == 1.0 and finding[1]["found"] == 38
     assert typing[1]["VAE"] == 0.9 and typing[1]["texture ceiling"] == 0.9
     assert typing[1]["pooled"] is None  # a space that was not scored: the table shows '-'
-    text = robustness.findings(table)
+    text = robustness_text.findings(table)
     assert "median ARI 0.80, worst 0.30 (sparse islands)" in text
     assert "no island found in sparse islands" in text
     assert "sparse islands (1)" in text and "measured cells type the true islands better than the VAE on sparse" in text
     assert "below 0.5" in text and "At difficulty 0.6 (seed 2) the VAE reaches ARI 0.80, at least 0.8 times" in text
-    assert robustness.summary_line(table).startswith("On 3 other stand-ins the VAE types")  # pooled: not scored
+    assert robustness_text.summary_line(table).startswith("On 3 other stand-ins the VAE types")  # pooled: not scored
 
 
 def test_the_robustness_table_belongs_to_its_config(tmp_path):
@@ -138,16 +138,16 @@ def test_the_levers_on_other_stand_ins_are_tabled_beside_the_default():
                        {"features": "8 orientations pooled", "island ARI": (0.79, 0.6, 0.95)},
                        {"features": "4,000 steps", "island ARI": (0.7, 0.5, 0.9)},
                        {"features": "beta 0.2 (at abc1234)", "island ARI": (0.1, 0.0, 0.2)}]}
-    rows = robustness.lever_rows(table, levers)
+    rows = robustness_text.lever_rows(table, levers)
     assert [r["lever"] for r in rows] == ["VAE", "8 orientations pooled", "500 steps", "2,000 steps", "4,000 steps"]
     assert set(rows[0]) == {"lever", "default", "seed 2"}
     assert rows[0]["default"] == 0.74 and rows[1]["seed 2"] == 0.8 and rows[2]["default"] is None
     assert rows[4]["seed 2"] is None  # 4,000 steps measured on the default stand-in only
-    text = robustness.lever_findings(table, levers)
+    text = robustness_text.lever_findings(table, levers)
     assert "seed 2: best 8 orientations pooled (ARI 0.80 against 0.50" in text and "outside the intervals" in text
     assert "one view's budget curve peaks at 2,000 steps" in text  # seed 2: 0.3, 0.5 (configured), 0.6
     assert "default: best 8 orientations pooled (ARI 0.79 against 0.74" in text and "inside the intervals" in text
-    assert robustness.lever_rows({"sets": {}}, None) == [] and robustness.lever_findings({"sets": {}}) == ""
+    assert robustness_text.lever_rows({"sets": {}}, None) == [] and robustness_text.lever_findings({"sets": {}}) == ""
 
 
 @pytest.mark.slow

@@ -78,7 +78,7 @@ def test_the_report_style_keeps_the_same_table_whole(tmp_path, factor):
 
 def test_the_widest_kept_result_tables_fit_the_page(tmp_path, factor):
     """The lever and robustness tables of results/ (the widest chapter 5 shows) as the chapter builds them."""
-    from islandvae.islands import robustness
+    from islandvae.islands import robustness_text
     from islandvae.islands.levers import lever_effects
     from islandvae.islands.sections import section_rows
 
@@ -87,7 +87,8 @@ def test_the_widest_kept_result_tables_fit_the_page(tmp_path, factor):
     effects = lever_effects(levers)
     tables = [[{k: r[k] for k in ("lever", "steps", "island ARI", "island balanced accuracy")} for r in effects],
               [{k: r[k] for k in ("lever", "island type", "brain probe", "recon MSE")} for r in effects],
-              *robustness.table_rows(robust), section_rows(robust["sets"]), robustness.lever_rows(robust, levers)]
+              *robustness_text.table_rows(robust), section_rows(robust["sets"]),
+              robustness_text.lever_rows(robust, levers)]
     body = "\n\n".join(_markdown(t, digits=2) for t in tables)
     pdf = _pdf(tmp_path, body)
     assert table_problems(pdf, factor) == []

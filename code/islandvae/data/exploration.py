@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from islandvae.data.hdf5 import Inventory, open_h5, read_pixels
+from islandvae.data.filters import read_pixels
+from islandvae.data.hdf5 import Inventory, open_h5
 from islandvae.data.stats import brain_histograms, stats_from_histogram
 from islandvae.data.truth import TruthFile, truth_path
 

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from islandvae import files
+from islandvae.data.filters import first_line, pixel_problem, read_pixels, register_filters
 from islandvae.errors import UserError
 from islandvae.files import show
 
@@ -99,7 +100,7 @@ def open_h5(path: Path | str) -> h5py.File:
         raise UserError(f"data file {show(path)} not found; {COURSE_FILE_HINT}, or point data.path at it")
     if path.is_dir():
         raise UserError(f"data file {show(path)} is a directory; point data.path at the .h5 file inside it")
-    _register_filters()
+    register_filters()
     try:
         if not h5py.is_hdf5(path):
             raise UserError(f"data file {show(path)} is not an HDF5 file; point data.path at the .h5 file")
@@ -113,47 +114,6 @@ def open_h5(path: Path | str) -> h5py.File:
             f"data file {show(path)} cannot be read as HDF5 ({first_line(err)}); "
             "it is truncated or corrupt: copy it again"
         ) from None
-
-
-# Compression filters that image files use and plain HDF5 cannot decode (registered ids, The HDF Group's list)
-FILTER_NAMES = {307: "bzip2", 32001: "Blosc", 32004: "LZ4", 32008: "Bitshuffle", 32013: "ZFP", 32015: "Zstandard",
-                32017: "SZ", 32018: "FCIDECOMP", 32024: "SZ3", 32026: "Blosc2"}
-
-
-def _register_filters() -> None:
-    """Make hdf5plugin's compression filters (Blosc, LZ4, Zstandard, ...) known to HDF5 where it is installed."""
-    try:
-        import hdf5plugin  # noqa: F401  (importing it registers the filters)
-    except ImportError:
-        pass
-
-
-def read_pixels(ds: h5py.Dataset, selection, info: ImageInfo, path: Path) -> np.ndarray:
-    """ds[selection], with a one-line UserError when the pixels cannot be read: a compression filter that this
-    installation cannot decode (named, with what to do), else a damaged file."""
-    try:
-        return ds[selection]
-    except OSError as err:
-        raise pixel_problem(err, ds, info, path) from None
-
-
-def pixel_problem(err: OSError, ds: h5py.Dataset, info: ImageInfo, path: Path) -> UserError:
-    """The one-line error for pixels that cannot be read (read_pixels)."""
-    plist = ds.id.get_create_plist()
-    codes = [plist.get_filter(k)[0] for k in range(plist.get_nfilters())]
-    missing = [c for c in codes if not h5py.h5z.filter_avail(c)]
-    where = f"dataset '{info.brain}/{info.name}' in {show(path)}"
-    if missing:
-        names = ", ".join(f"{c} ({FILTER_NAMES[c]})" if c in FILTER_NAMES else str(c) for c in missing)
-        return UserError(f"{where} is compressed with HDF5 filter {names}, which this installation cannot decode: "
-                         "`pip install hdf5plugin` (read automatically once installed), or rewrite the file without "
-                         "it (`h5repack -f NONE in.h5 out.h5` where the filter is installed)")
-    return UserError(f"{where} cannot be read ({first_line(err)}); the file is corrupt: copy it again")
-
-
-def first_line(err: Exception) -> str:
-    """The first line of an exception's message (HDF5 errors can run over several)."""
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def read_inventory(path: Path | str) -> Inventory:

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from islandvae.data.filters import read_pixels
 from islandvae.data.hdf5 import (
     ImageInfo,
     Inventory,
     describe_file,
     open_h5,
-    read_pixels,
     training_brains,
 )
 from islandvae.errors import UserError

@@ -42,7 +42,7 @@ from islandvae.islands.features import (
     island_probe,
     test_picks,
 )
-from islandvae.islands.finder import edge_islands, find_islands, match_found
+from islandvae.islands.finder import edge_islands, empty_images, find_islands, majority_types, match_found
 from islandvae.islands.grid import TYPES, Grid, grid_measures, tissue_grid, true_islands
 from islandvae.islands.morphology import blob_sigma, detector_scale
 from islandvae.islands.sections import (
@@ -229,30 +229,6 @@ class Discovery:
         return out
 
 
-def empty_images(grid: Grid, found: np.ndarray) -> dict:
-    """The finder on sections without islands: how many test images hold no true island tile (nor an ambiguous
-    one), and how many islands were found on them."""
-    labels = grid.label
-    island = (*TYPES, "ambiguous")
-    empty = [k for k in np.unique(grid.image) if not np.isin(labels[grid.image == k], island).any()]
-    on_empty = np.isin(grid.image, empty) & (found >= 0)
-    return {"empty images": len(empty), "found on empty images": int(len(np.unique(found[on_empty])))}
-
-
-def majority_types(found: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """Per found island, the island type most of its tiles have by the truth ('' when none of them is an island
-    tile)."""
-    n = int(found.max()) + 1 if (found >= 0).any() else 0
-    out = np.full(n, "", dtype=object)
-    for k in range(n):
-        tiles = label[found == k]
-        tiles = tiles[np.isin(tiles, TYPES)]
-        if len(tiles):
-            values, counts = np.unique(tiles, return_counts=True)
-            out[k] = values[counts.argmax()]
-    return out.astype(str)
-
-
 def describe_types(morphology: list[dict], types: np.ndarray, k: int, *, reps: int = BOOTSTRAP, seed: int = 0) -> list:
     """Per type: its islands and, per measure, the mean over its islands with a 95 % bootstrap interval."""
     rng = np.random.default_rng(seed)
@@ -269,5 +245,3 @@ def describe_types(morphology: list[dict], types: np.ndarray, k: int, *, reps: i
             row[measure] = (float(values.mean()), *interval(values[p].mean() for p in draws(rng, len(values), reps)))
         out.append(row)
     return out
-
-

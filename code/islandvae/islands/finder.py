@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from islandvae.data.hdf5 import ImageSource
-from islandvae.islands.grid import EIGHT, Grid, grid_measures, island_crop, regions
+from islandvae.islands.grid import EIGHT, TYPES, Grid, grid_measures, island_crop, regions
 
 FIT_TILES = 6000  # tiles the tile clustering is fitted on (all tiles are then assigned)
 MAX_CLUSTERS = 8
@@ -153,3 +153,25 @@ def match_found(found: np.ndarray, true: np.ndarray) -> dict:
             "overlap": float(iou.max(1).mean())}
 
 
+def empty_images(grid: Grid, found: np.ndarray) -> dict:
+    """The finder on sections without islands: how many test images hold no true island tile (nor an ambiguous
+    one), and how many islands were found on them."""
+    labels = grid.label
+    island = (*TYPES, "ambiguous")
+    empty = [k for k in np.unique(grid.image) if not np.isin(labels[grid.image == k], island).any()]
+    on_empty = np.isin(grid.image, empty) & (found >= 0)
+    return {"empty images": len(empty), "found on empty images": int(len(np.unique(found[on_empty])))}
+
+
+def majority_types(found: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """Per found island, the island type most of its tiles have by the truth ('' when none of them is an island
+    tile)."""
+    n = int(found.max()) + 1 if (found >= 0).any() else 0
+    out = np.full(n, "", dtype=object)
+    for k in range(n):
+        tiles = label[found == k]
+        tiles = tiles[np.isin(tiles, TYPES)]
+        if len(tiles):
+            values, counts = np.unique(tiles, return_counts=True)
+            out[k] = values[counts.argmax()]
+    return out.astype(str)

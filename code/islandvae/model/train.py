@@ -7,8 +7,9 @@ CPU an interrupted run ends with the same weights as an uninterrupted one. `load
 the report calls: it trains only when the run is missing or unfinished.
 
 Each concern reads alone: the loop (`_train_run`); one step, its precision and gradient scaler (model/steps.py:
-`encoder_input`, `optimise`, `RunningMeans` for the logged means); the checkpoints and the comparison snapshot
-(`Saver`); the evaluation and the stopping rule (`judged`, `Progress.judge`); Ctrl-C (`StopRequest`).
+`encoder_input`, `optimise`, `RunningMeans` for the logged means); the checkpoints, the comparison snapshot and
+the stopping rule (model/saver.py: `Saver`, `Progress.judge`) with the evaluation (`judged`); Ctrl-C
+(model/interrupt.py: `StopRequest`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,7 +31,9 @@ from islandvae.errors import Interrupted, UserError
 from islandvae.files import show
 from islandvae.model import checkpoint
 from islandvae.model.device import distributed_setup, pick_device, pick_precision
+from islandvae.model.interrupt import StopRequest
 from islandvae.model.runs import Logger, Run, training_lock
+from islandvae.model.saver import Progress, Saver, finished_steps
 from islandvae.model.speed import check_run_plan
 from islandvae.model.steps import (
     RANK_NOISE,
@@ -60,33 +62,6 @@ def check_train(config: Config) -> None:
     if t.beta < 0 or t.l2 < 0 or t.warmup_steps < 0 or t.min_delta < 0:
         raise UserError("train.beta, train.l2, train.warmup_steps and train.min_delta must not be negative")
     check_model(config.model, config.sampling.tile_size)
-
-
-@dataclass
-class Progress:
-    """What a run must remember across an interruption besides the weights: where it is and how it is doing."""
-
-    step: int = 0
-    best: float = math.inf  # lowest test loss so far (best.pt)
-    floor: float = math.inf  # test loss at the last improvement by more than min_delta
-    stall: int = 0  # evaluations since then (after the warm-up)
-    seconds: float = 0.0  # training time before this process
-    done: bool = False
-    reason: str = ""
-
-    def judge(self, test_loss: float, t) -> bool:
-        """Update with an evaluation; True when test_loss is a new best. Sets done by the stopping rule."""
-        better = test_loss < self.best
-        self.best = min(self.best, test_loss)
-        if test_loss < self.floor * (1 - t.min_delta):
-            self.floor, self.stall = test_loss, 0
-        elif self.step > t.warmup_steps:
-            self.stall += 1
-        if self.stall >= t.patience:
-            self.done, self.reason = True, "converged"
-        elif self.step >= t.max_steps:
-            self.done, self.reason = True, "max_steps"
-        return better
 
 
 def train(config: Config, *, progress: bool = True, stop_at: int | None = None) -> Run:
@@ -201,96 +176,6 @@ def judged(state: Progress, saver: Saver, model: VAE, test: torch.Tensor, t, dev
         torch.distributed.broadcast(stop, 0)
     state.done = bool(stop[0])
     return scores
-
-
-class Saver:
-    """A run's checkpoints as training writes them: last.pt (weights, optimizer, noise, gradient scaler and
-    progress: what a resumed run needs to go on bit for bit) at every evaluation and by the clock, best.pt at a
-    new best, and the comparison snapshot step-<n>.pt."""
-
-    def __init__(self, config: Config, run: Run, model: VAE, optimizer, noise: torch.Generator, scaler):
-        self.config, self.run, self.model, self.optimizer, self.noise, self.scaler = \
-            config, run, model, optimizer, noise, scaler
-        self.saved_at = time.perf_counter()
-
-    def resume(self, device: torch.device) -> Progress:
-        """The progress of last.pt, with the weights, optimizer, scaler and noise restored; a fresh start without
-        one (a finished run: its progress, done)."""
-        if not self.run.last.is_file():
-            return Progress()
-        saved = checkpoint.load(self.run.last, self.config, map_location=device)
-        if saved.get("done"):
-            return Progress(done=True)
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        if self.scaler is not None and "scaler" in saved:  # the scale reached: a resumed float16 run goes on as it was
-            self.scaler.load_state_dict(saved["scaler"])
-        self.noise.set_state(saved["generator"].cpu())
-        return Progress(**saved["progress"])
-
-    def due(self) -> bool:
-        """Whether train.checkpoint_minutes have passed since last.pt was written."""
-        return time.perf_counter() - self.saved_at >= 60 * self.config.train.checkpoint_minutes
-
-    def last(self, state: Progress, seconds: float) -> None:
-        saved = dataclasses.replace(state, seconds=seconds)
-        checkpoint.save(self.run.last, model=self.model, optimizer=self.optimizer, step=state.step,
-                        generator_state=self.noise.get_state(), config=self.config,
-                        extra={"progress": dataclasses.asdict(saved), "done": state.done, "reason": state.reason,
-                               "seconds": seconds, **({"scaler": self.scaler.state_dict()} if self.scaler else {})})
-        self.saved_at = time.perf_counter()
-
-    def best(self, state: Progress, scores: dict) -> None:
-        checkpoint.save(self.run.best, model=self.model, optimizer=None, step=state.step,
-                        generator_state=self.noise.get_state(), config=self.config, extra=scores)
-
-    def snapshot(self, step: int) -> None:
-        checkpoint.save(self.run.snapshot(step), model=self.model, optimizer=None, step=step,
-                        generator_state=self.noise.get_state(), config=self.config)
-
-
-def finished_steps(run: Run, config: Config) -> int:
-    """The steps a run already holds in last.pt (0 without one; a finished run: its whole budget)."""
-    if not run.last.is_file():
-        return 0
-    saved = checkpoint.load(run.last, config)
-    return config.train.max_steps if saved.get("done") else int(saved["step"])
-
-
-class StopRequest:
-    """Whether Ctrl-C (SIGINT) was pressed while training: the first press asks the loop to stop after the step it
-    is in (one line on stderr), a second stops at once. Its handler is set for the `with` block only, and only in
-    the main thread (no signal handler can be set elsewhere)."""
-
-    def __init__(self):
-        self.pressed, self.previous, self.pid = False, None, os.getpid()
-
-    def __enter__(self):
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        import signal
-
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-    def __call__(self) -> bool:
-        return self.pressed
-
-    def _handler(self, signum, frame):
-        import sys
-
-        if os.getpid() != self.pid:  # a DataLoader worker forked from here: the main process decides
-            return
-        if self.pressed:
-            raise KeyboardInterrupt
-        self.pressed = True
-        print("\nislandvae: stopping after this step and saving (Ctrl-C again to stop at once)", file=sys.stderr)
 
 
 def load_model(path: Path, config: Config, device: torch.device | str = "cpu") -> VAE:
