@@ -34,8 +34,13 @@ COMPARED = ("discovery.json", "islands.json", "latent-sizes.json", "midpoints.js
 
 
 def toml_value(value) -> str:
-    return json.dumps(str(value)) if isinstance(value, (str, Path)) else str(value).lower() \
-        if isinstance(value, bool) else repr(value)
+    return (
+        json.dumps(str(value))
+        if isinstance(value, (str, Path))
+        else str(value).lower()
+        if isinstance(value, bool)
+        else repr(value)
+    )
 
 
 def copied_config(config, source: Path, into: Path) -> Path:
@@ -75,14 +80,17 @@ def print_plan(config) -> None:
     from islandvae.islands.plan import analysis_plan
 
     plan = analysis_plan(config)
-    print(f"analysis plan of config {config.name} (upper bounds, from the file's metadata; "
-          f"{plan['GFLOP per pass']:.3g} GFLOP per encoder pass):")
+    print(
+        f"analysis plan of config {config.name} (upper bounds, from the file's metadata; "
+        f"{plan['GFLOP per pass']:.3g} GFLOP per encoder pass):"
+    )
     for part, n in plan["passes"].items():
         print(f"  {n:>12,} passes  {part}")
     print(f"  {sum(plan['passes'].values()):>12,} passes in all, {plan['PFLOP']:.3g} PFLOP")
     for name, hours in plan["hours"].items():
-        span = (f"{hours:.1f} h" if hours >= 1 else f"{60 * hours:.1f} min" if hours >= 1 / 60
-                else f"{3600 * hours:.1f} s")
+        span = (
+            f"{hours:.1f} h" if hours >= 1 else f"{60 * hours:.1f} min" if hours >= 1 / 60 else f"{3600 * hours:.1f} s"
+        )
         print(f"  {name}: {span} at its assumed sustained rate (model/speed.py GPU_CLASSES)")
 
 
@@ -91,8 +99,11 @@ def main() -> int:
     parser.add_argument("--config", default="configs/default.toml")
     parser.add_argument("--reference", type=Path, help="runs/<config> folder whose results to compare with")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR (must not exist) and keep it")
-    parser.add_argument("--plan-only", action="store_true",
-                        help="print the analysis plan (encoder passes, FLOPs, hours per GPU class) and stop")
+    parser.add_argument(
+        "--plan-only",
+        action="store_true",
+        help="print the analysis plan (encoder passes, FLOPs, hours per GPU class) and stop",
+    )
     args = parser.parse_args()
     try:
         config = load_config(args.config)
@@ -105,8 +116,9 @@ def main() -> int:
     runs = config.paths.runs
     folders = sorted(p for p in runs.glob(f"{config.name}*") if (p / "best.pt").is_file())
     if not folders:
-        print(f"analysis_speed: no trained run of config {config.name} in {runs}; run make train first",
-              file=sys.stderr)
+        print(
+            f"analysis_speed: no trained run of config {config.name} in {runs}; run make train first", file=sys.stderr
+        )
         return 2
     with tempfile.TemporaryDirectory(prefix="analysis-speed-") as scratch:
         tmp = args.keep or Path(scratch)
@@ -128,8 +140,9 @@ def main() -> int:
         reference = args.reference or runs / config.name
         found = differences(tmp / "runs" / config.name, reference)
         catalogue = f"islands-{config.name}.csv"
-        ours, theirs = ((folder / catalogue).read_text().splitlines() for folder in (tmp / "results",
-                                                                                    config.paths.results))
+        ours, theirs = (
+            (folder / catalogue).read_text().splitlines() for folder in (tmp / "results", config.paths.results)
+        )
         if ours != theirs:
             first = next((k for k, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
             found.append(f"{catalogue}: differs from line {first + 1} ({len(ours)} against {len(theirs)} lines)")

@@ -71,12 +71,17 @@ def point(config) -> dict:
     result = Discovery(Analysis(config), baselines=False).result()
     scores = result["island scores"]
     found = result.get("found agreement")
-    return {"steps": int(last["step"]), "seconds": round(float(last["seconds"]), 1),
-            "best step": int(best["step"]), "test loss": float(best["test_loss"]),
-            "recall": result["match"]["recall"], "types": result["types"]["k"],
-            "pipeline ARI": list(found["ari"]) if found else None,
-            "VAE ARI": list(scores[vae_name(scores)]["ari"]),
-            "pooled VAE ARI": list(scores["orientation-pooled VAE"]["ari"])}
+    return {
+        "steps": int(last["step"]),
+        "seconds": round(float(last["seconds"]), 1),
+        "best step": int(best["step"]),
+        "test loss": float(best["test_loss"]),
+        "recall": result["match"]["recall"],
+        "types": result["types"]["k"],
+        "pipeline ARI": list(found["ari"]) if found else None,
+        "VAE ARI": list(scores[vae_name(scores)]["ari"]),
+        "pooled VAE ARI": list(scores["orientation-pooled VAE"]["ari"]),
+    }
 
 
 def main(argv=None) -> int:
@@ -106,14 +111,20 @@ def main(argv=None) -> int:
                 print(f"{label}: trained to {steps:,} steps in {time.perf_counter() - started:.0f} s", flush=True)
             table.setdefault(label, []).append(point(c))
             p = table[label][-1]
-            ari = {k: "-" if p[k] is None else f"{p[k][0]:.2f} [{p[k][1]:.2f}, {p[k][2]:.2f}]"
-                   for k in ("pipeline ARI", "VAE ARI", "pooled VAE ARI")}
-            print(f"{label:24s} {steps:>6,} steps (best at {p['best step']:,}; test loss {p['test loss']:.2f}): "
-                  f"recall {p['recall']:.2f}, {p['types']} types, pipeline ARI {ari['pipeline ARI']}, VAE "
-                  f"{ari['VAE ARI']}, pooled {ari['pooled VAE ARI']}; {p['seconds']:.0f} s of training", flush=True)
+            ari = {
+                k: "-" if p[k] is None else f"{p[k][0]:.2f} [{p[k][1]:.2f}, {p[k][2]:.2f}]"
+                for k in ("pipeline ARI", "VAE ARI", "pooled VAE ARI")
+            }
+            print(
+                f"{label:24s} {steps:>6,} steps (best at {p['best step']:,}; test loss {p['test loss']:.2f}): "
+                f"recall {p['recall']:.2f}, {p['types']} types, pipeline ARI {ari['pipeline ARI']}, VAE "
+                f"{ari['VAE ARI']}, pooled {ari['pooled VAE ARI']}; {p['seconds']:.0f} s of training",
+                flush=True,
+            )
             if args.json:
-                write_atomic(args.json, json.dumps({"measured": time.strftime("%Y-%m-%d"), "sets": table},
-                                                   indent=1).encode())
+                write_atomic(
+                    args.json, json.dumps({"measured": time.strftime("%Y-%m-%d"), "sets": table}, indent=1).encode()
+                )
             previous = c
     return 0
 

@@ -62,17 +62,21 @@ def main() -> None:
     plans = {p: make_plans(PRESETS[p], 0, DEFAULT_DIFFICULTY) for p in args.presets}
     for brain, target in REAL_GREY.items():
         style = STYLES[brain]
-        groups = [[sample(plan, bank, style) for plan in [x for x in plans[p] if x.brain == brain][: args.images]]
-                  for p in args.presets]
+        groups = [
+            [sample(plan, bank, style) for plan in [x for x in plans[p] if x.brain == brain][: args.images]]
+            for p in args.presets
+        ]
 
         def residuals(params):
             return np.concatenate([np.subtract(predicted(g, style, *params), target) for g in groups])
 
         fit = least_squares(residuals, [style.neuropil, style.gain], bounds=([0, 0.2], [1.5, 6]))
         neuropil, gain = fit.x
-        print(f"{brain}: neuropil={neuropil:.3f}, gain={gain:.3f}  residuals (mean, std per preset) "
-              f"{np.round(fit.fun, 1).tolist()} -> "
-              f"{replace(style, neuropil=round(float(neuropil), 3), gain=round(float(gain), 3))}")
+        print(
+            f"{brain}: neuropil={neuropil:.3f}, gain={gain:.3f}  residuals (mean, std per preset) "
+            f"{np.round(fit.fun, 1).tolist()} -> "
+            f"{replace(style, neuropil=round(float(neuropil), 3), gain=round(float(gain), 3))}"
+        )
 
 
 if __name__ == "__main__":

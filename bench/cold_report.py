@@ -21,8 +21,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = (("set-up", "venv"), ("data", "data"), ("training", "train"), ("analysis", "analysis"),
-          ("rendering", "report"))
+STAGES = (
+    ("set-up", "venv"),
+    ("data", "data"),
+    ("training", "train"),
+    ("analysis", "analysis"),
+    ("rendering", "report"),
+)
 DONE = ["-o", ".venv/.ready", "-o", "data", "-o", "train", "-o", "analysis"]  # the last stage only renders
 
 
@@ -32,8 +37,9 @@ def cpu() -> str:
         info = open("/proc/cpuinfo").read()
     except OSError:
         return "unknown CPU"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                 "unknown model")
+    model = next(
+        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown model"
+    )
     flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
     native = bool(flags & {"avx512_bf16", "amx_bf16"})
     vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
@@ -54,9 +60,12 @@ def main() -> int:
     with open(clone / "cold-report.log", "w") as log:
         for stage, target in STAGES:
             start = time.perf_counter()
-            done = subprocess.run(["make", *(DONE if target == "report" else []), target, f"CONFIG={args.config}"],
-                                  cwd=clone, stdout=log,
-                                  stderr=subprocess.STDOUT)
+            done = subprocess.run(
+                ["make", *(DONE if target == "report" else []), target, f"CONFIG={args.config}"],
+                cwd=clone,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             times[stage] = time.perf_counter() - start
             print(f"{stage:<10} make {target:<9} {times[stage]:7.0f} s", flush=True)
             if done.returncode:
@@ -65,8 +74,9 @@ def main() -> int:
         total = sum(times.values())
         print(f"{'total':<10} {'':<14} {total:7.0f} s = {total / 60:.1f} min", flush=True)
         start = time.perf_counter()
-        subprocess.run(["make", "report", f"CONFIG={args.config}"], cwd=clone, stdout=log, stderr=subprocess.STDOUT,
-                       check=True)
+        subprocess.run(
+            ["make", "report", f"CONFIG={args.config}"], cwd=clone, stdout=log, stderr=subprocess.STDOUT, check=True
+        )
         print(f"{'warm':<10} make report    {time.perf_counter() - start:7.0f} s (a second call, nothing changed)")
     chunks = re.findall(r"chunk '([^']+)': (\d+) s", (clone / "cold-report.log").read_text())
     slowest = sorted(((int(t), name) for name, t in chunks), reverse=True)[:5]

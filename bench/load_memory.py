@@ -53,11 +53,15 @@ def main() -> None:
     r = json.loads(out.stdout)
     mb = 1e6
     target = 1.1 * r["pixel_bytes"] + 300 * mb
-    print(f"training brains {' '.join(r['brains'])}: {r['images']} images, {r['pixel_bytes'] / mb:.0f} MB of pixels, "
-          f"loaded in {r['seconds']:.1f} s")
+    print(
+        f"training brains {' '.join(r['brains'])}: {r['images']} images, {r['pixel_bytes'] / mb:.0f} MB of pixels, "
+        f"loaded in {r['seconds']:.1f} s"
+    )
     print(f"RSS before loading (interpreter, numpy, h5py): {r['baseline'] / mb:.0f} MB")
-    print(f"peak RSS: {r['peak'] / mb:.0f} MB = {r['peak'] / r['pixel_bytes']:.3f} x pixel bytes "
-          f"(peak - baseline = {(r['peak'] - r['baseline']) / r['pixel_bytes']:.3f} x)")
+    print(
+        f"peak RSS: {r['peak'] / mb:.0f} MB = {r['peak'] / r['pixel_bytes']:.3f} x pixel bytes "
+        f"(peak - baseline = {(r['peak'] - r['baseline']) / r['pixel_bytes']:.3f} x)"
+    )
     print(f"target 1.1 x pixel bytes + 300 MB = {target / mb:.0f} MB: {'met' if r['peak'] <= target else 'MISSED'}")
 
 

@@ -67,17 +67,25 @@ def main() -> None:
     stats = training_stats(args.data, "B20", cache_dir="cache", progress=False)
     print(f"data: {args.data}, training brains {' '.join(brains)}, {images.nbytes / 1e6:.0f} MB in RAM; one core")
     for row in loader_rates(images, stats, sizes=(64, 128), batches=args.batches):
-        print(f"tile {row['tile']}, batch 64: project loader {row['project loader']:,} tiles/s, "
-              f"plain per-item {row['plain per-item']:,} tiles/s ({row['speed-up']:.1f} x); "
-              f"streaming bound {streaming_bound(row['tile']):,.0f} tiles/s")
+        print(
+            f"tile {row['tile']}, batch 64: project loader {row['project loader']:,} tiles/s, "
+            f"plain per-item {row['plain per-item']:,} tiles/s ({row['speed-up']:.1f} x); "
+            f"streaming bound {streaming_bound(row['tile']):,.0f} tiles/s"
+        )
     for workers in (0, 2):
-        out = [float(x) for x in subprocess.run([sys.executable, "-c", WORKER_RUN, args.data, str(workers)],
-                                                capture_output=True, text=True, check=True).stdout.split()]
+        out = [
+            float(x)
+            for x in subprocess.run(
+                [sys.executable, "-c", WORKER_RUN, args.data, str(workers)], capture_output=True, text=True, check=True
+            ).stdout.split()
+        ]
         line = f"{workers} workers: pixels {out[0]:.0f} MB, peak RSS main process {out[1]:.0f} MB"
         for k in range(workers):
             rss, private, copied = out[2 + 3 * k : 5 + 3 * k]
-            line += (f"; worker {k + 1}: resident {rss:.0f} MB, private {private:.0f} MB, "
-                     f"private inside the image buffer {copied:.0f} MB")
+            line += (
+                f"; worker {k + 1}: resident {rss:.0f} MB, private {private:.0f} MB, "
+                f"private inside the image buffer {copied:.0f} MB"
+            )
         print(line)
 
 

@@ -51,8 +51,9 @@ def set_variants(config, controls: int) -> dict | None:
         arrays = {k: saved[k] for k in ("island", "core", "label", "measures", "features")}
     s = config.sampling.tile_size
     with TruthFile(truth_path(config.data.path)) as truth:
-        grid = tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
-                                 stride=max(s // 2, 1), truth=truth)
+        grid = tissue_grid(
+            a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s, stride=max(s // 2, 1), truth=truth
+        )
     island, core = arrays["island"], arrays["core"]
     ordinary = ordinary_tiles(grid, island)
     rng = np.random.default_rng(config.sampling.seed)
@@ -61,8 +62,9 @@ def set_variants(config, controls: int) -> dict | None:
         picked[rng.permutation(np.flatnonzero(ordinary & (grid.image == k)))[:controls]] = True
     need = np.flatnonzero(picked | (core & (island >= 0)))
     pooled = np.zeros_like(arrays["features"], dtype=float)
-    pooled[need] = features_of(a.model, a.test_images, [grid.keys[t] for t in need], a.stats, pooled=True,
-                               first=arrays["features"][need])
+    pooled[need] = features_of(
+        a.model, a.test_images, [grid.keys[t] for t in need], a.stats, pooled=True, first=arrays["features"][need]
+    )
     measured = arrays["measures"].astype(float)
     for j in range(measured.shape[1]):  # a tile without cells takes the median size and roundness
         measured[~np.isfinite(measured[:, j]), j] = np.nanmedian(measured[:, j])
@@ -77,13 +79,20 @@ def set_variants(config, controls: int) -> dict | None:
             f = features if how == "none" else normalised(features, grid.image, picked, how)
             typing = island_types(f, members, seed=config.train.seed, typed=typed)
             known = (truth != "") & (typing["type"] >= 0)
-            ari = (agreement(typing["type"][known], truth[known], reps=50)["ari"][0]
-                   if len(set(truth[known])) > 1 else None)
-            confound = section_confound(describe(f, members), typing["axis"], typing["type"],
-                                                  section, statistics, seed=config.train.seed)
-            out[f"{space}, {how}"] = {"types": typing["k"], "ari": ari,
-                                      "types ~ sections ARI": confound["types ~ sections ARI"],
-                                      "axis ~ section |r|": confound["axis ~ section |r|"]}
+            ari = (
+                agreement(typing["type"][known], truth[known], reps=50)["ari"][0]
+                if len(set(truth[known])) > 1
+                else None
+            )
+            confound = section_confound(
+                describe(f, members), typing["axis"], typing["type"], section, statistics, seed=config.train.seed
+            )
+            out[f"{space}, {how}"] = {
+                "types": typing["k"],
+                "ari": ari,
+                "types ~ sections ARI": confound["types ~ sections ARI"],
+                "axis ~ section |r|": confound["axis ~ section |r|"],
+            }
     return out
 
 

@@ -69,9 +69,11 @@ def main() -> None:
         sampler.join()
         inventory = read_inventory(path)
         pixels = sum(i.pixels for i in inventory.images)
-        print(f"{preset}: {len(inventory.images)} images, {pixels / 1e6:.0f} Mpx, {seconds:.1f} s "
-              f"({pixels / 1e6 / seconds:.1f} Mpx/s), peak memory {peak[0] / 1e9:.2f} GB, "
-              f"file {path.stat().st_size / 1e9:.2f} GB")
+        print(
+            f"{preset}: {len(inventory.images)} images, {pixels / 1e6:.0f} Mpx, {seconds:.1f} s "
+            f"({pixels / 1e6 / seconds:.1f} Mpx/s), peak memory {peak[0] / 1e9:.2f} GB, "
+            f"file {path.stat().st_size / 1e9:.2f} GB"
+        )
 
 
 if __name__ == "__main__":

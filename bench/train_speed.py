@@ -48,22 +48,30 @@ from islandvae.model.speed import (
 )
 from islandvae.model.vae import VAE, loss_terms
 
-KINDS = {"convolution backward": ("convolution_backward",), "convolution": ("convolution",),
-         "GroupNorm": ("group_norm",), "SiLU": ("silu",), "Adam step": ("Optimizer.step", "_foreach", "lerp",
-                                                                         "addcdiv", "addcmul", "sqrt")}
+KINDS = {
+    "convolution backward": ("convolution_backward",),
+    "convolution": ("convolution",),
+    "GroupNorm": ("group_norm",),
+    "SiLU": ("silu",),
+    "Adam step": ("Optimizer.step", "_foreach", "lerp", "addcdiv", "addcmul", "sqrt"),
+}
 
 
 def show_plan(config) -> list[dict]:
     """Print what `make report` trains for `config` and the hours it takes per GPU class; return the plan."""
     plan = training_plan(config)
     for r in plan:
-        print(f"  {r['model']}: {r['steps']:,} steps of {r['batch']} tiles, {r['GFLOP per tile']:.2f} GFLOP per tile "
-              f"(forward + backward), {r['PFLOP']:.2f} PFLOP with its evaluations")
+        print(
+            f"  {r['model']}: {r['steps']:,} steps of {r['batch']} tiles, {r['GFLOP per tile']:.2f} GFLOP per tile "
+            f"(forward + backward), {r['PFLOP']:.2f} PFLOP with its evaluations"
+        )
     print(f"  in all {sum(r['PFLOP'] for r in plan):.1f} PFLOP (early stopping can only shorten it):")
     for name, rate in GPU_CLASSES.items():
-        print(f"    {name} ({rate['precision']}): {plan_hours(plan, rate['sustained']):.1f} h at "
-              f"{rate['sustained']:g} TFLOP/s sustained "
-              f"(assumed; peak {rate['peak']:g})")
+        print(
+            f"    {name} ({rate['precision']}): {plan_hours(plan, rate['sustained']):.1f} h at "
+            f"{rate['sustained']:g} TFLOP/s sustained "
+            f"(assumed; peak {rate['peak']:g})"
+        )
     return plan
 
 
@@ -82,6 +90,7 @@ def stepper(config, *, layout=torch.channels_last, fused: bool = False, compiled
         optimizer.zero_grad()
         terms["total"].backward()
         optimizer.step()
+
     return step
 
 
@@ -100,16 +109,21 @@ def where(config, seconds: float) -> None:
         if not (kind == "convolution" and "backward" in e.key):
             shares[kind] += e.self_cpu_time_total
     total = sum(shares.values())
-    print(f"where a training step's time goes ({calls} steps profiled): " +
-          ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in shares.items()))
+    print(
+        f"where a training step's time goes ({calls} steps profiled): "
+        + ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in shares.items())
+    )
 
 
 def alternatives(config, seconds: float, rounds: int = 2) -> None:
     """tiles/s of the fp32 step in other forms, beside the project's, measured in `rounds` interleaved rounds
     (this machine's speed drifts by about 10 %: a form is faster only where every round says so)."""
-    forms = {"channels-last, foreach Adam (the project's)": {},
-             "contiguous (NCHW)": {"layout": torch.contiguous_format},
-             "fused Adam": {"fused": True}, "torch.compile": {"compiled": True}}
+    forms = {
+        "channels-last, foreach Adam (the project's)": {},
+        "contiguous (NCHW)": {"layout": torch.contiguous_format},
+        "fused Adam": {"fused": True},
+        "torch.compile": {"compiled": True},
+    }
     steps, compile_s, rates = {}, {}, {name: [] for name in forms}
     for name, kwargs in forms.items():
         steps[name] = stepper(config, **kwargs)
@@ -126,9 +140,12 @@ def alternatives(config, seconds: float, rounds: int = 2) -> None:
         line = f"{name}: " + " / ".join(f"{v:,.0f}" for v in r) + f" tiles/s ({change} per round)"
         if forms[name].get("compiled"):
             saved = config.sampling.batch_size * (1 / min(base) - 1 / max(r))  # seconds saved per step at best
-            line += (f"; first step {compile_s[name]:.0f} s (compiling; an inductor cache on disk shortens it), paid "
-                     f"back after {compile_s[name] / saved:,.0f} steps at best" if saved > 0 else
-                     f"; first step {compile_s[name]:.0f} s (compiling), never paid back")
+            line += (
+                f"; first step {compile_s[name]:.0f} s (compiling; an inductor cache on disk shortens it), paid "
+                f"back after {compile_s[name] / saved:,.0f} steps at best"
+                if saved > 0
+                else f"; first step {compile_s[name]:.0f} s (compiling), never paid back"
+            )
         print(line, flush=True)
 
 
@@ -141,8 +158,11 @@ def on_the_gpu(config, flops: float, plan: list[dict], seconds: float, peak: flo
     for row in training_rates(config, seconds=seconds, device="cuda"):
         tflops = row["tiles/s"] * flops / 1e12
         share = f", {100 * tflops / peak:.1f} % of the peak" if peak else ""
-        print(f"{row['precision']} on the GPU: {row['tiles/s']:,.0f} tiles/s = {tflops:,.2f} TFLOP/s{share}; "
-              f"the plan at this rate: {plan_hours(plan, tflops):.2f} h", flush=True)
+        print(
+            f"{row['precision']} on the GPU: {row['tiles/s']:,.0f} tiles/s = {tflops:,.2f} TFLOP/s{share}; "
+            f"the plan at this rate: {plan_hours(plan, tflops):.2f} h",
+            flush=True,
+        )
 
 
 def main() -> int:
@@ -161,8 +181,10 @@ def main() -> int:
     if args.plan_only:
         return 0
     print(f"CPU: {describe_cpu()}")
-    print(f"config {config.name}: tile {config.sampling.tile_size}, batch {config.sampling.batch_size}, "
-          f"{flops / 1e9:.2f} GFLOP per tile (forward + backward), {torch.get_num_threads()} threads")
+    print(
+        f"config {config.name}: tile {config.sampling.tile_size}, batch {config.sampling.batch_size}, "
+        f"{flops / 1e9:.2f} GFLOP per tile (forward + backward), {torch.get_num_threads()} threads"
+    )
     if torch.cuda.is_available():  # first: the GPU's figures are the point there, the CPU's take long at this size
         on_the_gpu(config, flops, plan, args.seconds, args.peak)
     trained = {}
@@ -172,10 +194,14 @@ def main() -> int:
         else:
             trained[row["precision"]] = row["tiles/s"] * flops / 1e9
             print(f"{row['precision']}: {row['tiles/s']:,.0f} tiles/s = {trained[row['precision']]:,.1f} GFLOP/s")
-    rates = {name: matmul_rate(dtype, seconds=args.seconds) for name, dtype in (("fp32", torch.float32),
-                                                                                ("bf16", torch.bfloat16))}
-    print("matmul (1024^3): " + ", ".join(f"{name} {'not timed' if r is None else f'{r:,.0f} GFLOP/s'}"
-                                          for name, r in rates.items()))
+    rates = {
+        name: matmul_rate(dtype, seconds=args.seconds)
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
+    }
+    print(
+        "matmul (1024^3): "
+        + ", ".join(f"{name} {'not timed' if r is None else f'{r:,.0f} GFLOP/s'}" for name, r in rates.items())
+    )
     print(f"fp32 training at {100 * trained['fp32'] / rates['fp32']:.0f} % of the fp32 matmul rate")
     if args.where:
         where(config, args.seconds)

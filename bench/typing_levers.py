@@ -41,8 +41,9 @@ from islandvae.model.runs import Run
 FIT_TILES = 6000
 
 
-def phenotype_axis(features: np.ndarray, island: np.ndarray, core: np.ndarray, n: int, phenotypes: int,
-                   seed: int) -> np.ndarray:
+def phenotype_axis(
+    features: np.ndarray, island: np.ndarray, core: np.ndarray, n: int, phenotypes: int, seed: int
+) -> np.ndarray:
     """Per found island, the first principal component of the Hellinger-transformed shares of its core tiles
     over the tile phenotypes."""
     from sklearn.cluster import KMeans
@@ -78,19 +79,26 @@ def set_levers(config, phenotypes: int) -> dict | None:
     majority = majority_types(island, arrays["label"])
     known = (majority != "") & typed
     seed = config.train.seed
-    axes = {"pipeline axis": np.array(result["types"]["axis"]),
-            "phenotype histogram": phenotype_axis(arrays["features"], island, core, n, phenotypes, seed)}
+    axes = {
+        "pipeline axis": np.array(result["types"]["axis"]),
+        "phenotype histogram": phenotype_axis(arrays["features"], island, core, n, phenotypes, seed),
+    }
     out = {}
-    for lever, axis, sections in (("BIC on all islands", axes["pipeline axis"], None),
-                                  ("k over sections", axes["pipeline axis"], section),
-                                  ("phenotype histogram", axes["phenotype histogram"], section)):
+    for lever, axis, sections in (
+        ("BIC on all islands", axes["pipeline axis"], None),
+        ("k over sections", axes["pipeline axis"], section),
+        ("phenotype histogram", axes["phenotype histogram"], section),
+    ):
         typing = types_on_axis(axis, sizes, typed, seed=seed, sections=sections)
         found = typing["type"]
         score = agreement(found[known], majority[known])["ari"] if len(set(majority[known])) > 1 else None
         on = typed & (np.bincount(section[typed], minlength=section.max() + 1)[section] >= 2)
-        out[lever] = {"types": typing["k"], "ari": list(score) if score else None,
-                      "types ~ sections ARI": float(adjusted_rand(section[on], found[on])) if on.any() else None,
-                      "k over sections": {str(k): v for k, v in typing["k over sections"].items()}}
+        out[lever] = {
+            "types": typing["k"],
+            "ari": list(score) if score else None,
+            "types ~ sections ARI": float(adjusted_rand(section[on], found[on])) if on.any() else None,
+            "k over sections": {str(k): v for k, v in typing["k over sections"].items()},
+        }
     return out
 
 
@@ -108,10 +116,15 @@ def main(argv=None) -> int:
             ari = "-" if v["ari"] is None else f"{v['ari'][0]:.2f} [{v['ari'][1]:.2f}, {v['ari'][2]:.2f}]"
             shares = ", ".join(f"{k}: {s:.0%}" for k, s in v["k over sections"].items())
             confound = "-" if v["types ~ sections ARI"] is None else f"{v['types ~ sections ARI']:.2f}"
-            print(f"{label:40s} {lever:22s} types {v['types']}  ARI {ari:20s} types ~ sections {confound}"
-                  f"  {'(k over sections ' + shares + ')' if shares else ''}", flush=True)
-    medians = {lever: float(np.median([r[lever]["ari"][0] if r[lever]["ari"] else 0.0 for r in table.values()]))
-               for lever in next(iter(table.values()), {})}
+            print(
+                f"{label:40s} {lever:22s} types {v['types']}  ARI {ari:20s} types ~ sections {confound}"
+                f"  {'(k over sections ' + shares + ')' if shares else ''}",
+                flush=True,
+            )
+    medians = {
+        lever: float(np.median([r[lever]["ari"][0] if r[lever]["ari"] else 0.0 for r in table.values()]))
+        for lever in next(iter(table.values()), {})
+    }
     print("median ARI over the sets scored:", {k: round(v, 2) for k, v in medians.items()})
     return 0
 

@@ -55,8 +55,10 @@ def words(pdf: Path) -> tuple[list[list[dict]], list[tuple[float, float]]]:
     import pdfplumber
 
     with pdfplumber.open(pdf) as doc:
-        return ([page.extract_words(extra_attrs=["size", "fontname"]) for page in doc.pages],
-                [(float(page.width), float(page.height)) for page in doc.pages])
+        return (
+            [page.extract_words(extra_attrs=["size", "fontname"]) for page in doc.pages],
+            [(float(page.width), float(page.height)) for page in doc.pages],
+        )
 
 
 def body_size(typst_options: dict) -> float:
@@ -90,16 +92,18 @@ def table_problems(pdf: Path, factor: float, body: float = 11.0) -> list[str]:
                     problems.append(f"{pdf.name} p{number}: table word broken by hyphenation: {w['text']!r}")
             for a, b in itertools.pairwise(line):
                 if b["x0"] - a["x1"] < 0.1 * a["size"]:
-                    problems.append(f"{pdf.name} p{number}: table cells run into each other: "
-                                    f"{a['text']!r} {b['text']!r}")
+                    problems.append(
+                        f"{pdf.name} p{number}: table cells run into each other: {a['text']!r} {b['text']!r}"
+                    )
         for upper, lower in itertools.pairwise(lines):
             size = upper[0]["size"]
             if lower[0]["top"] - upper[0]["top"] < 1.5 * size:
                 for a in upper:
                     below = [b for b in lower if b["x0"] < a["x1"] and a["x0"] < b["x1"]]
                     if below:
-                        problems.append(f"{pdf.name} p{number}: a table cell wraps: {a['text']!r} over "
-                                        f"{below[0]['text']!r}")
+                        problems.append(
+                            f"{pdf.name} p{number}: a table cell wraps: {a['text']!r} over {below[0]['text']!r}"
+                        )
                         break
     return problems
 
@@ -113,6 +117,8 @@ def margin_problems(pdf: Path, margin_x: float) -> list[str]:
             # Typst lets a line's last punctuation or hyphen hang into the margin (text overhang): allowed
             hang = 0.3 * w["size"] if w["text"][-1:] in PUNCTUATION else 1.0
             if w["x1"] > width - margin_x + hang or w["x0"] < margin_x - 1.0:
-                problems.append(f"{pdf.name} p{number}: {w['text']!r} runs past the text block "
-                                f"(x {w['x0']:.0f}-{w['x1']:.0f} pt of {width:.0f}, margins {margin_x:.0f} pt)")
+                problems.append(
+                    f"{pdf.name} p{number}: {w['text']!r} runs past the text block "
+                    f"(x {w['x0']:.0f}-{w['x1']:.0f} pt of {width:.0f}, margins {margin_x:.0f} pt)"
+                )
     return problems

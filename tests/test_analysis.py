@@ -31,8 +31,13 @@ def test_probes_tell_separable_labels_apart_and_random_ones_not():
     labels = np.array(["granular", "parvicellular", "plain"])[rng.integers(0, 3, 600)]
     signal = (labels[:, None] == np.array(["granular", "parvicellular", "plain"])).astype(float)
     images = np.repeat(np.arange(30), 10)
-    good = probes(signal[:300] + rng.normal(0, 0.1, (300, 3)), labels[:300],
-                  signal[300:] + rng.normal(0, 0.1, (300, 3)), labels[300:], images)
+    good = probes(
+        signal[:300] + rng.normal(0, 0.1, (300, 3)),
+        labels[:300],
+        signal[300:] + rng.normal(0, 0.1, (300, 3)),
+        labels[300:],
+        images,
+    )
     noise = probes(rng.normal(size=(300, 3)), labels[:300], rng.normal(size=(300, 3)), labels[300:], images)
     assert good["linear probe"][0] > 0.95 and good["kNN"][0] > 0.95
     assert noise["linear probe"][0] < 0.5
@@ -85,8 +90,12 @@ def test_the_fast_ari_and_nmi_equal_scikit_learns_exactly():
 
     rng = np.random.default_rng(4)
     names = np.array(["granular", "parvicellular", "plain"])
-    cases = [(names[rng.integers(0, k, n)], rng.integers(0, c, n)) for n in (1, 2, 7, 60, 500)
-             for k in (1, 2, 3) for c in (1, 2, 3, 5)]
+    cases = [
+        (names[rng.integers(0, k, n)], rng.integers(0, c, n))
+        for n in (1, 2, 7, 60, 500)
+        for k in (1, 2, 3)
+        for c in (1, 2, 3, 5)
+    ]
     cases.append((names[np.arange(90) % 3], np.arange(90) % 3))  # perfect agreement
     codes = rng.integers(0, 3, 300)
     cases.append((names[codes], np.where(rng.random(300) < 0.2, rng.integers(0, 3, 300), codes)))  # partial
@@ -128,8 +137,11 @@ def test_the_pooled_readout_reuses_a_given_first_view_and_is_otherwise_the_same(
 
 
 def test_overlapping_intervals_are_reported_as_ties():
-    rows = [{"features": "A", "m": (0.80, 0.75, 0.85)}, {"features": "B", "m": (0.78, 0.70, 0.82)},
-            {"features": "C", "m": (0.50, 0.45, 0.55)}]
+    rows = [
+        {"features": "A", "m": (0.80, 0.75, 0.85)},
+        {"features": "B", "m": (0.78, 0.70, 0.82)},
+        {"features": "C", "m": (0.50, 0.45, 0.55)},
+    ]
     assert "tied within the intervals with B" in compare(rows, "m")
     assert "outside" in compare(rows[::2], "m")
     assert formatted([{"features": "A", "m": (0.8, 0.7, 0.9)}, {"features": "B"}])[1]["m"] == "-"
@@ -144,8 +156,9 @@ def test_umap_distances_are_the_ones_umap_computes_itself():
     x = np.random.default_rng(2).normal(size=(150, 16)).astype(np.float32)
     own = pairwise_distances(x, metric=euclidean)  # what umap does below 4,096 points, a pair at a time
     assert np.array_equal(umap_distances(x), own) and umap_distances(x).dtype == np.float32
-    assert np.array_equal(umap_distances(x.astype(np.float64)), pairwise_distances(x.astype(np.float64),
-                                                                                   metric=euclidean))
+    assert np.array_equal(
+        umap_distances(x.astype(np.float64)), pairwise_distances(x.astype(np.float64), metric=euclidean)
+    )
 
 
 @pytest.mark.slow
@@ -160,8 +173,9 @@ def test_the_umap_map_from_precomputed_distances_is_umaps_own():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         own = UMAP(n_neighbors=15, min_dist=0.1, random_state=0, n_epochs=50).fit_transform(x)
-        ours = UMAP(n_neighbors=15, min_dist=0.1, random_state=0, n_epochs=50,
-                    metric="precomputed").fit_transform(umap_distances(x))
+        ours = UMAP(n_neighbors=15, min_dist=0.1, random_state=0, n_epochs=50, metric="precomputed").fit_transform(
+            umap_distances(x)
+        )
     assert np.array_equal(own, ours)
 
 
@@ -304,13 +318,21 @@ def test_the_lever_table_scores_finished_runs_and_belongs_to_its_config(trained,
     table = measure_levers(config, progress=said.append)
     from islandvae.islands.levers import FINE_LABEL
 
-    assert [r["features"] for r in table["rows"]] == ["as configured", "8 orientations pooled", FINE_LABEL,
-                                                      f"beta {beta.train.beta:g}"]
+    assert [r["features"] for r in table["rows"]] == [
+        "as configured",
+        "8 orientations pooled",
+        FINE_LABEL,
+        f"beta {beta.train.beta:g}",
+    ]
     fine = table["rows"][2]
     assert fine["islands"] >= 1 and fine["tiles"] >= fine["islands"] and len(fine["island ARI"]) == 3
     assert sum("left out" in line for line in said) == len(lever_configs(config)) - 1
-    assert {b["features"] for b in table["baselines"]} == {"pixel PCA-128", "tile mean + std", "texture statistics",
-                                                           "measured cells"}
+    assert {b["features"] for b in table["baselines"]} == {
+        "pixel PCA-128",
+        "tile mean + std",
+        "texture statistics",
+        "measured cells",
+    }
     saved = read_levers(config)
     assert json.dumps(saved["rows"]) == json.dumps(table["rows"])  # as written (text: nan is not equal to nan)
     effects = lever_effects(saved)
@@ -331,8 +353,11 @@ def test_the_main_model_stands_in_for_itself_when_the_comparison_budget_is_its_w
     from islandvae.latent.analysis import Analysis
 
     shutil.copytree(trained.paths.runs / trained.name, tmp_path / trained.name)  # the main run alone
-    whole = dataclasses.replace(trained, train=dataclasses.replace(trained.train, comparison_steps=12),
-                                paths=dataclasses.replace(trained.paths, runs=tmp_path))
+    whole = dataclasses.replace(
+        trained,
+        train=dataclasses.replace(trained.train, comparison_steps=12),
+        paths=dataclasses.replace(trained.paths, runs=tmp_path),
+    )
     a = Analysis(whole)  # no step-12 snapshot: the run itself ended at step 12
     assert list(a.comparisons) == [f"latent {whole.model.latent}"]
     assert a.comparisons[f"latent {whole.model.latent}"][2] == a.run.best
@@ -352,16 +377,26 @@ def test_lever_findings_name_what_moved_outside_the_intervals():
     from islandvae.islands.levers import lever_findings
 
     row = lambda name, ari, brain, **k: {"features": name, "island ARI": ari, "brain probe": brain, **k}
-    table = {"rows": [row("as configured", (0.60, 0.55, 0.65), (0.70, 0.65, 0.75), steps=10),
-                      row("beta 0.5", (0.80, 0.75, 0.85), (0.695, 0.64, 0.74), steps=10),
-                      row("flat latent", (0.30, 0.25, 0.35), (0.90, 0.85, 0.95), steps=10)],
-             "baselines": [row("pixel PCA-8", (0.50, 0.45, 0.55), (0.60, 0.55, 0.66)),
-                           row("tile mean + std", (0.62, 0.57, 0.67), (0.65, 0.60, 0.70))]}
+    table = {
+        "rows": [
+            row("as configured", (0.60, 0.55, 0.65), (0.70, 0.65, 0.75), steps=10),
+            row("beta 0.5", (0.80, 0.75, 0.85), (0.695, 0.64, 0.74), steps=10),
+            row("flat latent", (0.30, 0.25, 0.35), (0.90, 0.85, 0.95), steps=10),
+        ],
+        "baselines": [
+            row("pixel PCA-8", (0.50, 0.45, 0.55), (0.60, 0.55, 0.66)),
+            row("tile mean + std", (0.62, 0.57, 0.67), (0.65, 0.60, 0.70)),
+        ],
+    }
     text = lever_findings(table)
-    assert text.startswith("Outside the intervals, levers improved: island ARI (beta 0.5). Outside the intervals, "
-                           "flat latent made island ARI, brain probe worse.")
-    assert "island ARI: beta 0.5 improved it most, 0.60 to 0.80 (outside the intervals), ahead of the strongest " \
-           "baseline, tile mean + std (0.62)" in text
+    assert text.startswith(
+        "Outside the intervals, levers improved: island ARI (beta 0.5). Outside the intervals, "
+        "flat latent made island ARI, brain probe worse."
+    )
+    assert (
+        "island ARI: beta 0.5 improved it most, 0.60 to 0.80 (outside the intervals), ahead of the strongest "
+        "baseline, tile mean + std (0.62)" in text
+    )
     assert "brain probe: no lever improved it by 0.01 or more" in text and "tied with the strongest baseline" in text
 
 
@@ -369,21 +404,41 @@ def test_the_chapter_has_a_sentence_for_no_island_one_type_and_too_few_islands()
     from islandvae.islands import features as island_features
     from islandvae.islands import text as island_text
 
-    base = {"grid": {"tiles": 40, "images": 1, "tile": 64, "stride": 32},
-            "clusters": {"k": 2, "density": [10.0, 12.0], "rank": [float("nan"), 0.6], "tiles": [20, 20],
-                         "island clusters": [], "tissue density": 11.0, "threshold": 14.0}}
-    none = base | {"found": {"islands": 0, "tiles": 0, "candidates": 0},
-                   "types": {"k": 0, "bic": {}, "type": [], "axis": []}, "morphology": [], "described": []}
+    base = {
+        "grid": {"tiles": 40, "images": 1, "tile": 64, "stride": 32},
+        "clusters": {
+            "k": 2,
+            "density": [10.0, 12.0],
+            "rank": [float("nan"), 0.6],
+            "tiles": [20, 20],
+            "island clusters": [],
+            "tissue density": 11.0,
+            "threshold": 14.0,
+        },
+    }
+    none = base | {
+        "found": {"islands": 0, "tiles": 0, "candidates": 0},
+        "types": {"k": 0, "bic": {}, "type": [], "axis": []},
+        "morphology": [],
+        "described": [],
+    }
     assert "No island was found" in island_text.finding_text(none)
     assert "too few" in island_text.types_text(none)
     measures = {m: (50.0, 45.0, 55.0) for m in island_features.MEASURES}
-    one = base | {"found": {"islands": 9, "tiles": 40, "candidates": 10},
-                  "types": {"k": 1, "bic": {"1": 10.0, "2": 12.0}, "type": [0] * 9, "axis": [0.0] * 9},
-                  "morphology": [], "described": [{"type": 1, "islands": 9, **measures}]}
+    one = base | {
+        "found": {"islands": 9, "tiles": 40, "candidates": 10},
+        "types": {"k": 1, "bic": {"1": 10.0, "2": 12.0}, "type": [0] * 9, "axis": [0.0] * 9},
+        "morphology": [],
+        "described": [{"type": 1, "islands": 9, **measures}],
+    }
     assert "do not split into types" in island_text.types_text(one)
     assert "With one type" in island_text.differences_text(one)
-    two = one | {"described": [{"type": 1, "islands": 5, **measures, "cell diameter (px)": (7.5, 7.3, 7.7)},
-                               {"type": 2, "islands": 4, **measures, "cell diameter (px)": (9.0, 8.5, 9.5)}]}
+    two = one | {
+        "described": [
+            {"type": 1, "islands": 5, **measures, "cell diameter (px)": (7.5, 7.3, 7.7)},
+            {"type": 2, "islands": 4, **measures, "cell diameter (px)": (9.0, 8.5, 9.5)},
+        ]
+    }
     assert "type 1 against type 2: smaller (cell diameter" in island_text.differences_text(two)
     single = {"true islands": {"granular": 4, "parvicellular": 0}, "island scores": {}}
     assert not island_text.measurable(single)
@@ -404,16 +459,21 @@ def test_chapter5s_sentences_come_from_the_package():
     mid = {"midpoint to nearest real": 1.0, "reconstruction to nearest real": 0.95, "real to nearest other real": 0.8}
     assert "as close to real tiles as reconstructions" in text.midpoints_text(mid)
     assert "farther from real tiles" in text.midpoints_text({**mid, "midpoint to nearest real": 2.0})
-    test = SimpleNamespace(keys=[("B1", "s1", 0, 0, 8), ("B1", "s2", 8, 16, 8)], tiles=torch.zeros(2, 1, 8, 8),
-                           label=["granular", "plain"])
+    test = SimpleNamespace(
+        keys=[("B1", "s1", 0, 0, 8), ("B1", "s2", 8, 16, 8)], tiles=torch.zeros(2, 1, 8, 8), label=["granular", "plain"]
+    )
     assert "s1 at (0, 0) to s2 at (8, 16)" in text.pairs_text(test, [("same section", 0, 1)])
     stats = SimpleNamespace(mean=100.0, std=20.0)
     xy = np.array([[0.0, 0.0], [1.0, 1.0]])
     labelled = explorer_block(xy, test, stats, labelled=True)
     assert labelled.startswith("```{=html}") and "#d62728" in labelled and "granular" in labelled
     assert "granular" not in explorer_block(xy, test, stats, labelled=False)  # no truth: no label shown
-    table = {"rows": [{"features": "as configured", "steps": 10, "island ARI": [0.5, 0.4, 0.6],
-                       "recon MSE": [0.2, 0.1, 0.3]}], "baselines": []}
+    table = {
+        "rows": [
+            {"features": "as configured", "steps": 10, "island ARI": [0.5, 0.4, 0.6], "recon MSE": [0.2, 0.1, 0.3]}
+        ],
+        "baselines": [],
+    }
     island_rows, tile_rows = lever_tables(table)
     assert set(island_rows[0]) <= set(ISLAND_COLUMNS) and "island ARI" in island_rows[0]
     assert set(tile_rows[0]) <= set(TILE_COLUMNS) and "recon MSE" in tile_rows[0] and "island ARI" not in tile_rows[0]

@@ -42,5 +42,6 @@ def test_a_curve_point_continued_from_the_previous_one_is_the_run_trained_straig
     a = checkpoint.load(Run.of(straight).last, straight)
     b = checkpoint.load(Run.of(second).last, second)
     assert a["step"] == b["step"] == 12 and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    assert checkpoint.load(Run.of(second).best, second)["step"] == checkpoint.load(Run.of(straight).best,
-                                                                                   straight)["step"]
+    assert (
+        checkpoint.load(Run.of(second).best, second)["step"] == checkpoint.load(Run.of(straight).best, straight)["step"]
+    )

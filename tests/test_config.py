@@ -43,18 +43,26 @@ def test_environment_variable_selects_the_config(tmp_path, monkeypatch):
 def test_make_variable_selects_the_config():
     import subprocess
 
-    out = subprocess.run(["make", "-s", "--no-print-directory", "show-config", "CONFIG=configs/real.toml"],
-                         cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "-s", "--no-print-directory", "show-config", "CONFIG=configs/real.toml"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert Path(out.strip()) == PROJECT_ROOT / "configs" / "real.toml"
 
 
-@pytest.mark.parametrize("text, words", [
-    ('[data]\npath = "f.h5"\ntest_brian = "B20"\n', ["unknown key 'data.test_brian'", "test_brain"]),
-    ('colour = 1\n[data]\npath = "f.h5"\n', ["unknown key 'colour'"]),
-    ('[data]\npath = 3\n', ["'data.path' must be a path"]),
-    ('[paths]\ncache = "c"\n', ["missing key 'data'"]),
-    ('[data\npath = "f.h5"\n', ["not valid TOML"]),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('[data]\npath = "f.h5"\ntest_brian = "B20"\n', ["unknown key 'data.test_brian'", "test_brain"]),
+        ('colour = 1\n[data]\npath = "f.h5"\n', ["unknown key 'colour'"]),
+        ("[data]\npath = 3\n", ["'data.path' must be a path"]),
+        ('[paths]\ncache = "c"\n', ["missing key 'data'"]),
+        ('[data\npath = "f.h5"\n', ["not valid TOML"]),
+    ],
+)
 def test_bad_config_is_refused_with_its_name(tmp_path, text, words):
     path = tmp_path / "bad.toml"
     path.write_text(text)

@@ -25,8 +25,9 @@ def test_inventory_reads_no_pixels(tmp_path):
     # Pixels stored in an external raw file that does not exist: metadata is readable, pixels are not.
     path = tmp_path / "external.h5"
     with h5py.File(path, "w") as f:
-        f.create_group("B01").create_dataset("0000", shape=(300, 200), dtype="u1",
-                                             external=[(str(tmp_path / "missing.raw"), 0, h5py.h5f.UNLIMITED)])
+        f.create_group("B01").create_dataset(
+            "0000", shape=(300, 200), dtype="u1", external=[(str(tmp_path / "missing.raw"), 0, h5py.h5f.UNLIMITED)]
+        )
     inventory = read_inventory(path)
     assert inventory.images[0].shape == (300, 200)
     with pytest.raises(UserError, match="B01/0000"):
@@ -49,8 +50,9 @@ def test_lazy_regions_equal_in_memory_regions(plain_file):
     lazy = LazyImages(plain_file, ["B02"])
     for info in memory.infos():
         row, col = info.height // 3, info.width // 4
-        np.testing.assert_array_equal(lazy.region("B02", info.name, row, col, 64, 48),
-                                      memory.region("B02", info.name, row, col, 64, 48))
+        np.testing.assert_array_equal(
+            lazy.region("B02", info.name, row, col, 64, 48), memory.region("B02", info.name, row, col, 64, 48)
+        )
     clone = pickle.loads(pickle.dumps(lazy))  # as DataLoader workers receive it
     np.testing.assert_array_equal(clone.image("B02", "0000"), memory.image("B02", "0000"))
 

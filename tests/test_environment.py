@@ -54,8 +54,9 @@ def test_an_unknown_installer_stops_the_set_up_before_it_starts(tmp_path):
 
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(PROJECT_ROOT / name, tmp_path / name)
-    done = subprocess.run(["make", "venv", "INSTALLER=conda"], cwd=tmp_path, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        ["make", "venv", "INSTALLER=conda"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
     assert done.returncode != 0
     assert "INSTALLER=conda is unknown; use uv or pip" in done.stderr
     assert not (tmp_path / ".venv").exists()

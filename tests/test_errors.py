@@ -18,6 +18,7 @@ def _h5(build):
     def make(path):
         with h5py.File(path, "w") as f:
             build(f)
+
     return make
 
 
@@ -30,16 +31,21 @@ BAD_FILES = {
     "not hdf5": (lambda p: p.write_text("brain,image\nB01,0000\n"), ["is not an HDF5 file"]),
     "no groups": (_h5(lambda f: f.create_dataset("0000", data=np.zeros((4, 4), np.uint8))), ["holds no groups"]),
     "empty group": (_h5(lambda f: (_images(f), f.create_group("B02"))), ["group 'B02'", "holds no images"]),
-    "rgb image": (_h5(lambda f: (_images(f), _images(f, "B02", shape=(40, 50, 3)))),
-                  ["dataset 'B02/0000'", "shape (40, 50, 3)", "2-D"]),
+    "rgb image": (
+        _h5(lambda f: (_images(f), _images(f, "B02", shape=(40, 50, 3)))),
+        ["dataset 'B02/0000'", "shape (40, 50, 3)", "2-D"],
+    ),
     "1-D image": (_h5(lambda f: (_images(f), _images(f, "B02", shape=(40,)))), ["dataset 'B02/0000'", "2-D"]),
-    "float pixels": (_h5(lambda f: (_images(f), _images(f, "B02", dtype=np.float32))),
-                     ["dataset 'B02/0000'", "float32", "uint8"]),
-    "signed pixels": (_h5(lambda f: (_images(f), _images(f, "B02", dtype=np.int16))),
-                      ["dataset 'B02/0000'", "int16"]),
+    "float pixels": (
+        _h5(lambda f: (_images(f), _images(f, "B02", dtype=np.float32))),
+        ["dataset 'B02/0000'", "float32", "uint8"],
+    ),
+    "signed pixels": (_h5(lambda f: (_images(f), _images(f, "B02", dtype=np.int16))), ["dataset 'B02/0000'", "int16"]),
     "empty image": (_h5(lambda f: (_images(f), _images(f, "B02", shape=(0, 5)))), ["dataset 'B02/0000'", "empty"]),
-    "16-bit pixels": (_h5(lambda f: (_images(f), _images(f, "B02", dtype=np.uint16))),
-                      ["dataset 'B02/0000'", "uint16", "scale it to 0-255"]),
+    "16-bit pixels": (
+        _h5(lambda f: (_images(f), _images(f, "B02", dtype=np.uint16))),
+        ["dataset 'B02/0000'", "uint16", "scale it to 0-255"],
+    ),
 }
 
 
@@ -78,8 +84,9 @@ def test_corrupt_pixels_are_refused_by_stats(tmp_path, run_cli):
     data = tmp_path / "ext.h5"
     with h5py.File(data, "w") as f:
         _images(f, "B20")
-        f.create_group("B01").create_dataset("0000", shape=(30, 30), dtype="u1",
-                                             external=[(str(tmp_path / "gone.raw"), 0, h5py.h5f.UNLIMITED)])
+        f.create_group("B01").create_dataset(
+            "0000", shape=(30, 30), dtype="u1", external=[(str(tmp_path / "gone.raw"), 0, h5py.h5f.UNLIMITED)]
+        )
     code, out, err = run_cli("stats", "--config", write_config(tmp_path, data))
     _check_one_line_error(code, out, err, ["dataset 'B01/0000'", "ext.h5", "corrupt"])
     assert not (tmp_path / "cache").exists()
@@ -129,6 +136,7 @@ def test_a_good_file_copy_is_accepted(tmp_path, run_cli, plain_file):
 
 # Degenerate data: refused or reported with a reason; anything skipped in the file is named once.
 
+
 def test_training_pixels_without_spread_are_refused(tmp_path, run_cli):
     data = tmp_path / "flat.h5"
     with h5py.File(data, "w") as f:
@@ -164,17 +172,20 @@ def test_images_of_glass_only_are_named_when_tiles_are_drawn():
 
 # Folders the project writes to: a file in the way, no permission, a full disk; never half a file.
 
+
 def _trained_paths_config(tmp_path, plain_file, **paths):
     """A config whose [paths] are `paths` (cache and runs default to folders in tmp_path)."""
     paths = {"cache": tmp_path / "cache", "runs": tmp_path / "runs", **paths}
     config = tmp_path / "paths.toml"
-    config.write_text(f'name = "test"\n[data]\npath = "{plain_file}"\n[paths]\n'
-                      + "".join(f'{k} = "{v}"\n' for k, v in paths.items()))
+    config.write_text(
+        f'name = "test"\n[data]\npath = "{plain_file}"\n[paths]\n' + "".join(f'{k} = "{v}"\n' for k, v in paths.items())
+    )
     return config
 
 
-@pytest.mark.parametrize("option, command", [("cache", ["stats"]), ("runs", ["train"]),
-                                             ("figures", None), ("results", None)])
+@pytest.mark.parametrize(
+    "option, command", [("cache", ["stats"]), ("runs", ["train"]), ("figures", None), ("results", None)]
+)
 def test_a_configured_folder_that_is_a_file_is_one_clear_line(tmp_path, run_cli, plain_file, option, command):
     blocker = tmp_path / "blocker"
     blocker.write_text("not a folder")
@@ -221,6 +232,7 @@ def test_a_full_disk_leaves_no_partial_file_and_says_so(tmp_path, monkeypatch):
     def full(self, data):
         original(self, data[: len(data) // 2])  # half written, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
     monkeypatch.setattr(Path, "write_bytes", full)
     with pytest.raises(UserError, match="checkpoint.pt .*No space left.*free some space"):
         write_atomic(target, b"a new checkpoint of many bytes")
@@ -257,12 +269,14 @@ def test_a_folder_without_write_permission_is_one_clear_line_even_as_root(tmp_pa
         if self.name == "cache":
             raise PermissionError(errno.EACCES, "Permission denied", str(self))
         return original(self, *args, **kwargs)
+
     monkeypatch.setattr(Path, "mkdir", refused)
     code, out, err = run_cli("stats", "--config", _trained_paths_config(tmp_path, plain_file))
     _check_one_line_error(code, out, err, ["cache", "Permission denied", "not writable"])
 
 
 # Files around the data file, and names that become paths (issue 25) ----------------------------------------------
+
 
 def test_a_truth_file_that_is_not_hdf5_is_one_line_naming_it_and_what_to_do(tmp_path):
     from islandvae.data.truth import TruthFile
@@ -285,8 +299,9 @@ def test_a_data_path_that_is_a_loop_of_symbolic_links_is_one_line(tmp_path, run_
         _check_one_line_error(code, out, err, ["data.path", "a.h5", "loop of symbolic links"])
 
 
-def test_a_config_name_that_would_leave_the_runs_folder_is_refused_before_anything_is_written(tmp_path, run_cli,
-                                                                                            plain_file):
+def test_a_config_name_that_would_leave_the_runs_folder_is_refused_before_anything_is_written(
+    tmp_path, run_cli, plain_file
+):
     config = write_config(tmp_path, plain_file)
     config.write_text(config.read_text().replace('name = "test"', 'name = "../../escape"'))
     for command in ("stats", "train"):

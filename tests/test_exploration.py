@@ -52,9 +52,23 @@ def test_brain_table_without_truth_has_no_island_columns(plain_file, tmp_path):
 
 
 def test_test_brain_argument_is_worked_out_from_the_table():
-    rows = [{"brain": b, "images": n, "pixels %": p, "mean": m, "std": 40.0, "distance to others": d,
-             "granular": g, "parvicellular": 3} for b, n, p, m, d, g in
-            [("B01", 30, 30.0, 140.0, 10.0, 4), ("B07", 25, 25.0, 190.0, 40.0, 5), ("B20", 10, 10.0, 120.0, 30.0, 0)]]
+    rows = [
+        {
+            "brain": b,
+            "images": n,
+            "pixels %": p,
+            "mean": m,
+            "std": 40.0,
+            "distance to others": d,
+            "granular": g,
+            "parvicellular": 3,
+        }
+        for b, n, p, m, d, g in [
+            ("B01", 30, 30.0, 140.0, 10.0, 4),
+            ("B07", 25, 25.0, 190.0, 40.0, 5),
+            ("B20", 10, 10.0, 120.0, 30.0, 0),
+        ]
+    ]
     text = argue_test_brain(rows, "B20")
     assert "10 images" in text and "90 %" in text and "1st darkest" in text and "2nd largest" in text
     assert "choose another test brain" in text  # no granular island in B20 here
@@ -76,8 +90,9 @@ def test_plain_and_project_loaders_cut_the_same_tile_and_both_are_timed(tiny, tm
     stats = training_stats(tiny, "B20", cache_dir=tmp_path, progress=False)
     info = images.infos()[0]
     key = (info.brain, info.name, 5, 9, 32)
-    np.testing.assert_allclose(PlainDataset(images, stats)[key].numpy(), TileDataset(images, stats)[key].numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        PlainDataset(images, stats)[key].numpy(), TileDataset(images, stats)[key].numpy(), atol=1e-5
+    )
     rows = loader_rates(images, stats, sizes=(32,), batch_size=8, seconds=0.05)
     assert rows[0]["tile"] == 32 and rows[0]["project loader"] > 0 and rows[0]["plain per-item"] > 0
 

@@ -125,8 +125,10 @@ def test_a_second_training_of_the_same_run_is_refused_naming_the_first(tiny, tmp
     config = load_config(write_config(tmp_path, tiny, extra=SMALL_RUN))
     run = Run.of(config)
     run.folder.mkdir(parents=True)
-    code = (f"from pathlib import Path; import sys; from islandvae.model.runs import Run, training_lock\n"
-            f"with training_lock(Run(Path({str(run.folder)!r}))):\n    print('held', flush=True); sys.stdin.read()")
+    code = (
+        f"from pathlib import Path; import sys; from islandvae.model.runs import Run, training_lock\n"
+        f"with training_lock(Run(Path({str(run.folder)!r}))):\n    print('held', flush=True); sys.stdin.read()"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -7,8 +7,12 @@ from islandvae.report.handin import next_zip, read_team, zip_stem
 
 
 def member(name="Ada Lovelace", sid="1234567", user="alovelace", extra=""):
-    lines = [f'name = "{name}"' if name is not None else "", f'student_id = "{sid}"' if sid is not None else "",
-             f'username = "{user}"' if user is not None else "", extra]
+    lines = [
+        f'name = "{name}"' if name is not None else "",
+        f'student_id = "{sid}"' if sid is not None else "",
+        f'username = "{user}"' if user is not None else "",
+        extra,
+    ]
     return "[[member]]\n" + "\n".join(line for line in lines if line) + "\n"
 
 
@@ -36,21 +40,24 @@ def test_the_shipped_team_file_is_valid():
     assert len(read_team()) in (3, 4)
 
 
-@pytest.mark.parametrize("text, words", [
-    (team(*THREE[:2]), "lists 2 members"),
-    (team(*THREE, member(user="dan"), member(user="eve")), "lists 5 members"),
-    ("", "lists 0 members"),
-    (team(*THREE[:2], member(user=None)), "member 3 has no username"),
-    (team(*THREE[:2], member(sid=None, user="x")), "member 3 has no student_id"),
-    (team(*THREE[:2], member(name="  ", user="x")), "member 3 has no name"),
-    (team(*THREE[:2], member(user="a/b")), "cannot name a folder or file"),
-    (team(*THREE[:2], member(user="max mustermann")), "cannot name a folder or file"),
-    (team(*THREE[:2], member(user="..")), "cannot name a folder or file"),
-    (team(*THREE[:2], member(user="ADA")), "appears twice"),
-    (team(*THREE[:2], member(user="x", extra='email = "x@y"')), "unknown key 'email'"),
-    ('title = "x"\n' + team(*THREE), "unknown key 'title'"),
-    ("[[member]\nname=", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (team(*THREE[:2]), "lists 2 members"),
+        (team(*THREE, member(user="dan"), member(user="eve")), "lists 5 members"),
+        ("", "lists 0 members"),
+        (team(*THREE[:2], member(user=None)), "member 3 has no username"),
+        (team(*THREE[:2], member(sid=None, user="x")), "member 3 has no student_id"),
+        (team(*THREE[:2], member(name="  ", user="x")), "member 3 has no name"),
+        (team(*THREE[:2], member(user="a/b")), "cannot name a folder or file"),
+        (team(*THREE[:2], member(user="max mustermann")), "cannot name a folder or file"),
+        (team(*THREE[:2], member(user="..")), "cannot name a folder or file"),
+        (team(*THREE[:2], member(user="ADA")), "appears twice"),
+        (team(*THREE[:2], member(user="x", extra='email = "x@y"')), "unknown key 'email'"),
+        ('title = "x"\n' + team(*THREE), "unknown key 'title'"),
+        ("[[member]\nname=", "not valid TOML"),
+    ],
+)
 def test_bad_team_files_are_refused_and_nothing_is_written(tmp_path, run_cli, text, words):
     path = write(tmp_path, text)
     with pytest.raises(UserError, match=words):

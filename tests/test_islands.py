@@ -37,7 +37,7 @@ def test_grid_labels_are_the_truth_labels_of_each_tile():
     labels = grid_labels(mask, rows, cols, 16)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
-            assert labels[i, j] == label_from_mask(mask[r:r + 16, c:c + 16]), (r, c)
+            assert labels[i, j] == label_from_mask(mask[r : r + 16, c : c + 16]), (r, c)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (5, 7), (64, 64), (97, 130), (300, 41)])
@@ -47,7 +47,7 @@ def test_window_sums_are_the_sums_over_each_window(shape):
     for tile, stride in ((16, 8), (32, 32)):
         rows, cols = grid_positions(*shape, tile, stride)
         sums = _window_sums(counts, rows, cols, tile)
-        direct = [[int(counts[r:r + tile, c:c + tile].sum()) for c in cols] for r in rows]
+        direct = [[int(counts[r : r + tile, c : c + tile].sum()) for c in cols] for r in rows]
         assert sums.tolist() == direct
 
 
@@ -109,8 +109,13 @@ def test_agreement_names_types_by_majority():
 
 def test_found_islands_are_matched_to_the_true_ones():
     true = np.array([0, 0, 0, 0, 1, 1, -1, -1])
-    assert match_found(true, true) == {"true islands": 2, "found islands": 2, "recall": 1.0,
-                                                "precision": 1.0, "overlap": 1.0}
+    assert match_found(true, true) == {
+        "true islands": 2,
+        "found islands": 2,
+        "recall": 1.0,
+        "precision": 1.0,
+        "overlap": 1.0,
+    }
     half = np.array([0, 0, -1, -1, -1, -1, 1, -1])  # half of island 0, none of island 1, one false island
     m = match_found(half, true)
     assert m["recall"] == 0.5 and m["precision"] == 0.5 and m["overlap"] == pytest.approx(0.25)
@@ -200,6 +205,7 @@ def test_islands_set_apart_are_not_typed_and_do_not_shape_the_types():
     found = island_types(features, island, typed=~odd, spread=True)
     assert (found["type"][odd] == -1).all() and found["k"] == 2
     from islandvae.latent.measures import adjusted_rand
+
     assert adjusted_rand(kinds[~odd], found["type"][~odd]) > 0.9
     assert set(found["k chosen"]) == set(found["bic"]) and abs(sum(found["k chosen"].values()) - 1) < 1e-9
     assert all(lo <= hi for lo, hi in found["bic spread"].values())
@@ -215,7 +221,7 @@ class _Pixels:
         return self.pixels
 
     def region(self, brain, name, row, col, height, width):
-        return self.pixels[row:row + height, col:col + width]
+        return self.pixels[row : row + height, col : col + width]
 
 
 def _section(island_factor: float, *, seed: int = 0, radius: float = 2.2, size: int = 640):
@@ -226,14 +232,15 @@ def _section(island_factor: float, *, seed: int = 0, radius: float = 2.2, size: 
     density = np.full((size, size), 3e-3)  # cells per px^2 of the tissue
     squares = [(64, 64, 160), (380, 350, 192)] if island_factor > 1 else []
     for r, c, s in squares:
-        density[r:r + s, c:c + s] *= island_factor
+        density[r : r + s, c : c + s] *= island_factor
     count = rng.poisson(density.sum())
     flat = rng.choice(size * size, count, p=(density / density.sum()).ravel(), replace=False)
     image = np.full((size, size), 205.0) + rng.normal(0, 3, (size, size))
     for cy, cx in zip(*np.divmod(flat, size)):
         y0, y1, x0, x1 = max(cy - 8, 0), min(cy + 9, size), max(cx - 8, 0), min(cx + 9, size)
-        image[y0:y1, x0:x1] -= 130 * np.exp(-((yy[y0:y1, x0:x1] - cy) ** 2 + (xx[y0:y1, x0:x1] - cx) ** 2)
-                                            / (2 * radius**2))
+        image[y0:y1, x0:x1] -= 130 * np.exp(
+            -((yy[y0:y1, x0:x1] - cy) ** 2 + (xx[y0:y1, x0:x1] - cx) ** 2) / (2 * radius**2)
+        )
     return image.clip(0, 255).astype(np.uint8), squares
 
 
@@ -266,8 +273,13 @@ def test_the_finder_finds_dense_islands_and_none_on_a_section_without(factor):
         assert cores.min() >= MIN_CORE  # every found island's core spans at least MIN_CORE tiles
         sizes = np.bincount(found["island"][found["island"] >= 0])
         for r, c, s in squares:  # each square is found as one island, lying on it, among the largest found
-            tiles = [t for t in range(len(grid)) if found["island"][t] >= 0
-                     and r <= grid.keys[t][2] + tile / 2 < r + s and c <= grid.keys[t][3] + tile / 2 < c + s]
+            tiles = [
+                t
+                for t in range(len(grid))
+                if found["island"][t] >= 0
+                and r <= grid.keys[t][2] + tile / 2 < r + s
+                and c <= grid.keys[t][3] + tile / 2 < c + s
+            ]
             ids, counts = np.unique(found["island"][tiles], return_counts=True)
             best = ids[counts.argmax()]
             assert counts.max() >= 0.5 * (s // stride) ** 2 and sizes[best] >= np.sort(sizes)[-len(squares)]
@@ -301,17 +313,34 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
     assert k >= 2
     types = [t % 2 for t in range(k)]
     types[-1] = -1  # one island set apart: drawn grey, not a type
-    arrays = {"image": grid.image, "row": np.array([key[2] for key in grid.keys]),
-              "col": np.array([key[3] for key in grid.keys]), "gy": grid.gy, "gx": grid.gx,
-              "island": found["island"], "true": np.full(len(grid), -1)}
-    result = {"types": {"k": 2, "type": types, "axis": list(np.linspace(-1, 1, k)), "margin": 6.0,
-                        "bic": {"1": 10.0, "2": 2.0, "3": 5.0}, "bic spread": {"1": [8, 12], "2": [0, 4], "3": [3, 7]}},
-              "morphology": found["morphology"]}
+    arrays = {
+        "image": grid.image,
+        "row": np.array([key[2] for key in grid.keys]),
+        "col": np.array([key[3] for key in grid.keys]),
+        "gy": grid.gy,
+        "gx": grid.gx,
+        "island": found["island"],
+        "true": np.full(len(grid), -1),
+    }
+    result = {
+        "types": {
+            "k": 2,
+            "type": types,
+            "axis": list(np.linspace(-1, 1, k)),
+            "margin": 6.0,
+            "bic": {"1": 10.0, "2": 2.0, "3": 5.0},
+            "bic spread": {"1": [8, 12], "2": [0, 4], "3": [3, 7]},
+        },
+        "morphology": found["morphology"],
+    }
     result["described"] = describe_types(found["morphology"], np.array(types), 2)
-    figures = {"found": found_islands_figure(source, arrays, types, image=0, tile=tile),
-               "axis": axis_figure(result, ["granular"] * k),
-               "examples": examples_figure(source, arrays, result, tile=tile),
-               "measures": measures_figure(result), "bic": bic_figure(result)}
+    figures = {
+        "found": found_islands_figure(source, arrays, types, image=0, tile=tile),
+        "axis": axis_figure(result, ["granular"] * k),
+        "examples": examples_figure(source, arrays, result, tile=tile),
+        "measures": measures_figure(result),
+        "bic": bic_figure(result),
+    }
     for name, fig in figures.items():
         fig.savefig(tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 5000, name

@@ -22,8 +22,13 @@ def test_the_colab_notebook_runs_every_step_on_tiny_data(tmp_path, monkeypatch):
     monkeypatch.setenv("ISLANDVAE_NOTEBOOK_OUTPUT", str(tmp_path / "out"))
     monkeypatch.setenv("ISLANDVAE_NOTEBOOK_HANDIN", str(tmp_path / "handin"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(PROJECT_ROOT)}},
-                   record_timing=False).execute()
+    NotebookClient(
+        notebook,
+        timeout=900,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(PROJECT_ROOT)}},
+        record_timing=False,
+    ).execute()
     printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "PFLOP" in printed  # the budget, printed before training
     assert (tmp_path / "out" / "report.pdf").is_file() and (tmp_path / "out" / "summary.pdf").is_file()

@@ -26,11 +26,11 @@ def imported(path: Path) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "islandvae":
-            base = node.module[len("islandvae."):] if node.module != "islandvae" else ""
+            base = node.module[len("islandvae.") :] if node.module != "islandvae" else ""
             for alias in node.names:  # `from islandvae.islands import grid` imports the module islands.grid
                 names.add(f"{base}.{alias.name}".strip(".") if f"{base}.{alias.name}".strip(".") in modules() else base)
         elif isinstance(node, ast.Import):
-            names |= {a.name[len("islandvae."):] for a in node.names if a.name.startswith("islandvae.")}
+            names |= {a.name[len("islandvae.") :] for a in node.names if a.name.startswith("islandvae.")}
     return {n for n in names if n}
 
 
@@ -129,6 +129,11 @@ def test_the_code_passes_ruff():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "code", "tests", "bench"],
-                          cwd=PACKAGE.parents[1], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "code", "tests", "bench"],
+        cwd=PACKAGE.parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]

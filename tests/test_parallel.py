@@ -39,6 +39,7 @@ def test_ordered_map_yields_in_order_and_reads_items_only_as_workers_free_up():
         for k in range(7):
             read.append(k)
             yield np.full((2, 2), float(k))
+
     out = []
     for k, value in enumerate(parallel.ordered_map(np.sum, items(), processes=2)):
         out.append(float(value))

@@ -17,8 +17,18 @@ from islandvae.model.device import Precision, pick_precision
 from islandvae.model.runs import Run
 from islandvae.model.train import train
 
-GPUS = {(3, 5): "Tesla K40", (5, 2): "Tesla M60", (6, 0): "Tesla P100", (6, 1): "Tesla P4", (7, 0): "Tesla V100",
-        (7, 5): "Tesla T4", (8, 0): "A100", (8, 6): "RTX A6000", (8, 9): "L4", (9, 0): "H100"}
+GPUS = {
+    (3, 5): "Tesla K40",
+    (5, 2): "Tesla M60",
+    (6, 0): "Tesla P100",
+    (6, 1): "Tesla P4",
+    (7, 0): "Tesla V100",
+    (7, 5): "Tesla T4",
+    (8, 0): "A100",
+    (8, 6): "RTX A6000",
+    (8, 9): "L4",
+    (9, 0): "H100",
+}
 CUDA = torch.device("cuda", 0)
 
 
@@ -28,8 +38,9 @@ def fake_gpu(monkeypatch, capability, *, hardware_bf16=None):
     hardware = capability >= (8, 0) if hardware_bf16 is None else hardware_bf16
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: capability)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: GPUS.get(capability, "a GPU"))
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
-                        lambda including_emulation=True: hardware or including_emulation)
+    monkeypatch.setattr(
+        torch.cuda, "is_bf16_supported", lambda including_emulation=True: hardware or including_emulation
+    )
 
 
 def config_with(tmp_path, precision: str):
@@ -133,6 +144,7 @@ def test_a_refused_precision_leaves_no_run_folder(tmp_path):
 
 # The budget: FLOPs counted by torch (no timing), read at the sustained rate assumed per GPU class.
 
+
 def test_a_gpu_run_is_timed_in_the_precision_training_picks_there(monkeypatch, tmp_path):
     from islandvae.model.speed import timed_precisions
 
@@ -149,8 +161,9 @@ def plans():
     from islandvae.config import PROJECT_ROOT
     from islandvae.model.speed import training_plan
 
-    return {name: training_plan(load_config(PROJECT_ROOT / "configs" / f"{name}.toml"))
-            for name in ("real", "real-long")}
+    return {
+        name: training_plan(load_config(PROJECT_ROOT / "configs" / f"{name}.toml")) for name in ("real", "real-long")
+    }
 
 
 def test_the_course_files_run_fits_two_hours_of_a_t4_class_gpu(plans):

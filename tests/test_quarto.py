@@ -77,8 +77,11 @@ def test_a_document_format_key_would_replace_the_project_formats(tmp_path):
 
 
 def test_figure_and_table_labels_are_unique_across_the_report():
-    labels = [p.label for p in parse(PROJECT_ROOT / "report.qmd", PROJECT_ROOT).parts
-              if isinstance(p, Chunk) and p.label.startswith(("fig-", "tbl-"))]
+    labels = [
+        p.label
+        for p in parse(PROJECT_ROOT / "report.qmd", PROJECT_ROOT).parts
+        if isinstance(p, Chunk) and p.label.startswith(("fig-", "tbl-"))
+    ]
     assert len(labels) == len(set(labels))
 
 
@@ -93,8 +96,9 @@ def test_the_pip_only_pdf_lays_out_title_and_contents_as_quartos_typst_template(
     from islandvae.report.render import markdown_pdf
 
     typst = quarto_project()["format"]["typst"]
-    pdf = markdown_pdf("# First\n\nText.\n\n# Second\n\nMore text.\n", tmp_path / "page.pdf",
-                       {"title": "Title words", "toc": True})
+    pdf = markdown_pdf(
+        "# First\n\nText.\n\n# Second\n\nMore text.\n", tmp_path / "page.pdf", {"title": "Title words", "toc": True}
+    )
     with pdfplumber.open(pdf) as doc:
         lines = doc.pages[0].extract_text_lines()
     title = next(line for line in lines if line["text"] == "Title words")

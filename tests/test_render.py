@@ -26,7 +26,9 @@ LONGEST_TEAM = "".join(
         ("Maximiliane Alexandra Theodora von Hohenzollern-Sigmaringen", "2023-00123456", "mvonhohenzoll"),
         ("Bartholomew Christopher Fitzgerald-Montgomery", "2023-00234567", "bfitzgeraldm"),
         ("Nguyen Thi Thanh Huong Phuong-Anh", "2023-00345678", "nthphuonganh"),
-        ("Oluwaseun Adebayo Oluwadamilare Akinwumi", "2023-00456789", "oakinwumi1")])
+        ("Oluwaseun Adebayo Oluwadamilare Akinwumi", "2023-00456789", "oakinwumi1"),
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,16 +82,20 @@ def test_no_pdf_table_breaks_a_word_wraps_a_cell_or_runs_into_its_neighbour(smok
     from pdf_layout import body_size, table_problems, table_size_factor
 
     factor = table_size_factor(PROJECT_ROOT)
-    problems = [p for pdf in _pdfs(smoke["out"])
-                for p in table_problems(pdf, factor, body_size(_typst_options(pdf, smoke["out"])))]
+    problems = [
+        p
+        for pdf in _pdfs(smoke["out"])
+        for p in table_problems(pdf, factor, body_size(_typst_options(pdf, smoke["out"])))
+    ]
     assert problems == []
 
 
 def test_no_line_of_any_pdf_runs_past_the_text_block(smoke):
     from pdf_layout import margin_problems, margin_x
 
-    problems = [p for pdf in _pdfs(smoke["out"])
-                for p in margin_problems(pdf, margin_x(_typst_options(pdf, smoke["out"])))]
+    problems = [
+        p for pdf in _pdfs(smoke["out"]) for p in margin_problems(pdf, margin_x(_typst_options(pdf, smoke["out"])))
+    ]
     assert problems == []
 
 
@@ -197,15 +203,23 @@ def test_html_is_self_contained(smoke):
         assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', text), html
 
 
-ISLAND_FIGURES = {"fig-found-islands", "fig-bic", "fig-typing-axis", "fig-typing-sections", "fig-type-measures",
-                  "fig-type-examples", "fig-summary"}
+ISLAND_FIGURES = {
+    "fig-found-islands",
+    "fig-bic",
+    "fig-typing-axis",
+    "fig-typing-sections",
+    "fig-type-measures",
+    "fig-type-examples",
+    "fig-summary",
+}
 NO_ISLAND_FIGURES = {"fig-summary-training"}  # the summary's figure where no island was found
 
 
 def test_every_labelled_figure_is_in_the_output(smoke):
     for path in project_documents():
-        labels = [p.label for p in parse(path, PROJECT_ROOT).parts
-                  if hasattr(p, "label") and p.label.startswith("fig-")]
+        labels = [
+            p.label for p in parse(path, PROJECT_ROOT).parts if hasattr(p, "label") and p.label.startswith("fig-")
+        ]
         relative = path.relative_to(PROJECT_ROOT)
         html = (smoke["out"] / relative.with_suffix(".html")).read_text()
         for label in labels:
@@ -287,23 +301,42 @@ def test_ctrl_c_during_a_render_keeps_the_previous_outputs(smoke, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(smoke["out"], out)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    env = {**os.environ, "ISLANDVAE_CONFIG": str(smoke["config"]), "ISLANDVAE_TEAM": str(smoke["team"]),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "ISLANDVAE_CONFIG": str(smoke["config"]),
+        "ISLANDVAE_TEAM": str(smoke["team"]),
+        "PYTHONUNBUFFERED": "1",
+    }
     # A fresh chunk cache: the chapter's chunks must run in a kernel again, which takes seconds.
-    script = ("import sys; from pathlib import Path; from islandvae.report.render import render; "
-              "from islandvae.errors import Interrupted\n"
-              "try:\n    render([Path(sys.argv[1])], Path(sys.argv[2]), cache_dir=Path(sys.argv[3]))\n"
-              "except Interrupted as err:\n    sys.exit(f'interrupted: {err}')")
-    job = subprocess.Popen([sys.executable, "-c", script, str(PROJECT_ROOT / "chapters" / "01-exploration.qmd"),
-                            str(out), str(tmp_path / "cache")], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    script = (
+        "import sys; from pathlib import Path; from islandvae.report.render import render; "
+        "from islandvae.errors import Interrupted\n"
+        "try:\n    render([Path(sys.argv[1])], Path(sys.argv[2]), cache_dir=Path(sys.argv[3]))\n"
+        "except Interrupted as err:\n    sys.exit(f'interrupted: {err}')"
+    )
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(PROJECT_ROOT / "chapters" / "01-exploration.qmd"),
+            str(out),
+            str(tmp_path / "cache"),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert job.stdout.readline().startswith("rendering")
     time.sleep(1.0)  # inside the kernel's start or its chunks
     job.send_signal(signal.SIGINT)
     _, err = job.communicate(timeout=120)
     assert job.returncode == 1 and err.strip().splitlines() == [  # one line, no traceback of nbclient's
         "interrupted: rendering 01-exploration.qmd stopped; the previous outputs in _output/ are kept (a later "
-        "render makes them anew)"], err
+        "render makes them anew)"
+    ], err
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # every previous output as it was, and no temporary file left behind
 
@@ -346,6 +379,7 @@ def test_the_latent_explorer_is_in_the_html_only(smoke):
 
 # The HTML as a reader's browser shows it: headless Chromium, the page opened from disk, the network blocked.
 
+
 def _browser():
     """A headless Chromium driven through chromedriver, with every network address unreachable; or a skip."""
     import shutil
@@ -353,16 +387,28 @@ def _browser():
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium "
-                    "chromium-driver; .ci/run installs them)")
+        pytest.skip(
+            "Debian's chromium and chromium-driver are not installed (apt-get install chromium "
+            "chromium-driver; .ci/run installs them)"
+        )
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
-                 "--window-size=1400,1000", "--allow-file-access-from-files"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--proxy-server=http://127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--window-size=1400,1000",
+        "--allow-file-access-from-files",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return webdriver.Chrome(service=Service(driver), options=options)
@@ -407,7 +453,8 @@ def test_every_html_page_loads_nothing_from_the_network_and_its_images_decode(sm
         external = [u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
         assert not external, (html.name, external)
         broken = browser.execute_script(
-            "return [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+            "return [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length"
+        )
         assert broken == 0, html.name
         assert browser.execute_script("return document.images.length") > 0 or html.stem == "03-model", html.name
 
@@ -489,14 +536,20 @@ def test_a_second_config_renders_without_touching_the_default_figures(tmp_path, 
 
     data = generate(tmp_path / "tiny.h5", preset="tiny", progress=False)
     config = tmp_path / "second.toml"
-    config.write_text(f'name = "second-config-test"\n[data]\npath = "{data}"\ntest_brain = "B20"\n'
-                      '[paths]\ncache = "cache"\nruns = "runs"\nresults = "results"\n')
+    config.write_text(
+        f'name = "second-config-test"\n[data]\npath = "{data}"\ntest_brain = "B20"\n'
+        '[paths]\ncache = "cache"\nruns = "runs"\nresults = "results"\n'
+    )
     own = PROJECT_ROOT / "figures" / "second-config-test"
     before = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in (PROJECT_ROOT / "figures").glob("*.png")}
     monkeypatch.setenv("ISLANDVAE_CONFIG", str(config))
     try:
-        render([PROJECT_ROOT / "chapters" / "01-exploration.qmd"], tmp_path / "out", cache_dir=tmp_path / "jc",
-               log=lambda m: None)
+        render(
+            [PROJECT_ROOT / "chapters" / "01-exploration.qmd"],
+            tmp_path / "out",
+            cache_dir=tmp_path / "jc",
+            log=lambda m: None,
+        )
         assert (own / "images-per-brain.png").is_file()  # chapter 1 saved its figures there
     finally:
         shutil.rmtree(own, ignore_errors=True)

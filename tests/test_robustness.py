@@ -22,10 +22,16 @@ def test_every_robustness_set_differs_from_the_config_only_in_its_data(tmp_path)
     for c in sets.values():
         assert dataclasses.replace(c, name=config.name, data=config.data) == config
         assert c.data.path.parent == config.data.path.parent and c.data.synthetic == "small"
-    options = {(c.data.island_density, c.data.cell_scale, c.data.section_imaging, c.data.pixel_size)
-               for c in sets.values()}
-    assert options == {(1.0, 1.0, 0.0, 1.0), (0.2, 1.0, 0.0, 1.0), (1.0, 1.5, 0.0, 1.0), (1.0, 1.0, 1.0, 1.0),
-                       (1.0, 1.0, 0.0, 1.5)}
+    options = {
+        (c.data.island_density, c.data.cell_scale, c.data.section_imaging, c.data.pixel_size) for c in sets.values()
+    }
+    assert options == {
+        (1.0, 1.0, 0.0, 1.0),
+        (0.2, 1.0, 0.0, 1.0),
+        (1.0, 1.5, 0.0, 1.0),
+        (1.0, 1.0, 1.0, 1.0),
+        (1.0, 1.0, 0.0, 1.5),
+    }
     assert sorted(c.data.difficulty for c in sets.values()) == [0.3] * 7 + [0.6]
     real = load_config(write_config(tmp_path, tmp_path / "course.h5"))
     with pytest.raises(UserError, match="not a synthetic stand-in"):
@@ -45,17 +51,27 @@ def test_the_generator_options_change_the_islands_and_nothing_else_by_default(tm
 
     def island_density(path):
         with h5py.File(path) as f, TruthFile(truth_path(path)) as truth:
-            counted = [cells(f[b][n][()], np.isin(truth.mask(b, n), (1, 2))) for b in f for n in f[b]
-                       if np.isin(truth.mask(b, n), (1, 2)).sum() > 5000]
+            counted = [
+                cells(f[b][n][()], np.isin(truth.mask(b, n), (1, 2)))
+                for b in f
+                for n in f[b]
+                if np.isin(truth.mask(b, n), (1, 2)).sum() > 5000
+            ]
             return np.mean([c["density"] for c in counted])
+
     assert island_density(sparse) < 0.6 * island_density(plain)
 
     def area(bank):  # in-focus granule cells: pixels above half their darkest
         return np.mean([(s > 0.5 * s.max()).sum() for s in bank.sprites["granule"][0]])
+
     assert area(SpriteBank(1, 0.3, cell_scale=1.5)) > 1.8 * area(SpriteBank(1, 0.3))
     with h5py.File(truth_path(sparse)) as t:
-        assert json.loads(t.attrs["generator"])["options"] == {"island_density": 0.15, "cell_scale": 1.0,
-                                                               "section_imaging": 0.0, "pixel_size": 1.0}
+        assert json.loads(t.attrs["generator"])["options"] == {
+            "island_density": 0.15,
+            "cell_scale": 1.0,
+            "section_imaging": 0.0,
+            "pixel_size": 1.0,
+        }
     with pytest.raises(UserError, match="island_density 2"):
         generate(tmp_path / "d.h5", preset=preset, progress=False, options=Options(island_density=2))
 
@@ -63,20 +79,40 @@ def test_the_generator_options_change_the_islands_and_nothing_else_by_default(tm
 def _entry(vae, measured, recall=1.0, precision=0.9, types=2):
     def score(v):
         return {"ari": [v, v - 0.1, v + 0.1], "balanced accuracy": [0.9, 0.8, 1.0]}
-    return {"scores": {"VAE (latent 128)": score(vae), "measured cells": score(measured),
-                       "texture statistics": score(0.8), "tile mean + std": score(0.0)},
-            "ceilings": {"VAE (latent 128)": score(vae + 0.3), "texture statistics": score(0.9)},
-            "found": {"true islands": 40, "found islands": 38 if recall else 0, "recall": recall,
-                      "precision": precision, "types": types}}
+
+    return {
+        "scores": {
+            "VAE (latent 128)": score(vae),
+            "measured cells": score(measured),
+            "texture statistics": score(0.8),
+            "tile mean + std": score(0.0),
+        },
+        "ceilings": {"VAE (latent 128)": score(vae + 0.3), "texture statistics": score(0.9)},
+        "found": {
+            "true islands": 40,
+            "found islands": 38 if recall else 0,
+            "recall": recall,
+            "precision": precision,
+            "types": types,
+        },
+    }
 
 
 def test_the_robustness_table_and_its_findings_say_where_it_fails():
     hard = _entry(0.8, 0.85) | {"data": {"difficulty": 0.6}}
-    table = {"sets": {"seed 1": _entry(0.9, 0.9), "seed 2": hard,
-                      "sparse islands": _entry(0.3, 0.9, recall=0.0, precision=float("nan"), types=1)}}
+    table = {
+        "sets": {
+            "seed 1": _entry(0.9, 0.9),
+            "seed 2": hard,
+            "sparse islands": _entry(0.3, 0.9, recall=0.0, precision=float("nan"), types=1),
+        }
+    }
     finding, typing = robustness_text.table_rows(table, default=_entry(0.74, 0.95))
-    assert [r["data"] for r in finding] == [r["data"] for r in typing] == ["default (as reported)", "seed 1", "seed 2",
-                                                                          "sparse islands"]
+    assert (
+        [r["data"] for r in finding]
+        == [r["data"] for r in typing]
+        == ["default (as reported)", "seed 1", "seed 2", "sparse islands"]
+    )
     assert finding[3]["found"] == 0 and finding[3]["true"] == 40 and finding[3]["recall"] is None  # none found
     assert finding[1]["recall"] == 1.0 and finding[1]["found"] == 38
     assert typing[1]["VAE"] == 0.9 and typing[1]["texture ceiling"] == 0.9
@@ -95,6 +131,7 @@ def test_the_robustness_table_belongs_to_its_config(tmp_path):
     assert robustness.read_robustness(config) is None
     path.parent.mkdir(parents=True)
     from islandvae.model.checkpoint import run_signature
+
     path.write_text(json.dumps({"signature": run_signature(config), "sets": {"seed 1": _entry(0.9, 0.9)}}))
     assert set(robustness.read_robustness(config)["sets"]) == {"seed 1"}
     other = dataclasses.replace(config, train=dataclasses.replace(config.train, beta=0.5))
@@ -110,11 +147,16 @@ def test_the_catalogue_lists_every_found_island_with_its_extent_and_type():
     from islandvae.islands.text import extent_rows
 
     infos = [ImageInfo("B20", "0000", 300, 200, "uint8"), ImageInfo("B20", "0001", 100, 100, "uint8")]
-    arrays = {"island": np.array([0, 0, 1, -1, 2]), "image": np.array([0, 0, 0, 0, 1]),
-              "row": np.array([0, 32, 200, 0, 60]), "col": np.array([0, 0, 100, 64, 60])}
+    arrays = {
+        "island": np.array([0, 0, 1, -1, 2]),
+        "image": np.array([0, 0, 0, 0, 1]),
+        "row": np.array([0, 32, 200, 0, 60]),
+        "col": np.array([0, 0, 100, 64, 60]),
+    }
     cells = {m: 1.0 for m in MEASURES}
     result = {"grid": {"tile": 64}, "types": {"type": [0, 1, -1]}, "morphology": [cells, cells, cells]}
     import csv
+
     lines = list(csv.reader(catalogue_csv(infos, arrays, result).decode().splitlines()))
     assert lines[0] == list(CATALOGUE) and len(lines) == 4
     first = dict(zip(CATALOGUE, lines[1]))
@@ -131,13 +173,29 @@ def test_the_catalogue_lists_every_found_island_with_its_extent_and_type():
 def test_the_levers_on_other_stand_ins_are_tabled_beside_the_default():
     def ari(v):
         return {"ari": [v, v - 0.05, v + 0.05], "balanced accuracy": [0.9, 0.8, 1.0]}
-    table = {"sets": {"seed 2": _entry(0.8, 0.8) | {"levers": {"VAE": ari(0.5), "8 orientations pooled": ari(0.8),
-                                                               "500 steps": ari(0.3), "2,000 steps": ari(0.6)}},
-                      "seed 1": _entry(0.1, 0.1)}}  # not a lever set: no column
-    levers = {"rows": [{"features": "as configured", "island ARI": (0.74, 0.6, 0.9)},
-                       {"features": "8 orientations pooled", "island ARI": (0.79, 0.6, 0.95)},
-                       {"features": "4,000 steps", "island ARI": (0.7, 0.5, 0.9)},
-                       {"features": "beta 0.2 (at abc1234)", "island ARI": (0.1, 0.0, 0.2)}]}
+
+    table = {
+        "sets": {
+            "seed 2": _entry(0.8, 0.8)
+            | {
+                "levers": {
+                    "VAE": ari(0.5),
+                    "8 orientations pooled": ari(0.8),
+                    "500 steps": ari(0.3),
+                    "2,000 steps": ari(0.6),
+                }
+            },
+            "seed 1": _entry(0.1, 0.1),
+        }
+    }  # not a lever set: no column
+    levers = {
+        "rows": [
+            {"features": "as configured", "island ARI": (0.74, 0.6, 0.9)},
+            {"features": "8 orientations pooled", "island ARI": (0.79, 0.6, 0.95)},
+            {"features": "4,000 steps", "island ARI": (0.7, 0.5, 0.9)},
+            {"features": "beta 0.2 (at abc1234)", "island ARI": (0.1, 0.0, 0.2)},
+        ]
+    }
     rows = robustness_text.lever_rows(table, levers)
     assert [r["lever"] for r in rows] == ["VAE", "8 orientations pooled", "500 steps", "2,000 steps", "4,000 steps"]
     assert set(rows[0]) == {"lever", "default", "seed 2"}
@@ -155,16 +213,22 @@ def test_make_robustness_generates_trains_and_scores_each_set(tmp_path, monkeypa
     monkeypatch.setattr(robustness, "SETS", {"seed 7": {"seed": 7}})
     monkeypatch.setattr(robustness, "LEVER_SETS", ("seed 7",))
     monkeypatch.setattr(robustness, "LEVER_BUDGETS", (6,))  # the budget lever, shorter than the set's own run
-    config = load_config(write_config(tmp_path, tmp_path / "tiny.h5", data_extra='synthetic = "tiny"',
-                                      extra=QUICK_TRAINING))
+    config = load_config(
+        write_config(tmp_path, tmp_path / "tiny.h5", data_extra='synthetic = "tiny"', extra=QUICK_TRAINING)
+    )
     said = []
     table = robustness.measure_robustness(config, progress=said.append)
     assert list(table["sets"]) == ["seed 7"] and any("generating" in line for line in said)
     row = table["sets"]["seed 7"]
     assert {"VAE (latent 128)", "measured cells", "orientation-pooled VAE", "texture statistics"} <= set(row["scores"])
     assert row["data"]["seed"] == 7 and "supervised" not in json.dumps(row["scores"])
-    assert set(row["levers"]) == {"VAE", "8 orientations pooled", "quarter-tile stride, 8 orientations pooled",
-                                  "6 steps", "6 steps, 8 orientations pooled"}
+    assert set(row["levers"]) == {
+        "VAE",
+        "8 orientations pooled",
+        "quarter-tile stride, 8 orientations pooled",
+        "6 steps",
+        "6 steps, 8 orientations pooled",
+    }
     assert all(len(v["ari"]) == 3 for v in row["levers"].values())
     assert json.dumps(robustness.read_robustness(config)["sets"]["seed 7"]["found"]) == json.dumps(row["found"])
     again = []

@@ -36,8 +36,9 @@ def _images(path):
 def _statistics(path):
     with h5py.File(path) as f:
         grey = [f[b][n][()] for b in f for n in f[b]]
-    tiles = np.stack([g[g.shape[0] // 2 - 32:g.shape[0] // 2 + 32, g.shape[1] // 2 - 32:g.shape[1] // 2 + 32]
-                      for g in grey])
+    tiles = np.stack(
+        [g[g.shape[0] // 2 - 32 : g.shape[0] // 2 + 32, g.shape[1] // 2 - 32 : g.shape[1] // 2 + 32] for g in grey]
+    )
     return tile_statistics(tiles)
 
 
@@ -65,6 +66,7 @@ def test_a_coarser_scan_keeps_the_image_size_and_shrinks_the_islands(tmp_path):
             assert a.mask(br, n).shape == b.mask(br, n).shape
     from islandvae.data.hdf5 import InMemoryImages
     from islandvae.islands.morphology import blob_sigma
+
     brains = ["B01", "B02", "B05", "B07", "B20"]
     sigma = [blob_sigma(InMemoryImages(p, brains, progress=False)) for p in (plain, coarse)]
     assert sigma[1] == pytest.approx(sigma[0] / 1.5, rel=0.2)  # cells 1.5 times smaller in px
@@ -75,6 +77,7 @@ def test_a_coarser_scan_keeps_the_image_size_and_shrinks_the_islands(tmp_path):
 def test_tile_statistics_see_blur_and_noise():
     rng = np.random.default_rng(0)
     from scipy import ndimage
+
     tiles = 128 + 40 * rng.standard_normal((6, 64, 64))
     tiles = ndimage.gaussian_filter(tiles, (0, 3, 3)) * 10 + 100
     blurred = ndimage.gaussian_filter(tiles, (0, 1.5, 1.5))
@@ -131,8 +134,10 @@ def test_a_typing_that_follows_the_sections_is_flagged():
 
 def _result(axis, types, section, statistics):
     confound = section_confound(np.column_stack([axis, statistics[section]]), axis, types, section, statistics)
-    return {"types": {"axis": axis.tolist(), "type": types.tolist()},
-            "sections": {"section": section.tolist(), "statistics": statistics.tolist(), "found": confound}}
+    return {
+        "types": {"axis": axis.tolist(), "type": types.tolist()},
+        "sections": {"section": section.tolist(), "statistics": statistics.tolist(), "found": confound},
+    }
 
 
 def test_chapter_5_says_and_shows_whether_the_types_follow_the_sections(tmp_path):
@@ -158,12 +163,17 @@ def test_the_robustness_table_has_the_section_columns():
     rng, section, kind, statistics = _islands(seed=3)
     confound = section_confound(np.column_stack([kind, statistics[section]]), kind * 1.0, kind, section, statistics)
     score = {"ari": [0.9, 0.8, 1.0], "balanced accuracy": [0.9, 0.8, 1.0], "types": 2}
-    result = {"island scores": {"VAE (latent 128)": score, robustness.POOLED: score},
-              "island ceilings": {"VAE (latent 128)": score, robustness.POOLED: score},
-              "match": {"true islands": 24, "found islands": 24, "recall": 1.0, "precision": 1.0},
-              "types": {"k": 2}, "found agreement": None, "true islands": {"granular": 12, "parvicellular": 12},
-              "clusters": {"tissue density": 10.0, "density": [10.0, 40.0], "island clusters": [1]},
-              "sections": {"found": confound}, "island sections": {robustness.POOLED: confound}}
+    result = {
+        "island scores": {"VAE (latent 128)": score, robustness.POOLED: score},
+        "island ceilings": {"VAE (latent 128)": score, robustness.POOLED: score},
+        "match": {"true islands": 24, "found islands": 24, "recall": 1.0, "precision": 1.0},
+        "types": {"k": 2},
+        "found agreement": None,
+        "true islands": {"granular": 12, "parvicellular": 12},
+        "clusters": {"tissue density": 10.0, "density": [10.0, 40.0], "island clusters": [1]},
+        "sections": {"found": confound},
+        "island sections": {robustness.POOLED: confound},
+    }
     row = robustness.entry(result)
     rows = section_rows({"seed 1": row})
     assert rows[0]["ARI"] == confound["types ~ sections ARI"] < 0.1
@@ -172,6 +182,5 @@ def test_the_robustness_table_has_the_section_columns():
     assert rows[0]["cells r"] is None  # not scored: '-'
     assert not [k for k in rows[0] if "|" in k]  # a pipe in a header would split the markdown table
     flagged = dict(row, sections={"found": dict(confound, **{"types ~ sections ARI": 0.4})})
-    assert "on 1 of 2 sets: seed 2 (types ~ sections ARI 0.40" in sections_finding(
-        {"seed 1": row, "seed 2": flagged})
+    assert "on 1 of 2 sets: seed 2 (types ~ sections ARI 0.40" in sections_finding({"seed 1": row, "seed 2": flagged})
     assert sections_finding({"seed 1": row}) == "The found types stay within the section limits on every set."

@@ -105,10 +105,13 @@ def test_tile_labels_of_many_keys_equal_one_lookup_each(tiny):
         assert truth.tile_labels([]) == []
 
 
-@pytest.mark.parametrize("args, words", [
-    (dict(preset="huge"), ["unknown preset 'huge'", "tiny, small, full"]),
-    (dict(preset="tiny", difficulty=1.5), ["difficulty 1.5", "between 0 and 1"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (dict(preset="huge"), ["unknown preset 'huge'", "tiny, small, full"]),
+        (dict(preset="tiny", difficulty=1.5), ["difficulty 1.5", "between 0 and 1"]),
+    ],
+)
 def test_bad_options_are_refused(tmp_path, run_cli, args, words):
     argv = ["synth", "--out", tmp_path / "x.h5", "--preset", args["preset"]]
     if "difficulty" in args:
@@ -189,8 +192,12 @@ def test_strategy_table_gives_each_class_a_row_and_each_group_sums_to_all_tiles(
     stats = training_stats(tiny, "B20", cache_dir=tiny.parent / "cache", progress=False)
     rows = compare_strategies(images, stats, tiny, tile_size=64, tiles=400)
     assert [r["class"] for r in rows if r["share of tiles by"] == "brain"] == list(images.brains)
-    assert [r["class"] for r in rows if r["share of tiles by"] == "content"] == ["island", "plain", "ambiguous",
-                                                                                "no tissue"]
+    assert [r["class"] for r in rows if r["share of tiles by"] == "content"] == [
+        "island",
+        "plain",
+        "ambiguous",
+        "no tissue",
+    ]
     for group in ("brain", "image size", "content"):
         for strategy in STRATEGIES:
             assert sum(r[strategy] for r in rows if r["share of tiles by"] == group) == pytest.approx(100)

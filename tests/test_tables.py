@@ -24,9 +24,13 @@ def test_a_score_is_one_unbreakable_cell_with_a_true_minus():
 
 
 def test_labels_and_text_are_left_numbers_right_with_one_number_of_decimals_per_column():
-    text = _markdown([{"features": "VAE", "kind": "model", "ARI": (0.7, 0.5, 0.9), "n": 3, "x": 1.0},
-                      {"features": "PCA", "kind": "baseline", "ARI": None, "n": 12, "x": 2.25}],
-                     digits={"x": 3})
+    text = _markdown(
+        [
+            {"features": "VAE", "kind": "model", "ARI": (0.7, 0.5, 0.9), "n": 3, "x": 1.0},
+            {"features": "PCA", "kind": "baseline", "ARI": None, "n": 12, "x": 2.25},
+        ],
+        digits={"x": 3},
+    )
     _, rule, first, second = text.splitlines()
     assert [c.strip().startswith(":") for c in rule.strip("|").split("|")] == [True, True, False, False, False]
     assert "0.70" in first and "1.000" in first and "2.250" in second  # digits: x 3, the others 2
@@ -42,6 +46,7 @@ def test_a_wide_table_shares_the_width_by_its_cells_a_narrow_one_fits_its_conten
 
 
 # In the PDF -------------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def factor():
@@ -69,8 +74,16 @@ def test_the_check_finds_cells_that_run_into_each_other_and_past_the_margin(tmp_
 
 
 def test_the_report_style_keeps_the_same_table_whole(tmp_path, factor):
-    rows = [{"features": name, "types": 2, "ARI": (0.74, 0.56, 0.95), "balanced accuracy": (0.92, 0.86, 0.98),
-             "ceiling": (0.90, 0.84, 0.96)} for name in (LONG, "autoencoder (150 steps)", "texture statistics")]
+    rows = [
+        {
+            "features": name,
+            "types": 2,
+            "ARI": (0.74, 0.56, 0.95),
+            "balanced accuracy": (0.92, 0.86, 0.98),
+            "ceiling": (0.90, 0.84, 0.96),
+        }
+        for name in (LONG, "autoencoder (150 steps)", "texture statistics")
+    ]
     pdf = _pdf(tmp_path, _markdown(rows, digits=2))
     assert table_problems(pdf, factor) == []
     assert margin_problems(pdf, project_margin_x(PROJECT_ROOT)) == []
@@ -85,10 +98,13 @@ def test_the_widest_kept_result_tables_fit_the_page(tmp_path, factor):
     levers = json.loads((PROJECT_ROOT / "results" / "levers-default.json").read_text())
     robust = json.loads((PROJECT_ROOT / "results" / "robustness-default.json").read_text())
     effects = lever_effects(levers)
-    tables = [[{k: r[k] for k in ("lever", "steps", "island ARI", "island balanced accuracy")} for r in effects],
-              [{k: r[k] for k in ("lever", "island type", "brain probe", "recon MSE")} for r in effects],
-              *robustness_text.table_rows(robust), section_rows(robust["sets"]),
-              robustness_text.lever_rows(robust, levers)]
+    tables = [
+        [{k: r[k] for k in ("lever", "steps", "island ARI", "island balanced accuracy")} for r in effects],
+        [{k: r[k] for k in ("lever", "island type", "brain probe", "recon MSE")} for r in effects],
+        *robustness_text.table_rows(robust),
+        section_rows(robust["sets"]),
+        robustness_text.lever_rows(robust, levers),
+    ]
     body = "\n\n".join(_markdown(t, digits=2) for t in tables)
     pdf = _pdf(tmp_path, body)
     assert table_problems(pdf, factor) == []

@@ -57,8 +57,7 @@ def test_pixels_past_the_border_are_the_training_mean(images):
 
 @pytest.mark.parametrize("strategy", ["uniform", "area", "tissue"])
 def test_sampled_tiles_lie_inside_their_images(images, strategy):
-    sampler = TileSampler(images.infos(), tile_size=64, tiles=2000, strategy=strategy,
-                          tissue=tissue_map(images, STATS))
+    sampler = TileSampler(images.infos(), tile_size=64, tiles=2000, strategy=strategy, tissue=tissue_map(images, STATS))
     keys = list(sampler)
     assert len(keys) == len(sampler) == 2000
     shapes = {(i.brain, i.name): i.shape for i in images.infos()}
@@ -80,8 +79,9 @@ def test_strategies_weight_images_as_they_say(images):
 
 def test_tissue_strategy_avoids_glass(images):
     tm = tissue_map(images, STATS)
-    keys = [k for k in TileSampler(images.infos(), tile_size=32, tiles=3000, strategy="tissue", tissue=tm)
-            if k[1] == "2"]
+    keys = [
+        k for k in TileSampler(images.infos(), tile_size=32, tiles=3000, strategy="tissue", tissue=tm) if k[1] == "2"
+    ]
     assert keys and all(col + 16 <= 64 for _, _, _, col, _ in keys)  # tile centres in the tissue quarter
 
 
@@ -101,7 +101,7 @@ def test_tissue_blocks_in_strips_equal_the_whole_image_at_once(monkeypatch):
     rng = np.random.default_rng(1)
     for shape in [(5, 7), (300, 200), (1001, 333)]:  # smaller than a block, exact blocks, ragged edges
         a = rng.integers(0, 256, shape, dtype=np.uint8)
-        a[:, shape[1] // 2:] = 245  # glass on the right half
+        a[:, shape[1] // 2 :] = 245  # glass on the right half
         monkeypatch.setattr(tissue, "STRIP_PIXELS", 1 << 40)  # one strip: the whole image
         whole = tissue.tissue_blocks(a, 150.0, 60.0)
         monkeypatch.setattr(tissue, "STRIP_PIXELS", 1)  # one block row per strip
@@ -123,8 +123,10 @@ def test_epochs_differ_and_repeat(images):
 def test_dataloader_with_workers_delivers_the_same_batches(images):
     ds = TileDataset(images, STATS)
     sampler = TileSampler(images.infos(), tile_size=32, tiles=256, seed=1)
-    runs = [torch.cat(list(DataLoader(ds, batch_size=64, sampler=sampler, num_workers=w, collate_fn=identity_collate)))
-            for w in (0, 2)]
+    runs = [
+        torch.cat(list(DataLoader(ds, batch_size=64, sampler=sampler, num_workers=w, collate_fn=identity_collate)))
+        for w in (0, 2)
+    ]
     torch.testing.assert_close(runs[0], runs[1])
 
 
@@ -200,5 +202,6 @@ def test_fresh_batches_reuse_freed_memory():
 
     assert keep_freed_memory() in (True, False)  # False only where the C library is not glibc
     import platform
+
     if platform.libc_ver()[0] == "glibc":
         assert keep_freed_memory()

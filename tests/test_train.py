@@ -67,7 +67,7 @@ def test_a_latent_map_has_its_channels_at_every_position(tile, latent, depth):
     # answer to a change in the tile's bottom-right corner.
     side = tile // 2**depth
     y = x.clone()
-    y[..., -tile // 4:, -tile // 4:] += 5
+    y[..., -tile // 4 :, -tile // 4 :] += 5
     per = mean.view(2, -1, side, side)
     assert not torch.allclose(encoder(y)[0].view(2, -1, side, side)[..., -1, -1], per[..., -1, -1])
 
@@ -97,8 +97,9 @@ def test_the_texture_term_ignores_where_the_structure_lies():
     assert float(same["texture"]) == 0
     shifted = torch.roll(x, 5, dims=3)  # the same texture elsewhere: a large error, a small texture difference
     moved = loss_terms(x, shifted, torch.zeros(2, 128), torch.zeros(2, 128), model=model, beta=0.1, l2=0, texture=1)
-    flat = loss_terms(x, torch.zeros_like(x), torch.zeros(2, 128), torch.zeros(2, 128), model=model, beta=0.1, l2=0,
-                      texture=1)
+    flat = loss_terms(
+        x, torch.zeros_like(x), torch.zeros(2, 128), torch.zeros(2, 128), model=model, beta=0.1, l2=0, texture=1
+    )
     assert float(moved["texture"]) < 0.5 * float(flat["texture"]) and float(moved["recon"]) > float(flat["recon"])
     assert band_energy(x).shape == (2, 3, 64, 64)
 
@@ -120,10 +121,15 @@ def test_architecture_table_adds_up_to_the_parameters():
     assert rows[-1]["output"] == "1\u00a0\u00d7\u00a064\u00a0\u00d7\u00a064"
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(latent=0), "model.latent 0"), (dict(depth=7), "cannot be halved"), (dict(width=12), "multiples of 8"),
-    (dict(kind="gan"), "model.kind"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(latent=0), "model.latent 0"),
+        (dict(depth=7), "cannot be halved"),
+        (dict(width=12), "multiples of 8"),
+        (dict(kind="gan"), "model.kind"),
+    ],
+)
 def test_impossible_models_are_refused(change, message):
     with pytest.raises(UserError, match=message):
         VAE(ModelConfig(**change), 64)
@@ -162,8 +168,11 @@ def test_the_comparison_snapshot_is_written_on_a_step_neither_logged_nor_evaluat
     run = train(config, progress=False)  # step 7: not a multiple of log_every (4) nor of eval_every (8)
     snapshot = checkpoint.load(run.snapshot(7), config)
     assert snapshot["step"] == 7
-    assert not any(torch.equal(snapshot["model"][k], v) for k, v in checkpoint.load(run.last, config)["model"].items()
-                   if v.is_floating_point() and v.numel() > 1)  # the weights of step 7, not of the end
+    assert not any(
+        torch.equal(snapshot["model"][k], v)
+        for k, v in checkpoint.load(run.last, config)["model"].items()
+        if v.is_floating_point() and v.numel() > 1
+    )  # the weights of step 7, not of the end
 
 
 @pytest.mark.slow
@@ -206,6 +215,7 @@ def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(config, 
         if calls["n"] == 11:
             terms["total"] = terms["total"] * float("nan")
         return terms
+
     monkeypatch.setattr(module, "loss_terms", poisoned)
     with pytest.raises(UserError, match="step 11: the loss is not finite.*last good checkpoint"):
         train(config, progress=False)
@@ -316,8 +326,9 @@ def test_a_training_process_killed_twice_resumes_to_the_same_weights(tiny, tmp_p
     last = Run.of(config).last
     for after in (8, 24):  # the first checkpoint, then a later one of the resumed run
         job = subprocess.Popen(command + [str(config.source)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait(job, lambda after=after: last.is_file() and checkpoint.load(last, config)["step"] >= after,
-              f"step {after}")
+        _wait(
+            job, lambda after=after: last.is_file() and checkpoint.load(last, config)["step"] >= after, f"step {after}"
+        )
         job.send_signal(signal.SIGKILL)
         job.wait()
         assert job.returncode == -signal.SIGKILL
@@ -353,8 +364,11 @@ def test_a_run_too_long_for_this_device_stops_before_it_starts_and_a_finished_on
     from islandvae.model.speed import run_estimate
 
     hasty = load_config(write_config(tmp_path, tiny, extra=SMALL_RUN + "max_hours = 1e-9\n"))
-    with pytest.raises(UserError, match=r"would take about .* h by its plan .*TFLOP/s.*train\.max_hours = 1e-09; "
-                                        r"train on a GPU .*if you mean it"):
+    with pytest.raises(
+        UserError,
+        match=r"would take about .* h by its plan .*TFLOP/s.*train\.max_hours = 1e-09; "
+        r"train on a GPU .*if you mean it",
+    ):
         train(hasty, progress=False)
     assert not Run.of(hasty).folder.exists()
     patient = load_config(write_config(tmp_path, tiny, extra=SMALL_RUN))

@@ -15,9 +15,11 @@ from islandvae.files import recomputed, write_atomic
 
 def cached(path: Path, key: str, compute) -> dict:
     """Arrays from `path` when it was made for `key`, else computed, written atomically and returned."""
+
     def load(path):
         with np.load(path, allow_pickle=False) as saved:
             return {k: saved[k] for k in saved.files} if str(saved["key"]) == key else None
+
     arrays = recomputed(path, load, "cache") if path.is_file() else None
     if arrays is not None:
         return {k: v for k, v in arrays.items() if k != "key"}

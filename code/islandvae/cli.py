@@ -32,8 +32,9 @@ from islandvae.errors import Interrupted, UserError
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="TOML",
-                        help=f"experiment config (default: ${ENV_VAR}, else configs/default.toml)")
+    common.add_argument(
+        "--config", metavar="TOML", help=f"experiment config (default: ${ENV_VAR}, else configs/default.toml)"
+    )
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--data", metavar="H5", help="HDF5 file to read instead of the config's data.path")
 
@@ -44,85 +45,152 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"islandvae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("inventory", parents=[common, data], help="list the images of the data file",
-                            description=cmd_inventory.__doc__)
+    p = commands.add_parser(
+        "inventory", parents=[common, data], help="list the images of the data file", description=cmd_inventory.__doc__
+    )
     p.add_argument("--totals", action="store_true", help="print only the per-brain totals")
     p.set_defaults(run=cmd_inventory)
 
-    p = commands.add_parser("stats", parents=[common, data], help="pixel statistics of the training brains",
-                            description=cmd_stats.__doc__)
+    p = commands.add_parser(
+        "stats", parents=[common, data], help="pixel statistics of the training brains", description=cmd_stats.__doc__
+    )
     p.add_argument("--recompute", action="store_true", help="ignore the cached result")
     p.set_defaults(run=cmd_stats)
 
-    p = commands.add_parser("synth", help="write a synthetic stand-in and its truth file",
-                            description=cmd_synth.__doc__)
+    p = commands.add_parser(
+        "synth", help="write a synthetic stand-in and its truth file", description=cmd_synth.__doc__
+    )
     p.add_argument("--preset", default="small", help="tiny (tests), small (the report's default), full (real scale)")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical files")
     p.add_argument("--out", required=True, metavar="H5", help="data file to write; the truth goes beside it")
-    p.add_argument("--difficulty", type=float, default=0.3,
-                   help="0 easy .. 1 parvicellular islands nearly like granular ones (default 0.3)")
-    p.add_argument("--island-density", type=float, default=1.0,
-                   help="robustness sets: island cells at this share of the usual count (default 1)")
-    p.add_argument("--cell-scale", type=float, default=1.0,
-                   help="robustness sets: every cell this many times as large (default 1)")
-    p.add_argument("--section-imaging", type=float, default=0.0,
-                   help="robustness sets: every section stained and scanned on its own, 1 about as much as brains "
-                        "differ (default 0)")
-    p.add_argument("--pixel-size", type=float, default=1.0,
-                   help="robustness sets: a scan this many times coarser, cells smaller in px (default 1)")
+    p.add_argument(
+        "--difficulty",
+        type=float,
+        default=0.3,
+        help="0 easy .. 1 parvicellular islands nearly like granular ones (default 0.3)",
+    )
+    p.add_argument(
+        "--island-density",
+        type=float,
+        default=1.0,
+        help="robustness sets: island cells at this share of the usual count (default 1)",
+    )
+    p.add_argument(
+        "--cell-scale", type=float, default=1.0, help="robustness sets: every cell this many times as large (default 1)"
+    )
+    p.add_argument(
+        "--section-imaging",
+        type=float,
+        default=0.0,
+        help="robustness sets: every section stained and scanned on its own, 1 about as much as brains "
+        "differ (default 0)",
+    )
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        default=1.0,
+        help="robustness sets: a scan this many times coarser, cells smaller in px (default 1)",
+    )
     p.add_argument("--force", action="store_true", help="replace existing files")
     p.add_argument("--workers", type=int, default=None, help="processes drawing images (default: up to 2)")
     p.set_defaults(run=cmd_synth)
 
-    p = commands.add_parser("data", parents=[common], help="generate the configured data file if it is synthetic "
-                            "and missing", description=cmd_data.__doc__)
+    p = commands.add_parser(
+        "data",
+        parents=[common],
+        help="generate the configured data file if it is synthetic and missing",
+        description=cmd_data.__doc__,
+    )
     p.set_defaults(run=cmd_data)
 
-    p = commands.add_parser("calibration", parents=[common, data], help="compare the data with the course file's "
-                            "published figures", description=cmd_calibration.__doc__)
+    p = commands.add_parser(
+        "calibration",
+        parents=[common, data],
+        help="compare the data with the course file's published figures",
+        description=cmd_calibration.__doc__,
+    )
     p.set_defaults(run=cmd_calibration)
 
-    p = commands.add_parser("train", parents=[common], help="train the config's model (resumes an unfinished run)",
-                            description=cmd_train.__doc__)
+    p = commands.add_parser(
+        "train",
+        parents=[common],
+        help="train the config's model (resumes an unfinished run)",
+        description=cmd_train.__doc__,
+    )
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--overfit", action="store_true",
-                       help="instead: the overfitting check of chapter 4 (two images per brain, its own run)")
-    which.add_argument("--comparisons", action="store_true",
-                       help="instead: chapter 5's comparison models (autoencoder, latent 2 and 4096), short budget")
-    which.add_argument("--levers", action="store_true",
-                       help="instead: chapter 5's lever runs, one setting changed each (tile normalisation, latent "
-                       "map, texture term, encoder input, sampling, beta) and the budget curve")
+    which.add_argument(
+        "--overfit",
+        action="store_true",
+        help="instead: the overfitting check of chapter 4 (two images per brain, its own run)",
+    )
+    which.add_argument(
+        "--comparisons",
+        action="store_true",
+        help="instead: chapter 5's comparison models (autoencoder, latent 2 and 4096), short budget",
+    )
+    which.add_argument(
+        "--levers",
+        action="store_true",
+        help="instead: chapter 5's lever runs, one setting changed each (tile normalisation, latent "
+        "map, texture term, encoder input, sampling, beta) and the budget curve",
+    )
     p.set_defaults(run=cmd_train)
 
-    p = commands.add_parser("analyse", parents=[common], help="cache chapter 5's embeddings, 2-D maps and scores",
-                            description=cmd_analyse.__doc__)
+    p = commands.add_parser(
+        "analyse",
+        parents=[common],
+        help="cache chapter 5's embeddings, 2-D maps and scores",
+        description=cmd_analyse.__doc__,
+    )
     p.set_defaults(run=cmd_analyse)
 
-    p = commands.add_parser("levers", parents=[common], help="score the main run and the lever runs; write "
-                            "results/levers-<name>.json", description=cmd_levers.__doc__)
+    p = commands.add_parser(
+        "levers",
+        parents=[common],
+        help="score the main run and the lever runs; write results/levers-<name>.json",
+        description=cmd_levers.__doc__,
+    )
     p.set_defaults(run=cmd_levers)
 
-    p = commands.add_parser("robustness", parents=[common], help="train and score the pipeline on eight other "
-                            "stand-ins; write results/robustness-<name>.json", description=cmd_robustness.__doc__)
+    p = commands.add_parser(
+        "robustness",
+        parents=[common],
+        help="train and score the pipeline on eight other stand-ins; write results/robustness-<name>.json",
+        description=cmd_robustness.__doc__,
+    )
     p.set_defaults(run=cmd_robustness)
 
-    p = commands.add_parser("zip", parents=[common], help="pack the hand-in zip from the rendered report",
-                            description=cmd_zip.__doc__)
+    p = commands.add_parser(
+        "zip", parents=[common], help="pack the hand-in zip from the rendered report", description=cmd_zip.__doc__
+    )
     p.add_argument("--team", metavar="TOML", help="team file (default: team.toml, or ${ISLANDVAE_TEAM})")
-    p.add_argument("--out", metavar="DIR", help="where the zip goes (default: handin/, handin/<name>/ for a config "
-                   "other than the default)")
-    p.add_argument("--output-dir", help="the rendered report's folder (default: _output/ from _quarto.yml, "
-                   "_output/<name>/ for a config other than the default)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where the zip goes (default: handin/, handin/<name>/ for a config other than the default)",
+    )
+    p.add_argument(
+        "--output-dir",
+        help="the rendered report's folder (default: _output/ from _quarto.yml, "
+        "_output/<name>/ for a config other than the default)",
+    )
     p.set_defaults(run=cmd_zip)
 
-    p = commands.add_parser("render", help="render the report without Quarto (HTML and PDF)",
-                            description=cmd_render.__doc__)
+    p = commands.add_parser(
+        "render", help="render the report without Quarto (HTML and PDF)", description=cmd_render.__doc__
+    )
     p.add_argument("documents", nargs="*", metavar="QMD", help="documents to render (default: the project's list)")
-    p.add_argument("--output-dir", help="where HTML and PDF go (default: _output/ from _quarto.yml, _output/<name>/ "
-                   "for a config other than the default)")
+    p.add_argument(
+        "--output-dir",
+        help="where HTML and PDF go (default: _output/ from _quarto.yml, _output/<name>/ "
+        "for a config other than the default)",
+    )
     p.add_argument("--print-output-dir", action="store_true", help="only print where the documents would go")
-    p.add_argument("--config", metavar="TOML", help="config file (default: ${ISLANDVAE_CONFIG} or "
-                   "configs/default.toml); the chunks read the same")
+    p.add_argument(
+        "--config",
+        metavar="TOML",
+        help="config file (default: ${ISLANDVAE_CONFIG} or configs/default.toml); the chunks read the same",
+    )
     p.set_defaults(run=cmd_render)
     return parser
 
@@ -144,8 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"islandvae: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("islandvae: interrupted; nothing half-written is left (a training run resumes from its last checkpoint, "
-              "a render keeps the previous outputs)", file=sys.stderr)
+        print(
+            "islandvae: interrupted; nothing half-written is left (a training run resumes from its last checkpoint, "
+            "a render keeps the previous outputs)",
+            file=sys.stderr,
+        )
         return 130
     except BrokenPipeError:  # output piped into `head`: stop quietly
         sys.stderr.close()

@@ -22,8 +22,10 @@ def _data_path(args: argparse.Namespace, config: Config) -> Path:
     if args.data:
         return Path(args.data)
     if config.data.synthetic and not config.data.path.exists():
-        raise UserError(f"data file {show(config.data.path)} not found; generate the synthetic stand-in with "
-                        f"`make data` (or `islandvae data`)")
+        raise UserError(
+            f"data file {show(config.data.path)} not found; generate the synthetic stand-in with "
+            f"`make data` (or `islandvae data`)"
+        )
     return config.data.path
 
 
@@ -43,12 +45,16 @@ def cmd_inventory(args: argparse.Namespace) -> None:
     rows = inventory.totals()
     for r in rows:
         small, large = r["smallest"], r["largest"]
-        print(f"{r['brain']:<8}{r['images']:>7}{r['pixels']:>16,}{r['bytes'] / 1e6:>9.1f}  "
-              f"{f'{small.height}x{small.width}':<16}{f'{large.height}x{large.width}':<16}")
+        print(
+            f"{r['brain']:<8}{r['images']:>7}{r['pixels']:>16,}{r['bytes'] / 1e6:>9.1f}  "
+            f"{f'{small.height}x{small.width}':<16}{f'{large.height}x{large.width}':<16}"
+        )
     total_pixels = sum(r["pixels"] for r in rows)
     total_bytes = sum(r["bytes"] for r in rows)
-    print(f"{'all':<8}{sum(r['images'] for r in rows):>7}{total_pixels:>16,}{total_bytes / 1e6:>9.1f}  "
-          f"dtype {inventory.dtype.name}")
+    print(
+        f"{'all':<8}{sum(r['images'] for r in rows):>7}{total_pixels:>16,}{total_bytes / 1e6:>9.1f}  "
+        f"dtype {inventory.dtype.name}"
+    )
 
 
 def cmd_stats(args: argparse.Namespace) -> None:
@@ -69,8 +75,15 @@ def cmd_synth(args: argparse.Namespace) -> None:
     from islandvae.data.synth import generate, options_of
     from islandvae.data.truth import truth_path
 
-    out = generate(args.out, preset=args.preset, seed=args.seed, difficulty=args.difficulty, force=args.force,
-                   workers=args.workers, options=options_of(args))
+    out = generate(
+        args.out,
+        preset=args.preset,
+        seed=args.seed,
+        difficulty=args.difficulty,
+        force=args.force,
+        workers=args.workers,
+        options=options_of(args),
+    )
     print(f"wrote {show(out)} and {show(truth_path(out))}")
 
 
@@ -86,8 +99,7 @@ def cmd_data(args: argparse.Namespace) -> None:
         from islandvae.data.hdf5 import open_h5
 
         open_h5(data.path)  # raises the missing-file message with the course-file hint
-    generate(data.path, preset=data.synthetic, seed=data.seed, difficulty=data.difficulty,
-             options=options_of(data))
+    generate(data.path, preset=data.synthetic, seed=data.seed, difficulty=data.difficulty, options=options_of(data))
     print(f"generated {show(data.path)} (synthetic stand-in, preset {data.synthetic}, seed {data.seed})")
 
 
@@ -153,12 +165,16 @@ def cmd_analyse(args: argparse.Namespace) -> None:
     analysis = Analysis(config, train_missing=True)
     if not analysis.available:
         raise UserError(f"config {config.name} has no finished run to analyse; run `make train` first")
-    steps = (("embeddings of the fixed tiles", lambda: (analysis.latent, analysis.comparisons)),
-             ("2-D maps (PCA, UMAP) and their trustworthiness", analysis.reductions),
-             ("interpolation midpoints", analysis.midpoint_distances),
-             ("latent sizes", analysis.latent_sizes),
-             ("islands: found, typed, described" + (" and scored against the truth" if analysis.has_truth else ""),
-              lambda: Discovery(analysis).result()))
+    steps = (
+        ("embeddings of the fixed tiles", lambda: (analysis.latent, analysis.comparisons)),
+        ("2-D maps (PCA, UMAP) and their trustworthiness", analysis.reductions),
+        ("interpolation midpoints", analysis.midpoint_distances),
+        ("latent sizes", analysis.latent_sizes),
+        (
+            "islands: found, typed, described" + (" and scored against the truth" if analysis.has_truth else ""),
+            lambda: Discovery(analysis).result(),
+        ),
+    )
     for what, step in steps:  # each cached: a second call only reads
         tick = time.perf_counter()
         step()
@@ -188,12 +204,15 @@ def cmd_zip(args: argparse.Namespace) -> None:
     config = _config(args)
     team = read_team(Path(args.team) if args.team else None)
     if is_example(team):
-        print("islandvae: warning: team.toml still lists the example members; put your team there before "
-              "handing in", file=sys.stderr)
+        print(
+            "islandvae: warning: team.toml still lists the example members; put your team there before handing in",
+            file=sys.stderr,
+        )
     output = Path(args.output_dir) if args.output_dir else output_root() / config.own_folder
     folder = Path(args.out) if args.out else PROJECT_ROOT / "handin" / config.own_folder
-    path = build_zip(config, team=team, output=output, folder=folder,
-                     warn=lambda m: print(f"islandvae: {m}", file=sys.stderr))
+    path = build_zip(
+        config, team=team, output=output, folder=folder, warn=lambda m: print(f"islandvae: {m}", file=sys.stderr)
+    )
     print(f"wrote {show(path)} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -13,9 +13,18 @@ from islandvae.config import Config, load_config, quarto_project
 
 def setup() -> Config:
     """Set the report's figure style and return the config in use (see ISLANDVAE_CONFIG)."""
-    matplotlib.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "figure.figsize": (6.4, 3.6),
-                                "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-                                "axes.grid": True, "grid.alpha": 0.3})
+    matplotlib.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "figure.figsize": (6.4, 3.6),
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+        }
+    )
     return load_config()
 
 
@@ -56,8 +65,11 @@ def print_font_pt(fig) -> float:
 
     renderer = fig.canvas.get_renderer()
     scale = min(1.0, print_width_in() / fig.get_tightbbox(renderer).width)
-    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text)
-             if t.get_visible() and t.get_text().strip() and t.get_window_extent(renderer).width > 0]
+    sizes = [
+        t.get_fontsize()
+        for t in fig.findobj(matplotlib.text.Text)
+        if t.get_visible() and t.get_text().strip() and t.get_window_extent(renderer).width > 0
+    ]
     return min(sizes) * scale if sizes else float("inf")
 
 
@@ -91,8 +103,13 @@ def tile_grid(tiles, *, columns: int = 8, titles: list[str] | None = None, size:
     rows = -(-len(tiles) // columns)
     size = min(size, print_width_in() / columns)  # never wider than the PDF's text: titles print at their size
     title = 2.2 * LEGIBLE_PT / 72 if titles else 0.0  # room above every row for its titles (inches)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * size, rows * (size + title)), squeeze=False,
-                             gridspec_kw={"wspace": 0.06, "hspace": title / size + 0.04})
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(columns * size, rows * (size + title)),
+        squeeze=False,
+        gridspec_kw={"wspace": 0.06, "hspace": title / size + 0.04},
+    )
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < len(tiles):

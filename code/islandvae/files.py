@@ -47,8 +47,10 @@ def path_name(value, what: str, *, longest: int = 80) -> str:
     `what`. The one check for every name that becomes a path: config names (runs/<name>/, results/), the lever
     and comparison runs derived from them, team usernames (the zip's name)."""
     if not isinstance(value, str) or not NAME.fullmatch(value) or len(value) > longest:
-        raise UserError(f"{what} {value!r} cannot name a folder or file: use letters, digits, '.', '_' or '-' "
-                        f"(at most {longest}, starting with a letter or digit; no '/' or '..')")
+        raise UserError(
+            f"{what} {value!r} cannot name a folder or file: use letters, digits, '.', '_' or '-' "
+            f"(at most {longest}, starting with a letter or digit; no '/' or '..')"
+        )
     return value
 
 
@@ -67,8 +69,10 @@ def folder(path: Path | str, what: str = "") -> Path:
     """Make the folder `path` (and its parents) if needed; a one-line UserError when that cannot be done."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise UserError(f"{what + ' folder ' if what else ''}{show(path)} is a file, not a folder: move the file "
-                        "away, or point the config's paths elsewhere")
+        raise UserError(
+            f"{what + ' folder ' if what else ''}{show(path)} is a file, not a folder: move the file "
+            "away, or point the config's paths elsewhere"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -40,15 +40,22 @@ def cpu() -> dict:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"model": name, "cores": cores, "threads": torch.get_num_threads(),
-            "vector": torch.backends.cpu.get_cpu_capability(), "native bf16": native_bf16()}
+    return {
+        "model": name,
+        "cores": cores,
+        "threads": torch.get_num_threads(),
+        "vector": torch.backends.cpu.get_cpu_capability(),
+        "native bf16": native_bf16(),
+    }
 
 
 def describe_cpu() -> str:
     """One phrase for a table note: 'AMD EPYC, 2 cores, AVX2, no native bfloat16'."""
     c = cpu()
-    return (f"{c['model']}, {c['cores']} core{'s' * (c['cores'] != 1)}, {c['vector']}, "
-            f"{'native' if c['native bf16'] else 'no native'} bfloat16")
+    return (
+        f"{c['model']}, {c['cores']} core{'s' * (c['cores'] != 1)}, {c['vector']}, "
+        f"{'native' if c['native bf16'] else 'no native'} bfloat16"
+    )
 
 
 def for_seconds(step, seconds: float = BUDGET) -> tuple[int, float]:

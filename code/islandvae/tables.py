@@ -42,11 +42,14 @@ def cell_text(value, digits: int) -> str:
 def _numeric(values: list) -> bool:
     """Whether a column holds numbers (right-aligned): every cell a number, a score, missing, or text that starts
     with a digit or a sign ('0.89/0.92', '0 of 63')."""
+
     def numeric(v):
         if v is None or isinstance(v, (int, float, np.number, tuple, list)) and not isinstance(v, bool):
             return True
-        return isinstance(v, str) and (v in (MISSING, "") or v[:1].isdigit()
-                                       or v[:2].lstrip("-+" + MINUS)[:1].isdigit())
+        return isinstance(v, str) and (
+            v in (MISSING, "") or v[:1].isdigit() or v[:2].lstrip("-+" + MINUS)[:1].isdigit()
+        )
+
     return all(numeric(v) for v in values)
 
 
@@ -78,8 +81,11 @@ def markdown_table(rows: list[dict], *, digits: int | dict = 1, caption: str = "
         dashes = [3] * len(headers)
     else:
         dashes = [max(3, round(w)) for w in widths]
-    rule = "|" + "|".join(("-" * (d - 1) + ":") if right else (":" + "-" * (d - 1))
-                          for d, right in zip(dashes, numeric)) + "|"
+    rule = (
+        "|"
+        + "|".join(("-" * (d - 1) + ":") if right else (":" + "-" * (d - 1)) for d, right in zip(dashes, numeric))
+        + "|"
+    )
     lines.insert(1, rule)
     if caption:
         lines += ["", f": {caption}" + (f" {{#{label}}}" if label else "")]

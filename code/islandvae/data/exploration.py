@@ -24,8 +24,9 @@ def extreme_images_figure(path: Path | str, inventory: Inventory, *, crop: int =
     from matplotlib.patches import Rectangle
 
     brains = inventory.brains
-    fig, axes = plt.subplots(len(brains), 4, figsize=(6.5, 1.6 * len(brains)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1.6, 1, 1.6, 1]})
+    fig, axes = plt.subplots(
+        len(brains), 4, figsize=(6.5, 1.6 * len(brains)), squeeze=False, gridspec_kw={"width_ratios": [1.6, 1, 1.6, 1]}
+    )
     with open_h5(path) as f:
         for row, brain in zip(axes, brains):
             infos = inventory.of(brain)
@@ -36,10 +37,12 @@ def extreme_images_figure(path: Path | str, inventory: Inventory, *, crop: int =
                 whole.imshow(image[::step, ::step], cmap="gray", vmin=0, vmax=255, interpolation="antialiased")
                 whole.set_title(f"{brain} {kind}: {info.name}, {info.height}×{info.width}", fontsize=7)
                 r0, c0 = max(0, (info.height - crop) // 2), max(0, (info.width - crop) // 2)
-                whole.add_patch(Rectangle((c0 / step, r0 / step), crop / step, crop / step, fill=False,
-                                          edgecolor="tab:red", lw=0.8))
-                zoom.imshow(image[r0:r0 + crop, c0:c0 + crop], cmap="gray", vmin=0, vmax=255,
-                            interpolation="nearest")
+                whole.add_patch(
+                    Rectangle((c0 / step, r0 / step), crop / step, crop / step, fill=False, edgecolor="tab:red", lw=0.8)
+                )
+                zoom.imshow(
+                    image[r0 : r0 + crop, c0 : c0 + crop], cmap="gray", vmin=0, vmax=255, interpolation="nearest"
+                )
                 zoom.set_title(f"100 % crop, {crop} px", fontsize=7)
                 for ax in (whole, zoom):
                     ax.set_xticks([])
@@ -63,8 +66,14 @@ def brain_table(path: Path | str, inventory: Inventory, *, cache_dir: Path) -> l
     for brain, hist in hists.items():
         others = sum(h for b, h in hists.items() if b != brain)
         s = stats_from_histogram(hist, (brain,))
-        row = {"brain": brain, "images": len(inventory.of(brain)), "pixels %": 100 * int(hist.sum()) / total,
-               "mean": s.mean, "std": s.std, "distance to others": wasserstein(hist, others)}
+        row = {
+            "brain": brain,
+            "images": len(inventory.of(brain)),
+            "pixels %": 100 * int(hist.sum()) / total,
+            "mean": s.mean,
+            "std": s.std,
+            "distance to others": wasserstein(hist, others),
+        }
         if islands:
             row.update(granular=islands[brain]["granular"], parvicellular=islands[brain]["parvicellular"])
         rows.append(row)
@@ -97,20 +106,27 @@ def argue_test_brain(rows: list[dict], test_brain: str) -> str:
     me = next(r for r in rows if r["brain"] == test_brain)
     rank = lambda key: sorted(rows, key=lambda r: r[key]).index(me) + 1
     n = len(rows)
-    text = (f"The configured test brain {test_brain} holds {me['images']} images and {me['pixels %']:.0f} % of "
-            f"the pixels ({ordinal(rank('pixels %'))} smallest share of {n}), so training keeps "
-            f"{100 - me['pixels %']:.0f} % of the data. Its mean grey value is {me['mean']:.0f} "
-            f"({ordinal(rank('mean'))} darkest of {n}), {me['distance to others']:.0f} grey levels from the other "
-            f"brains by the Wasserstein distance ({ordinal(n + 1 - rank('distance to others'))} largest): ")
+    text = (
+        f"The configured test brain {test_brain} holds {me['images']} images and {me['pixels %']:.0f} % of "
+        f"the pixels ({ordinal(rank('pixels %'))} smallest share of {n}), so training keeps "
+        f"{100 - me['pixels %']:.0f} % of the data. Its mean grey value is {me['mean']:.0f} "
+        f"({ordinal(rank('mean'))} darkest of {n}), {me['distance to others']:.0f} grey levels from the other "
+        f"brains by the Wasserstein distance ({ordinal(n + 1 - rank('distance to others'))} largest): "
+    )
     far = rank("distance to others") > n // 2
-    text += ("a clear domain shift, so the test measures how well the model transfers to an unseen brain "
-             "rather than how well it remembers its training brains." if far else
-             "a modest domain shift, so the test brain is typical of the others.")
+    text += (
+        "a clear domain shift, so the test measures how well the model transfers to an unseen brain "
+        "rather than how well it remembers its training brains."
+        if far
+        else "a modest domain shift, so the test brain is typical of the others."
+    )
     if "granular" in me:
         ok = me["granular"] > 0 and me["parvicellular"] > 0
-        text += (f" It holds {me['granular']} granular and {me['parvicellular']} parvicellular islands"
-                 + (", both types, which the island analysis needs." if ok else
-                    "; the island analysis needs both types, so choose another test brain."))
+        text += f" It holds {me['granular']} granular and {me['parvicellular']} parvicellular islands" + (
+            ", both types, which the island analysis needs."
+            if ok
+            else "; the island analysis needs both types, so choose another test brain."
+        )
     return text
 
 
@@ -151,12 +167,15 @@ def size_figure(inventory: Inventory):
     lo, hi = left.get_xlim()
     left.plot([lo, hi], [lo, hi], color="0.6", lw=0.8)
     left.legend(fontsize=7)
-    right.set(yscale="log", ylabel="megapixels per image", xticks=range(len(inventory.brains)),
-              xticklabels=inventory.brains)
+    right.set(
+        yscale="log", ylabel="megapixels per image", xticks=range(len(inventory.brains)), xticklabels=inventory.brains
+    )
     for axis in (left.xaxis, left.yaxis, right.yaxis):
         lo, hi = axis.get_view_interval()
-        axis.set_ticks([v for v in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 200, 500, 1000, 2000, 5000, 10000)
-                        if lo <= v <= hi], minor=False)
+        axis.set_ticks(
+            [v for v in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 200, 500, 1000, 2000, 5000, 10000) if lo <= v <= hi],
+            minor=False,
+        )
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     fig.tight_layout()

@@ -18,8 +18,18 @@ if TYPE_CHECKING:
 
 
 # Compression filters that image files use and plain HDF5 cannot decode (registered ids, The HDF Group's list)
-FILTER_NAMES = {307: "bzip2", 32001: "Blosc", 32004: "LZ4", 32008: "Bitshuffle", 32013: "ZFP", 32015: "Zstandard",
-                32017: "SZ", 32018: "FCIDECOMP", 32024: "SZ3", 32026: "Blosc2"}
+FILTER_NAMES = {
+    307: "bzip2",
+    32001: "Blosc",
+    32004: "LZ4",
+    32008: "Bitshuffle",
+    32013: "ZFP",
+    32015: "Zstandard",
+    32017: "SZ",
+    32018: "FCIDECOMP",
+    32024: "SZ3",
+    32026: "Blosc2",
+}
 
 
 def register_filters() -> None:
@@ -47,9 +57,11 @@ def pixel_problem(err: OSError, ds: h5py.Dataset, info: ImageInfo, path: Path) -
     where = f"dataset '{info.brain}/{info.name}' in {show(path)}"
     if missing:
         names = ", ".join(f"{c} ({FILTER_NAMES[c]})" if c in FILTER_NAMES else str(c) for c in missing)
-        return UserError(f"{where} is compressed with HDF5 filter {names}, which this installation cannot decode: "
-                         "`pip install hdf5plugin` (read automatically once installed), or rewrite the file without "
-                         "it (`h5repack -f NONE in.h5 out.h5` where the filter is installed)")
+        return UserError(
+            f"{where} is compressed with HDF5 filter {names}, which this installation cannot decode: "
+            "`pip install hdf5plugin` (read automatically once installed), or rewrite the file without "
+            "it (`h5repack -f NONE in.h5 out.h5` where the filter is installed)"
+        )
     return UserError(f"{where} cannot be read ({first_line(err)}); the file is corrupt: copy it again")
 
 

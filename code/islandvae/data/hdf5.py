@@ -86,8 +86,14 @@ class Inventory:
             largest = max(infos, key=lambda i: i.pixels)
             pixels = sum(i.pixels for i in infos)
             rows.append(
-                dict(brain=brain, images=len(infos), pixels=pixels, bytes=pixels * self.dtype.itemsize,
-                     smallest=smallest, largest=largest)
+                dict(
+                    brain=brain,
+                    images=len(infos),
+                    pixels=pixels,
+                    bytes=pixels * self.dtype.itemsize,
+                    smallest=smallest,
+                    largest=largest,
+                )
             )
         return rows
 
@@ -107,9 +113,10 @@ def open_h5(path: Path | str) -> h5py.File:
         return h5py.File(path, "r")
     except OSError as err:
         if err.errno == 11 or "unable to lock file" in str(err):  # EAGAIN: HDF5's file lock, held by a writer
-            raise UserError(f"data file {show(path)} is in use: another process holds it open for writing (HDF5 "
-                            "file locking); wait for that process to end or close the file there, then run again") \
-                from None
+            raise UserError(
+                f"data file {show(path)} is in use: another process holds it open for writing (HDF5 "
+                "file locking); wait for that process to end or close the file there, then run again"
+            ) from None
         raise UserError(
             f"data file {show(path)} cannot be read as HDF5 ({first_line(err)}); "
             "it is truncated or corrupt: copy it again"
@@ -129,8 +136,9 @@ def describe_file(f: h5py.File, path: Path) -> Inventory:
     brains = [name for name in f if isinstance(f.get(name), h5py.Group)]
     skipped = [f"/{name} (not a group)" for name in f if name not in brains]
     if not brains:
-        raise UserError(f"data file {where} holds no groups; expected one group per brain (B01, B02, ...) of "
-                        "2-D images")
+        raise UserError(
+            f"data file {where} holds no groups; expected one group per brain (B01, B02, ...) of 2-D images"
+        )
     images = []
     for brain in brains:
         group = f[brain]
@@ -140,8 +148,10 @@ def describe_file(f: h5py.File, path: Path) -> Inventory:
             raise UserError(f"group '{brain}' in {where} holds no images; remove the empty group or use another file")
         images.extend(_describe(group[name], brain, name, where) for name in names)
     if skipped:
-        warn_once(f"data file {where} holds {len(skipped)} object(s) that are not images of a brain and are "
-                  f"skipped: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
+        warn_once(
+            f"data file {where} holds {len(skipped)} object(s) that are not images of a brain and are "
+            f"skipped: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
+        )
     dtypes = sorted({info.dtype for info in images})
     if len(dtypes) > 1:
         raise UserError(f"data file {where} mixes pixel types {', '.join(dtypes)}; convert all images to one type")
@@ -158,11 +168,11 @@ def _describe(ds: h5py.Dataset, brain: str, name: str, where: str) -> ImageInfo:
         raise UserError(f"{label} is empty (shape {shape}); remove it")
     dtype = ds.dtype
     if dtype not in SUPPORTED_DTYPES:
-        hint = (" (16-bit: scale it to 0-255 and store it as uint8, as the course file is)" if dtype.kind == "u"
-                else "")
+        hint = " (16-bit: scale it to 0-255 and store it as uint8, as the course file is)" if dtype.kind == "u" else ""
         raise UserError(f"{label} has pixel type {dtype}; islandvae reads 8-bit grey values (uint8): convert it{hint}")
-    return ImageInfo(brain=brain, name=name, height=int(shape[0]), width=int(shape[1]), dtype=dtype.name,
-                     squeeze=squeeze)
+    return ImageInfo(
+        brain=brain, name=name, height=int(shape[0]), width=int(shape[1]), dtype=dtype.name, squeeze=squeeze
+    )
 
 
 _WARNED: set[str] = set()
@@ -189,8 +199,9 @@ def training_brains(inventory: Inventory, test_brain: str) -> tuple[str, ...]:
     check_brain(inventory, test_brain)
     brains = tuple(b for b in inventory.brains if b != test_brain)
     if not brains:
-        raise UserError(f"{show(inventory.path)} holds only the test brain '{test_brain}'; no brain is left to "
-                        "train on")
+        raise UserError(
+            f"{show(inventory.path)} holds only the test brain '{test_brain}'; no brain is left to train on"
+        )
     return brains
 
 
@@ -235,8 +246,7 @@ class InMemoryImages(ImageSource):
     from it with one vectorised gather. `arrays` holds 2-D views into the buffer.
     """
 
-    def __init__(self, path: Path | str, brains: tuple[str, ...] | list[str], *, progress: bool = True,
-                 limit: int = 0):
+    def __init__(self, path: Path | str, brains: tuple[str, ...] | list[str], *, progress: bool = True, limit: int = 0):
         path = Path(path)
         with open_h5(path) as f:
             self.inventory = describe_file(f, path)
@@ -248,8 +258,13 @@ class InMemoryImages(ImageSource):
             self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
             self.buffer = np.empty(int(sizes.sum()), dtype=self.inventory.dtype)
             self.arrays: dict[tuple[str, str], np.ndarray] = {}
-            with tqdm(total=self.buffer.nbytes, unit="B", unit_scale=True, desc="loading images",
-                      disable=None if progress else True) as bar:
+            with tqdm(
+                total=self.buffer.nbytes,
+                unit="B",
+                unit_scale=True,
+                desc="loading images",
+                disable=None if progress else True,
+            ) as bar:
                 for info, offset in zip(infos, self.offsets.tolist()):
                     # read_direct fills the buffer in place: no second copy, so peak memory stays
                     # at the pixel bytes plus the interpreter.

@@ -14,8 +14,13 @@ import numpy as np
 
 REAL_COUNTS = {"B01": 276, "B02": 377, "B05": 242, "B07": 245, "B20": 208}  # 1,348 images
 # Per brain: mean of image means, mean of image stds (0..255), from data-spec section 1.
-REAL_GREY = {"B01": (134.7, 43.3), "B02": (138.1, 36.9), "B05": (165.4, 38.5), "B07": (187.0, 36.2),
-             "B20": (128.1, 42.4)}
+REAL_GREY = {
+    "B01": (134.7, 43.3),
+    "B02": (138.1, 36.9),
+    "B05": (165.4, 38.5),
+    "B07": (187.0, 36.2),
+    "B20": (128.1, 42.4),
+}
 REAL_SIDE_RANGE = (484, 5840)  # smallest width .. largest height, px
 # Side length is log-normal with mode near 930 px and mean near 1,240 px (mean/mode = exp(1.5 s^2));
 # its tail gives a mean image of about 1.85 Mpx, so 1,348 images hold about 2.5 Gpx as the real file does.
@@ -42,8 +47,7 @@ def sample_sizes(n: int, rng: np.random.Generator, *, max_side: int | None = Non
     return list(zip(heights.tolist(), widths.tolist()))
 
 
-def write_plain_file(path: Path | str, counts: dict[str, int], *, seed: int = 0,
-                     max_side: int | None = None) -> int:
+def write_plain_file(path: Path | str, counts: dict[str, int], *, seed: int = 0, max_side: int | None = None) -> int:
     """Write a file of the real layout with noise pixels, image by image; return its pixel count."""
     rng = np.random.default_rng(seed)
     total = 0

@@ -104,12 +104,19 @@ def stats_from_histogram(hist: np.ndarray, brains: tuple[str, ...]) -> PixelStat
     mean = float((weights * values).sum() / count)
     var = float((weights * (values - mean) ** 2).sum() / count)  # two-pass over the bins: no cancellation
     present = np.flatnonzero(hist)
-    return PixelStats(min=float(present[0]), max=float(present[-1]), mean=mean, std=var**0.5,
-                      count=count, brains=tuple(brains))
+    return PixelStats(
+        min=float(present[0]), max=float(present[-1]), mean=mean, std=var**0.5, count=count, brains=tuple(brains)
+    )
 
 
-def brain_histograms(path: Path | str, brains: tuple[str, ...] | list[str], *, cache_dir: Path,
-                     progress: bool = True, recompute: bool = False) -> dict[str, np.ndarray]:
+def brain_histograms(
+    path: Path | str,
+    brains: tuple[str, ...] | list[str],
+    *,
+    cache_dir: Path,
+    progress: bool = True,
+    recompute: bool = False,
+) -> dict[str, np.ndarray]:
     """Grey-value histogram (int64 counts) of each brain; cached per brain, the missing ones (all of them with
     `recompute`) in one pass."""
     path = Path(path)
@@ -134,8 +141,13 @@ def _count(f, inventory: Inventory, brains: list[str], *, progress: bool) -> dic
     """One streaming pass: histogram of every image of `brains`."""
     infos = [i for i in inventory.images if i.brain in brains]
     hists = {b: np.zeros(np.iinfo(inventory.dtype).max + 1, dtype=np.int64) for b in brains}
-    with tqdm(total=sum(i.pixels for i in infos), unit="px", unit_scale=True, desc="pixel statistics",
-              disable=None if progress else True) as bar:
+    with tqdm(
+        total=sum(i.pixels for i in infos),
+        unit="px",
+        unit_scale=True,
+        desc="pixel statistics",
+        disable=None if progress else True,
+    ) as bar:
         for info in infos:
             hists[info.brain] += image_histogram(f, info, inventory.path)
             bar.update(info.pixels)
@@ -154,8 +166,9 @@ def image_histogram(f, info: ImageInfo, path: Path) -> np.ndarray:
     return hist
 
 
-def training_stats(path: Path | str, test_brain: str, *, cache_dir: Path, recompute: bool = False,
-                   progress: bool = True) -> PixelStats:
+def training_stats(
+    path: Path | str, test_brain: str, *, cache_dir: Path, recompute: bool = False, progress: bool = True
+) -> PixelStats:
     """Global min, max, mean, std over all brains except `test_brain`; cached on disk."""
     path = Path(path)
     with open_h5(path) as f:
@@ -164,19 +177,22 @@ def training_stats(path: Path | str, test_brain: str, *, cache_dir: Path, recomp
     identity = data_identity(path)
     cached = Path(cache_dir) / f"stats-{cache_key(CACHE_VERSION, identity, sorted(brains))}.json"
     if cached.is_file() and not recompute:
+
         def load(path):
             saved = json.loads(path.read_text())
             return PixelStats(**{**saved["stats"], "brains": tuple(saved["stats"]["brains"])})
+
         stats = recomputed(cached, load, "statistics cache")  # a damaged entry is recomputed and replaced
         if stats is not None:
             return stats
     hists = brain_histograms(path, brains, cache_dir=cache_dir, progress=progress, recompute=recompute)
     stats = stats_from_histogram(sum(hists.values()), brains)
     if stats.std == 0:
-        raise UserError(f"the training brains ({', '.join(brains)}) of {show(path)} have no spread: every pixel is "
-                        f"{stats.min:g}, so tiles cannot be standardised; check the file (an export error?) or "
-                        "choose another data.test_brain")
-    record = {"file": identity, "test_brain": test_brain, "dtype": inventory.dtype.name,
-              "stats": asdict(stats)}
+        raise UserError(
+            f"the training brains ({', '.join(brains)}) of {show(path)} have no spread: every pixel is "
+            f"{stats.min:g}, so tiles cannot be standardised; check the file (an export error?) or "
+            "choose another data.test_brain"
+        )
+    record = {"file": identity, "test_brain": test_brain, "dtype": inventory.dtype.name, "stats": asdict(stats)}
     write_atomic(cached, json.dumps(record, indent=2).encode())
     return stats

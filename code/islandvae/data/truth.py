@@ -50,8 +50,12 @@ class TruthFile:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self._file = open_hdf5(self.path, "truth file", "it is the stand-in's truth beside the data file: make it "
-                               "again with `islandvae synth --force`, or move it away (then nothing is scored)")
+        self._file = open_hdf5(
+            self.path,
+            "truth file",
+            "it is the stand-in's truth beside the data file: make it "
+            "again with `islandvae synth --force`, or move it away (then nothing is scored)",
+        )
 
     def generator(self) -> dict:
         """The generator's parameters."""
@@ -68,8 +72,12 @@ class TruthFile:
     def info(self, brain: str, name: str) -> dict:
         """Seed, island types and diameters, artefacts and style of one image."""
         attrs = self._file[brain][name].attrs
-        return {"seed": int(attrs["seed"]), "island_types": json.loads(attrs["island_types"]),
-                "island_diameters": json.loads(attrs["island_diameters"]), **json.loads(attrs["info"])}
+        return {
+            "seed": int(attrs["seed"]),
+            "island_types": json.loads(attrs["island_types"]),
+            "island_diameters": json.loads(attrs["island_diameters"]),
+            **json.loads(attrs["info"]),
+        }
 
     def tile_label(self, brain: str, name: str, row: int, col: int, size: int) -> str:
         """Label of the tile with top-left corner (row, col) and side `size`."""

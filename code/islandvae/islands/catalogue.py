@@ -9,8 +9,20 @@ import numpy as np
 
 from islandvae.islands.features import MEASURES
 
-CATALOGUE = ("brain", "image", "island", "top", "left", "bottom", "right", "tiles", "area (px)", "area (um2)", "type",
-             *MEASURES)
+CATALOGUE = (
+    "brain",
+    "image",
+    "island",
+    "top",
+    "left",
+    "bottom",
+    "right",
+    "tiles",
+    "area (px)",
+    "area (um2)",
+    "type",
+    *MEASURES,
+)
 
 
 def catalogue_path(config) -> Path:
@@ -32,9 +44,27 @@ def catalogue_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
         footprint = np.zeros((int(bottom.max() - top.min()), int(right.max() - left.min())), dtype=bool)
         for r0, c0, r1, c1 in zip(top - top.min(), left - left.min(), bottom - top.min(), right - left.min()):
             footprint[r0:r1, c0:c1] = True
-        rows.append(dict(zip(CATALOGUE, [info.brain, info.name, k + 1, int(top.min()), int(left.min()),
-                                         int(bottom.max()), int(right.max()), len(tiles), int(footprint.sum()), "",
-                                         kind + 1 if kind >= 0 else "set apart", *(cells[m] for m in MEASURES)])))
+        rows.append(
+            dict(
+                zip(
+                    CATALOGUE,
+                    [
+                        info.brain,
+                        info.name,
+                        k + 1,
+                        int(top.min()),
+                        int(left.min()),
+                        int(bottom.max()),
+                        int(right.max()),
+                        len(tiles),
+                        int(footprint.sum()),
+                        "",
+                        kind + 1 if kind >= 0 else "set apart",
+                        *(cells[m] for m in MEASURES),
+                    ],
+                )
+            )
+        )
     return rows
 
 

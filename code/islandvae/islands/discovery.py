@@ -70,8 +70,16 @@ def discovery_key(config, *, baselines: bool = True) -> str:
     from islandvae.latent.analysis import budget_models
 
     paths = [Run.of(config).best] + [p for label, (_, p) in budget_models(config).items() if label == "autoencoder"]
-    return cache_key(VERSION, [file_identity(p) for p in paths if p.is_file()], data_identity(config.data.path),
-                     config.data.test_brain, config.sampling.tile_size, config.train.seed, source_digest(), baselines)
+    return cache_key(
+        VERSION,
+        [file_identity(p) for p in paths if p.is_file()],
+        data_identity(config.data.path),
+        config.data.test_brain,
+        config.sampling.tile_size,
+        config.train.seed,
+        source_digest(),
+        baselines,
+    )
 
 
 def source_digest() -> str:
@@ -85,8 +93,19 @@ def source_digest() -> str:
     from islandvae.latent import codes as latent
 
     digest = hashlib.sha1()
-    modules = (finder, grid, types, sections, island_features, catalogue, morphology, measures, latent, baselines,
-               bootstrap)
+    modules = (
+        finder,
+        grid,
+        types,
+        sections,
+        island_features,
+        catalogue,
+        morphology,
+        measures,
+        latent,
+        baselines,
+        bootstrap,
+    )
     for path in [Path(m.__file__) for m in modules] + [Path(__file__)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -128,8 +147,9 @@ class Discovery:
         a, s = self.a, self.config.sampling.tile_size
         truth = TruthFile(truth_path(self.config.data.path)) if a.has_truth else None
         try:
-            grid = tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
-                                   stride=max(s // 2, 1), truth=truth)
+            grid = tissue_grid(
+                a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s, stride=max(s // 2, 1), truth=truth
+            )
         finally:
             if truth is not None:
                 truth.close()
@@ -137,15 +157,24 @@ class Discovery:
         sigma = blob_sigma(a.test_images)
         scale = detector_scale(sigma)  # the blob detector's sizes follow the data's cells
         measures = grid_measures(grid, a.test_images, scale)
-        found = find_islands(grid, features, a.test_images, seed=self.config.train.seed, measures=measures,
-                                 scale=scale)
+        found = find_islands(grid, features, a.test_images, seed=self.config.train.seed, measures=measures, scale=scale)
         true = true_islands(grid)[0] if grid.label is not None else np.full(len(grid), -1)
-        arrays = {"image": grid.image, "row": np.array([k[2] for k in grid.keys], dtype=int),
-                  "col": np.array([k[3] for k in grid.keys], dtype=int), "gy": grid.gy, "gx": grid.gx,
-                  "cluster": found["cluster"], "island": found["island"], "core": found["core"], "true": true,
-                  "label": grid.label if grid.label is not None else np.full(len(grid), "", dtype=str),
-                  "features": features.astype(np.float32), "measures": measures.astype(np.float32),
-                  "tissue_px": grid.tissue_px, "blob": np.array([sigma, scale])}
+        arrays = {
+            "image": grid.image,
+            "row": np.array([k[2] for k in grid.keys], dtype=int),
+            "col": np.array([k[3] for k in grid.keys], dtype=int),
+            "gy": grid.gy,
+            "gx": grid.gx,
+            "cluster": found["cluster"],
+            "island": found["island"],
+            "core": found["core"],
+            "true": true,
+            "label": grid.label if grid.label is not None else np.full(len(grid), "", dtype=str),
+            "features": features.astype(np.float32),
+            "measures": measures.astype(np.float32),
+            "tissue_px": grid.tissue_px,
+            "blob": np.array([sigma, scale]),
+        }
         return arrays, grid, found
 
     def _compute(self) -> dict:
@@ -160,55 +189,106 @@ class Discovery:
         rng = np.random.default_rng(self.config.sampling.seed)  # draws the scored plain tiles, then the training ones
         picks = test_picks(rng, grid, arrays["true"]) if grid.label is not None else None
         need = np.union1d(typed, picks[0]) if picks is not None else typed
-        pooled[need] = features_of(self.a.model, self.a.test_images, [grid.keys[t] for t in need], self.a.stats,
-                                   pooled=True, first=arrays["features"][need])
+        pooled[need] = features_of(
+            self.a.model,
+            self.a.test_images,
+            [grid.keys[t] for t in need],
+            self.a.stats,
+            pooled=True,
+            first=arrays["features"][need],
+        )
         section = island_sections(grid, island)
-        typing = island_types(pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True,
-                              typed=~edge, sections=section)
-        out = {"grid": {"tiles": len(grid), "images": len(grid.infos), "tile": grid.tile, "stride": grid.stride},
-               "clusters": {"k": len(found["density"]), "density": found["density"], "rank": found["rank"],
-                            "tiles": np.bincount(found["cluster"], minlength=len(found["density"])).tolist(),
-                            "island clusters": [int(c) for c in found["island clusters"]],
-                            "tissue density": found["tissue density"], "threshold": found["threshold"]},
-               "found": {"islands": int(island.max() + 1), "tiles": int((island >= 0).sum()),
-                         "candidates": found["candidates"], "set apart": int(edge.sum())},
-               "types": {"k": typing["k"], "bic": {str(k): v for k, v in typing["bic"].items()},
-                         "type": typing["type"].tolist(), "axis": typing["axis"].tolist(), "margin": BIC_MARGIN,
-                         "bic spread": {str(k): v for k, v in typing.get("bic spread", {}).items()},
-                         "k chosen": {str(k): v for k, v in typing.get("k chosen", {}).items()},
-                         "k rule": typing["k rule"],
-                         "k over sections": {str(k): v for k, v in typing["k over sections"].items()}}}
+        typing = island_types(
+            pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True, typed=~edge, sections=section
+        )
+        out = {
+            "grid": {"tiles": len(grid), "images": len(grid.infos), "tile": grid.tile, "stride": grid.stride},
+            "clusters": {
+                "k": len(found["density"]),
+                "density": found["density"],
+                "rank": found["rank"],
+                "tiles": np.bincount(found["cluster"], minlength=len(found["density"])).tolist(),
+                "island clusters": [int(c) for c in found["island clusters"]],
+                "tissue density": found["tissue density"],
+                "threshold": found["threshold"],
+            },
+            "found": {
+                "islands": int(island.max() + 1),
+                "tiles": int((island >= 0).sum()),
+                "candidates": found["candidates"],
+                "set apart": int(edge.sum()),
+            },
+            "types": {
+                "k": typing["k"],
+                "bic": {str(k): v for k, v in typing["bic"].items()},
+                "type": typing["type"].tolist(),
+                "axis": typing["axis"].tolist(),
+                "margin": BIC_MARGIN,
+                "bic spread": {str(k): v for k, v in typing.get("bic spread", {}).items()},
+                "k chosen": {str(k): v for k, v in typing.get("k chosen", {}).items()},
+                "k rule": typing["k rule"],
+                "k over sections": {str(k): v for k, v in typing["k over sections"].items()},
+            },
+        }
         out["morphology"] = found["morphology"]
         out["blob scale"] = {"sigma": float(arrays["blob"][0]), "scale": float(arrays["blob"][1])}
         out["described"] = describe_types(out["morphology"], typing["type"], typing["k"])
         # Whether the types follow the sections: each section's ordinary tissue measured away from the islands
-        statistics = tissue_statistics(grid, self.a.test_images, ordinary_tiles(grid, island),
-                                                 seed=self.config.sampling.seed)
-        out["sections"] = {"statistics": statistics.tolist(), "section": section.tolist(),
-                           "found": section_confound(
-                               describe(pooled, np.where(core, island, -1)), typing["axis"], typing["type"],
-                               section, statistics, seed=self.config.train.seed)}
+        statistics = tissue_statistics(
+            grid, self.a.test_images, ordinary_tiles(grid, island), seed=self.config.sampling.seed
+        )
+        out["sections"] = {
+            "statistics": statistics.tolist(),
+            "section": section.tolist(),
+            "found": section_confound(
+                describe(pooled, np.where(core, island, -1)),
+                typing["axis"],
+                typing["type"],
+                section,
+                statistics,
+                seed=self.config.train.seed,
+            ),
+        }
         if grid.label is not None:
             out |= self._truth_scores(grid, arrays, typing, pooled, picks, rng, statistics)
         return out
 
-    def _truth_scores(self, grid: Grid, arrays: dict, typing: dict, pooled: np.ndarray, picks: tuple,
-                      rng: np.random.Generator, statistics: np.ndarray) -> dict:
+    def _truth_scores(
+        self,
+        grid: Grid,
+        arrays: dict,
+        typing: dict,
+        pooled: np.ndarray,
+        picks: tuple,
+        rng: np.random.Generator,
+        statistics: np.ndarray,
+    ) -> dict:
         a, config = self.a, self.config
         true, kinds = true_islands(grid)
         found = arrays["island"]
-        out = {"match": match_found(found, true) | empty_images(grid, found),
-               "true islands": {t: int((kinds == t).sum()) for t in TYPES}}
+        out = {
+            "match": match_found(found, true) | empty_images(grid, found),
+            "true islands": {t: int((kinds == t).sum()) for t in TYPES},
+        }
         majority = majority_types(found, grid.label)
         known = (majority != "") & (np.array(typing["type"]) >= 0)  # islands set apart have no type to score
-        out["found agreement"] = (agreement(np.array(typing["type"])[known], majority[known])
-                                  if len(set(majority[known])) > 1 else None)
+        out["found agreement"] = (
+            agreement(np.array(typing["type"])[known], majority[known]) if len(set(majority[known])) > 1 else None
+        )
         out["found islands without a true island"] = int((majority == "").sum())
         test, train, train_island, train_kinds, picked = enriched_sets(config, a, grid, picks, rng)
-        spaces = feature_spaces(a, test, train, vae_test=arrays["features"][picked], pooled_test=pooled[picked],
-                                baselines=self.baselines, scale=float(arrays["blob"][1]))
-        out["measures"] = [score_features(name, f["train"], f["test"], train, test, f.get("mse"))
-                           for name, f in spaces.items()]
+        spaces = feature_spaces(
+            a,
+            test,
+            train,
+            vae_test=arrays["features"][picked],
+            pooled_test=pooled[picked],
+            baselines=self.baselines,
+            scale=float(arrays["blob"][1]),
+        )
+        out["measures"] = [
+            score_features(name, f["train"], f["test"], train, test, f.get("mse")) for name, f in spaces.items()
+        ]
         island_of_test = np.where(test.group < len(kinds), test.group, -1)  # plain tiles carry group ids >= islands
         true_sections = island_sections(grid, true)
         scores, ceilings, confounds = {}, {}, {}
@@ -216,13 +296,20 @@ class Discovery:
             types = island_types(f["test"], island_of_test, seed=config.train.seed, sections=true_sections)
             scores[name] = agreement(types["type"], kinds) | {"types": types["k"]}
             ceilings[name] = island_probe(f["train"], train_island, train_kinds, f["test"], island_of_test, kinds)
-            confounds[name] = section_confound(describe(f["test"], island_of_test), types["axis"],
-                                                         types["type"], true_sections, statistics,
-                                                         seed=config.train.seed)
+            confounds[name] = section_confound(
+                describe(f["test"], island_of_test),
+                types["axis"],
+                types["type"],
+                true_sections,
+                statistics,
+                seed=config.train.seed,
+            )
         out["island scores"], out["island ceilings"], out["island sections"] = scores, ceilings, confounds
         vae = next(iter(spaces))
-        table = {name: {"ari": list(v["ari"]), "balanced accuracy": list(v["balanced accuracy"])}
-                 for name, v in scores.items()}
+        table = {
+            name: {"ari": list(v["ari"]), "balanced accuracy": list(v["balanced accuracy"])}
+            for name, v in scores.items()
+        }
         table[f"supervised island probe, {vae}"] = {k: list(ceilings[vae][k]) for k in ("ari", "balanced accuracy")}
         if self.baselines:  # islands.json holds the whole comparison
             write_atomic(scores_path(config), json.dumps(table, indent=1).encode())

@@ -37,15 +37,25 @@ POOLED = "orientation-pooled VAE"  # the VAE's readout averaged over each tile's
 MEASURED = "measured cells"  # the feature space of the blob detector's per-tile density, cell size and roundness
 
 
-def features_of(model: VAE, images: ImageSource, keys: list, stats, batch: int = 2048, *,
-                pooled: bool = False, first: np.ndarray | None = None) -> np.ndarray:
+def features_of(
+    model: VAE,
+    images: ImageSource,
+    keys: list,
+    stats,
+    batch: int = 2048,
+    *,
+    pooled: bool = False,
+    first: np.ndarray | None = None,
+) -> np.ndarray:
     """The model's readout of the tiles of `keys` (pooled over their 8 orientations: latent.pooled_readout, with
     `first` their plain readout when at hand), cut and encoded a batch at a time."""
+
     def describe(k):
-        tiles = cut(images, keys[k:k + batch], stats)
+        tiles = cut(images, keys[k : k + batch], stats)
         if not pooled:
             return readout(model, tiles)
-        return pooled_readout(model, tiles, first=None if first is None else first[k:k + batch])
+        return pooled_readout(model, tiles, first=None if first is None else first[k : k + batch])
+
     parts = [describe(k) for k in range(0, len(keys), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, 1))
 
@@ -63,11 +73,12 @@ def enriched_sets(config, a: Analysis, grid: Grid, picks: tuple, rng: np.random.
     images = LazyImages(config.data.path, brains)
     try:
         with TruthFile(truth_path(config.data.path)) as truth:
-            whole = tissue_grid(images.infos(), tissue_map(images, a.stats), tile=grid.tile, stride=grid.stride,
-                                    truth=truth)
+            whole = tissue_grid(
+                images.infos(), tissue_map(images, a.stats), tile=grid.tile, stride=grid.stride, truth=truth
+            )
         train_true, kinds = true_islands(whole)
         islands_at = rng.permutation(np.flatnonzero(train_true >= 0))[:TRAIN_ISLAND_TILES]
-        plain = rng.permutation(np.flatnonzero(whole.label == "plain"))[:len(islands_at)]
+        plain = rng.permutation(np.flatnonzero(whole.label == "plain"))[: len(islands_at)]
         pick = np.concatenate([islands_at, plain])
         train = tile_set(config, images, [whole.keys[k] for k in pick], a.stats)
     finally:
@@ -79,30 +90,47 @@ def test_picks(rng: np.random.Generator, grid: Grid, true: np.ndarray) -> tuple[
     """The test brain's island-enriched tiles (grid indices: every true island tile, then as many plain tiles drawn
     with `rng`) and their bootstrap unit (the island; for plain tiles, past the islands' numbers, the image)."""
     islands_at = np.flatnonzero(true >= 0)
-    plain = rng.permutation(np.flatnonzero(grid.label == "plain"))[:len(islands_at)]
+    plain = rng.permutation(np.flatnonzero(grid.label == "plain"))[: len(islands_at)]
     return np.concatenate([islands_at, plain]), np.concatenate([true[islands_at], true.max() + 1 + grid.image[plain]])
 
 
-def feature_spaces(a: Analysis, test: TileSet, train: TileSet, *, vae_test: np.ndarray | None = None,
-                   pooled_test: np.ndarray | None = None, baselines: bool = True, scale: float = 1.0) -> dict:
+def feature_spaces(
+    a: Analysis,
+    test: TileSet,
+    train: TileSet,
+    *,
+    vae_test: np.ndarray | None = None,
+    pooled_test: np.ndarray | None = None,
+    baselines: bool = True,
+    scale: float = 1.0,
+) -> dict:
     """Every feature space on the same tiles: name -> {"train", "test", "mse" (test reconstruction, or absent)}.
     The first is the VAE (`vae_test`: its readout of the test tiles when already at hand), the second the same VAE
     pooled over each tile's 8 orientations (a lever that needs no training; `pooled_test` when at hand); without
     `baselines` they are the only ones."""
     config, d = a.config, a.config.model.latent
     vae_train = readout(a.model, train.tiles)
-    spaces = {f"VAE (latent {d})": {"train": vae_train,
-                                    "test": readout(a.model, test.tiles) if vae_test is None else vae_test,
-                                    "mse": reconstruction_mse(a.model, test.tiles)}}
-    spaces[POOLED] = {"train": pooled_readout(a.model, train.tiles, first=vae_train),
-                      "test": pooled_readout(a.model, test.tiles) if pooled_test is None else pooled_test}
+    spaces = {
+        f"VAE (latent {d})": {
+            "train": vae_train,
+            "test": readout(a.model, test.tiles) if vae_test is None else vae_test,
+            "mse": reconstruction_mse(a.model, test.tiles),
+        }
+    }
+    spaces[POOLED] = {
+        "train": pooled_readout(a.model, train.tiles, first=vae_train),
+        "test": pooled_readout(a.model, test.tiles) if pooled_test is None else pooled_test,
+    }
     if not baselines:
         return spaces
     if "autoencoder" in a.comparisons:
         ae = a.comparisons["autoencoder"][0]
         seen = posterior(ae, test.tiles, mse=True)
         spaces[f"autoencoder ({config.train.comparison_steps} steps)"] = {
-            "train": readout(ae, train.tiles), "test": readout(ae, test.tiles, codes=seen), "mse": seen["mse"]}
+            "train": readout(ae, train.tiles),
+            "test": readout(ae, test.tiles, codes=seen),
+            "mse": seen["mse"],
+        }
     torch.manual_seed(config.train.seed)  # the VAE's weights before its first step
     untrained = VAE(config.model, config.sampling.tile_size).to(memory_format=torch.channels_last).eval()
     spaces["untrained encoder"] = {"train": readout(untrained, train.tiles), "test": readout(untrained, test.tiles)}

@@ -19,6 +19,8 @@ def colour(t: int) -> str:
 
 def type_name(t: int) -> str:
     return "set apart (edge)" if t < 0 else f"type {t + 1}"
+
+
 TRUE_MARKERS = {"granular": "o", "parvicellular": "^", "": "x"}
 
 
@@ -41,8 +43,16 @@ def found_islands_figure(images: ImageSource, arrays: dict, types: list[int], *,
     for k in np.flatnonzero(here & (arrays["true"] >= 0)):
         ax.add_patch(Rectangle((arrays["col"][k], arrays["row"][k]), tile, tile, color="tab:cyan", alpha=0.12, lw=0))
     for k in np.flatnonzero(here & (arrays["island"] >= 0)):
-        ax.add_patch(Rectangle((arrays["col"][k], arrays["row"][k]), tile, tile, fill=False,
-                               ec=colour(types[arrays["island"][k]]), lw=0.6))
+        ax.add_patch(
+            Rectangle(
+                (arrays["col"][k], arrays["row"][k]),
+                tile,
+                tile,
+                fill=False,
+                ec=colour(types[arrays["island"][k]]),
+                lw=0.6,
+            )
+        )
     shown = sorted({types[i] for i in np.unique(arrays["island"][here & (arrays["island"] >= 0)])})
     handles = [Rectangle((0, 0), 1, 1, fill=False, ec=colour(t), label=f"found, {type_name(t)}") for t in shown]
     if (arrays["true"] >= 0).any():
@@ -50,8 +60,9 @@ def found_islands_figure(images: ImageSource, arrays: dict, types: list[int], *,
     ax.set_title(f"{info.brain}/{info.name} ({info.height} × {info.width} px)", fontsize=8)
     ax.axis("off")
     # the legend beneath the section, never over its tissue
-    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
-              frameon=False)
+    ax.legend(
+        handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False
+    )
     fig.tight_layout()
     return fig
 
@@ -69,16 +80,24 @@ def axis_figure(result: dict, majority: list[str] | None):
             pick = (types == t) & (marks == kind)
             if pick.any():
                 label = type_name(t) + (f", truth {kind or 'none'}" if majority is not None else "")
-                ax.scatter(place[pick], rng.uniform(-1, 1, pick.sum()), s=14, marker=marker,
-                           color=colour(t), label=label, alpha=0.8)
+                ax.scatter(
+                    place[pick],
+                    rng.uniform(-1, 1, pick.sum()),
+                    s=14,
+                    marker=marker,
+                    color=colour(t),
+                    label=label,
+                    alpha=0.8,
+                )
     ax.set(yticks=[], xlabel="typing axis (mean of each island's tiles)")
     fig.subplots_adjust(left=0.03, right=0.98, top=0.96, bottom=0.4)  # the legend below the axis label
     fig.legend(*ax.get_legend_handles_labels(), fontsize=7, ncol=3, loc="lower center", frameon=False)
     return fig
 
 
-def examples_figure(images: ImageSource, arrays: dict, result: dict, *, tile: int, per: int = 5, height: int = 160,
-                    titles: bool = True):
+def examples_figure(
+    images: ImageSource, arrays: dict, result: dict, *, tile: int, per: int = 5, height: int = 160, titles: bool = True
+):
     """A row per type: its `per` largest found islands, whole (the footprint of their tiles), scaled to one height;
     each titled with its type and size unless `titles` is False (the summary's crops)."""
     import matplotlib.pyplot as plt
@@ -88,8 +107,10 @@ def examples_figure(images: ImageSource, arrays: dict, result: dict, *, tile: in
     types = np.array(result["types"]["type"])
     k = int(types.max()) + 1 if len(types) else 0
     infos = images.infos()
-    keys = [(infos[i].brain, infos[i].name, int(r), int(c), tile)
-            for i, r, c in zip(arrays["image"], arrays["row"], arrays["col"])]
+    keys = [
+        (infos[i].brain, infos[i].name, int(r), int(c), tile)
+        for i, r, c in zip(arrays["image"], arrays["row"], arrays["col"])
+    ]
     grid = Grid(infos, tile, tile // 2, keys, arrays["image"], arrays["gy"], arrays["gx"])
     sizes = np.bincount(arrays["island"][arrays["island"] >= 0], minlength=len(types))
     fig, axes = plt.subplots(max(k, 1), per, figsize=(6.5, 1.45 * max(k, 1)), squeeze=False)
@@ -118,8 +139,13 @@ def measures_figure(result: dict):
         for row in result["described"]:
             t = row["type"] - 1
             pick = types == t
-            ax.scatter(t + rng.uniform(-0.15, 0.15, pick.sum()), values[pick], s=6, alpha=0.6,
-                       color=TYPE_COLOURS[t % len(TYPE_COLOURS)])
+            ax.scatter(
+                t + rng.uniform(-0.15, 0.15, pick.sum()),
+                values[pick],
+                s=6,
+                alpha=0.6,
+                color=TYPE_COLOURS[t % len(TYPE_COLOURS)],
+            )
             mean, lo, hi = row[measure]
             ax.errorbar(t + 0.3, mean, yerr=[[mean - lo], [hi - mean]], fmt="o", color="black", ms=3, capsize=2)
         ax.set_xticks(range(len(result["described"])), [f"type {r['type']}" for r in result["described"]])
@@ -143,20 +169,37 @@ def bic_figure(result: dict):
         lo, hi = (np.array([t["bic spread"][str(k)][i] for k in ks]) for i in (0, 1))
         ax.fill_between(ks, lo, hi, color="0.85", label="95 % over resamples\nof the islands")
     ax.plot(ks, bic, "o-", color="black", ms=4, label="BIC of the found islands")
-    ax.axhspan(bic.min(), bic.min() + t.get("margin", 6.0), color="tab:orange", alpha=0.25,
-               label=f"within {t.get('margin', 6.0):g} of the lowest")
+    ax.axhspan(
+        bic.min(),
+        bic.min() + t.get("margin", 6.0),
+        color="tab:orange",
+        alpha=0.25,
+        label=f"within {t.get('margin', 6.0):g} of the lowest",
+    )
     ax.axvline(t["k"], color="tab:orange", lw=1, ls="--")
     ax.set(xticks=ks, xlabel="number of types", ylabel="BIC")
     ax.legend(fontsize=7, loc="best", frameon=False)
-    shares = [("resampling islands", t.get("k chosen", {}), "0.6"),
-              ("resampling whole sections", t.get("k over sections", {}), "tab:orange")]
+    shares = [
+        ("resampling islands", t.get("k chosen", {}), "0.6"),
+        ("resampling whole sections", t.get("k over sections", {}), "tab:orange"),
+    ]
     width = 0.38
     for i, (label, share, colour) in enumerate(shares):
-        bars.bar(np.array(ks) + (i - 0.5) * width, [share.get(str(k), 0.0) * 100 for k in ks], width, color=colour,
-                 label=label if share else f"{label} (too few)")
+        bars.bar(
+            np.array(ks) + (i - 0.5) * width,
+            [share.get(str(k), 0.0) * 100 for k in ks],
+            width,
+            color=colour,
+            label=label if share else f"{label} (too few)",
+        )
     bars.axvline(t["k"], color="tab:orange", lw=1, ls="--")
-    bars.set(xticks=ks, xlabel="number of types", ylabel="% of resamples choosing it", ylim=(0, 150),
-             yticks=(0, 25, 50, 75, 100))
+    bars.set(
+        xticks=ks,
+        xlabel="number of types",
+        ylabel="% of resamples choosing it",
+        ylim=(0, 150),
+        yticks=(0, 25, 50, 75, 100),
+    )
     bars.legend(fontsize=7, loc="upper center", frameon=False)  # above the bars: the axis runs on to 150 for it
     for a in (ax, bars):
         a.tick_params(labelsize=7)
@@ -183,8 +226,14 @@ def sections_figure(result: dict, names: list[str]):
     row = {s: i for i, s in enumerate(shown)}
     for t in np.unique(types):
         pick = types == t
-        left.scatter(place[pick], [row[s] + rng.uniform(-0.25, 0.25) for s in section[pick]], s=12,
-                     color=colour(t), label=type_name(t), alpha=0.8)
+        left.scatter(
+            place[pick],
+            [row[s] + rng.uniform(-0.25, 0.25) for s in section[pick]],
+            s=12,
+            color=colour(t),
+            label=type_name(t),
+            alpha=0.8,
+        )
     left.set_yticks(range(len(shown)), [names[s] for s in shown], fontsize=6)
     left.set_xlabel("typing axis", fontsize=8)
     left.legend(fontsize=6, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False)  # above the rows

@@ -38,12 +38,19 @@ def rank_above(values: np.ndarray, reference: np.ndarray) -> float:
 
     if not len(values) or not len(reference):
         return float("nan")
-    ranks = rankdata(np.concatenate([values, reference]))[:len(values)]
+    ranks = rankdata(np.concatenate([values, reference]))[: len(values)]
     return float((ranks.sum() - len(values) * (len(values) + 1) / 2) / (len(values) * len(reference)))
 
 
-def find_islands(grid: Grid, features: np.ndarray, images: ImageSource, *, seed: int = 0,
-                 measures: np.ndarray | None = None, scale: float = 1.0) -> dict:
+def find_islands(
+    grid: Grid,
+    features: np.ndarray,
+    images: ImageSource,
+    *,
+    seed: int = 0,
+    measures: np.ndarray | None = None,
+    scale: float = 1.0,
+) -> dict:
     """Islands found without truth: the grid's tiles clustered by their features, the clusters of clearly
     denser cells than the section's tissue named from the pixels, and connected regions of such tiles.
 
@@ -71,17 +78,28 @@ def find_islands(grid: Grid, features: np.ndarray, images: ImageSource, *, seed:
     rng = np.random.default_rng(seed)
     measures = grid_measures(grid, images, scale) if measures is None else measures
     if len(grid) < 2 * MAX_CLUSTERS:
-        return {"cluster": np.zeros(len(grid), dtype=int), "density": [], "rank": [], "island clusters": [],
-                "island": np.full(len(grid), -1), "core": np.zeros(len(grid), dtype=bool),
-                "tissue density": float("nan"), "threshold": float("nan"), "candidates": 0, "morphology": [],
-                "measures": measures}
+        return {
+            "cluster": np.zeros(len(grid), dtype=int),
+            "density": [],
+            "rank": [],
+            "island clusters": [],
+            "island": np.full(len(grid), -1),
+            "core": np.zeros(len(grid), dtype=bool),
+            "tissue density": float("nan"),
+            "threshold": float("nan"),
+            "candidates": 0,
+            "morphology": [],
+            "measures": measures,
+        }
     fit = rng.permutation(len(grid))[:FIT_TILES]
     standard = StandardScaler().fit(features[fit])
     pca = PCA(n_components=min(CLUSTER_COMPONENTS, features.shape[1]), random_state=seed).fit(
-        standard.transform(features[fit]))
+        standard.transform(features[fit])
+    )
     x = pca.transform(standard.transform(features))
-    fits = {k: GaussianMixture(k, covariance_type="full", random_state=seed).fit(x[fit])
-            for k in range(2, MAX_CLUSTERS + 1)}
+    fits = {
+        k: GaussianMixture(k, covariance_type="full", random_state=seed).fit(x[fit]) for k in range(2, MAX_CLUSTERS + 1)
+    }
     best = min(fits, key=lambda k: fits[k].bic(x[fit]))
     cluster = fits[best].predict(x)
 
@@ -97,17 +115,28 @@ def find_islands(grid: Grid, features: np.ndarray, images: ImageSource, *, seed:
     candidate = regions(grid, member)
     # An island must itself be dense: the cells of its core, counted on its own pixels, as the clusters' rule asks.
     threshold = float(np.quantile(tissue, CORE_QUANTILE)) if len(tissue) else float("nan")
-    measured = [region_measures(*island_crop(images, grid, np.where(core, candidate, -1), k, margin=0), scale=scale)
-                for k in range(int(candidate.max()) + 1)]
+    measured = [
+        region_measures(*island_crop(images, grid, np.where(core, candidate, -1), k, margin=0), scale=scale)
+        for k in range(int(candidate.max()) + 1)
+    ]
     core_tiles = np.bincount(candidate[core & (candidate >= 0)], minlength=len(measured))
     kept = [k for k, m in enumerate(measured) if m["cells / 10,000 px"] >= threshold and core_tiles[k] >= MIN_CORE]
     renumber = np.full(int(candidate.max()) + 2, -1)
     renumber[kept] = np.arange(len(kept))
     island = renumber[candidate]  # candidate -1 maps to the last entry, -1
-    return {"cluster": cluster, "density": median.tolist(), "rank": rank, "island clusters": dense,
-            "island": island, "core": core & (island >= 0), "tissue density": float(np.median(tissue)),
-            "threshold": threshold, "candidates": int(candidate.max()) + 1,
-            "morphology": [measured[k] for k in kept], "measures": measures}
+    return {
+        "cluster": cluster,
+        "density": median.tolist(),
+        "rank": rank,
+        "island clusters": dense,
+        "island": island,
+        "core": core & (island >= 0),
+        "tissue density": float(np.median(tissue)),
+        "threshold": threshold,
+        "candidates": int(candidate.max()) + 1,
+        "morphology": [measured[k] for k in kept],
+        "measures": measures,
+    }
 
 
 def edge_islands(grid: Grid, island: np.ndarray) -> np.ndarray:
@@ -117,7 +146,8 @@ def edge_islands(grid: Grid, island: np.ndarray) -> np.ndarray:
     inside = island >= 0
     area = np.array([min(grid.tile, grid.infos[k].height) * min(grid.tile, grid.infos[k].width) for k in grid.image])
     share = np.bincount(island[inside], grid.tissue_px[inside] / area[inside], minlength=n) / np.maximum(
-        np.bincount(island[inside], minlength=n), 1)
+        np.bincount(island[inside], minlength=n), 1
+    )
     return share < EDGE_SHARE
 
 
@@ -139,8 +169,13 @@ def match_found(found: np.ndarray, true: np.ndarray) -> dict:
     n_true = true.max() + 1 if (true >= 0).any() else 0
     n_found = found.max() + 1 if (found >= 0).any() else 0
     if n_true == 0:
-        return {"true islands": 0, "found islands": int(n_found), "recall": float("nan"),
-                "precision": float("nan"), "overlap": float("nan")}
+        return {
+            "true islands": 0,
+            "found islands": int(n_found),
+            "recall": float("nan"),
+            "precision": float("nan"),
+            "overlap": float("nan"),
+        }
     both = (true >= 0) & (found >= 0)
     shared = np.zeros((n_true, max(n_found, 1)), dtype=int)
     np.add.at(shared, (true[both], found[both]), 1)
@@ -149,8 +184,13 @@ def match_found(found: np.ndarray, true: np.ndarray) -> dict:
     iou = shared / (size_true[:, None] + size_found[None, :] - shared)
     recall = float(np.mean(shared.max(1) >= 0.5 * size_true))
     precision = float(np.mean(shared.sum(0)[:n_found] >= 0.5 * size_found[:n_found])) if n_found else float("nan")
-    return {"true islands": int(n_true), "found islands": int(n_found), "recall": recall, "precision": precision,
-            "overlap": float(iou.max(1).mean())}
+    return {
+        "true islands": int(n_true),
+        "found islands": int(n_found),
+        "recall": recall,
+        "precision": precision,
+        "overlap": float(iou.max(1).mean()),
+    }
 
 
 def empty_images(grid: Grid, found: np.ndarray) -> dict:

@@ -52,11 +52,13 @@ class Grid:
 def grid_positions(height: int, width: int, tile: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-left rows and columns of a grid of tiles that covers an image; an image smaller than a tile gets one
     (padded) tile at (0, 0), and the last row and column are shifted inwards to reach the border."""
+
     def starts(n: int) -> np.ndarray:
         if n <= tile:
             return np.zeros(1, dtype=int)
         out = np.arange(0, n - tile + 1, stride)
         return out if out[-1] == n - tile else np.append(out, n - tile)
+
     return starts(height), starts(width)
 
 
@@ -77,8 +79,9 @@ def _prefix_at(a: np.ndarray, edges: np.ndarray, *, axis: int) -> np.ndarray:
     n = a.shape[axis]
     inner = edges[(edges > 0) & (edges < n)]
     segments = np.add.reduceat(a, np.concatenate([[0], inner]).astype(np.intp), axis=axis, dtype=np.int64)
-    table = np.concatenate([np.zeros_like(np.take(segments, [0], axis=axis)), np.cumsum(segments, axis=axis)],
-                           axis=axis)  # the prefix sums at 0, inner..., n
+    table = np.concatenate(
+        [np.zeros_like(np.take(segments, [0], axis=axis)), np.cumsum(segments, axis=axis)], axis=axis
+    )  # the prefix sums at 0, inner..., n
     return np.take(table, np.searchsorted(np.concatenate([[0], inner, [n]]), edges), axis=axis)
 
 
@@ -104,7 +107,7 @@ def tissue_grid(infos: list[ImageInfo], tissue: TissueMap, *, tile: int, stride:
     for k, (info, blocks) in enumerate(zip(infos, tissue.blocks)):
         rows, cols = grid_positions(info.height, info.width, tile, stride)
         # Tissue share from the block map: each block stands for its b x b pixels.
-        pixels = np.kron(blocks, np.ones((b, b), dtype=bool))[:info.height, :info.width]
+        pixels = np.kron(blocks, np.ones((b, b), dtype=bool))[: info.height, : info.width]
         area = min(tile, info.height) * min(tile, info.width)  # every window is whole but in an image below a tile
         inside = _window_sums(pixels, rows, cols, tile)
         keep = inside >= TISSUE_SHARE * area
@@ -119,8 +122,17 @@ def tissue_grid(infos: list[ImageInfo], tissue: TissueMap, *, tile: int, stride:
             if truth is not None:
                 labels.append(label[y, x])
     as_int = lambda v: np.array(v, dtype=int)
-    return Grid(infos, tile, stride, keys, as_int(image), as_int(gy), as_int(gx),
-                np.array(labels, dtype=str) if truth is not None else None, as_int(tissue_px))
+    return Grid(
+        infos,
+        tile,
+        stride,
+        keys,
+        as_int(image),
+        as_int(gy),
+        as_int(gx),
+        np.array(labels, dtype=str) if truth is not None else None,
+        as_int(tissue_px),
+    )
 
 
 def grid_measures(grid: Grid, images: ImageSource, scale: float = 1.0) -> np.ndarray:

@@ -24,8 +24,13 @@ from islandvae.model import checkpoint
 from islandvae.model.runs import Run
 
 SHOWN = ("island ARI", "island balanced accuracy", "island type", "brain probe", "recon MSE")
-HIGHER = {"island ARI": True, "island balanced accuracy": True, "island type": True, "brain probe": False,
-          "recon MSE": False}
+HIGHER = {
+    "island ARI": True,
+    "island balanced accuracy": True,
+    "island type": True,
+    "brain probe": False,
+    "recon MSE": False,
+}
 BASELINES = ("pixel PCA", "tile mean + std", "texture statistics", "measured cells")
 BUDGETS = (500, 2000, 4000)  # the training budget as a curve: the run as configured is its 1,000-step point
 FINE = 4  # the finer grid's stride: a quarter of a tile (the island pipeline's grid steps half a tile)
@@ -36,20 +41,27 @@ def lever_configs(config: Config) -> dict[str, Config]:
     """One config per lever, each differing from `config` in one setting (its own run folder)."""
     s, m, t = config.sampling, config.model, config.train
     variants = {
-        f"tile normalisation {'off' if m.normalise else 'on'}":
-            dict(model=dataclasses.replace(m, normalise=not m.normalise)),
-        f"{'flat latent' if m.latent_map else 'latent map'}":
-            dict(model=dataclasses.replace(m, latent_map=not m.latent_map)),
-        f"texture term {'off' if t.texture else 'on'}":
-            dict(train=dataclasses.replace(t, texture=0.0 if t.texture else 2.0)),
+        f"tile normalisation {'off' if m.normalise else 'on'}": dict(
+            model=dataclasses.replace(m, normalise=not m.normalise)
+        ),
+        f"{'flat latent' if m.latent_map else 'latent map'}": dict(
+            model=dataclasses.replace(m, latent_map=not m.latent_map)
+        ),
+        f"texture term {'off' if t.texture else 'on'}": dict(
+            train=dataclasses.replace(t, texture=0.0 if t.texture else 2.0)
+        ),
         f"encoder input {'clean' if s.corrupt else 'corrupted'}": dict(
-            sampling=dataclasses.replace(s, corrupt=0.0 if s.corrupt else 1.5)),
+            sampling=dataclasses.replace(s, corrupt=0.0 if s.corrupt else 1.5)
+        ),
         f"{'tissue' if s.strategy == 'dense' else 'dense'} sampling": dict(
-            sampling=dataclasses.replace(s, strategy="tissue" if s.strategy == "dense" else "dense")),
+            sampling=dataclasses.replace(s, strategy="tissue" if s.strategy == "dense" else "dense")
+        ),
         f"beta {t.beta / 5:g}": dict(train=dataclasses.replace(t, beta=t.beta / 5)),
     } | {f"{n:,} steps": dict(train=dataclasses.replace(t, max_steps=n)) for n in BUDGETS if n != t.max_steps}
-    return {label: dataclasses.replace(config, name=f"{config.name}-lever-{slug(label)}", **change)
-            for label, change in variants.items()}
+    return {
+        label: dataclasses.replace(config, name=f"{config.name}-lever-{slug(label)}", **change)
+        for label, change in variants.items()
+    }
 
 
 def slug(label: str) -> str:
@@ -97,8 +109,7 @@ def measure_levers(config: Config, progress=print) -> dict:
             rows.append(scored("8 orientations pooled", result, POOLED) | {"steps": steps})
             progress(f"{FINE_LABEL}: the true islands on a finer grid")
             rows.append({"features": FINE_LABEL, "steps": steps} | fine_stride_scores(analysis))
-            baselines = [scored(name, result, name) for name in result["island scores"]
-                         if name.startswith(BASELINES)]
+            baselines = [scored(name, result, name) for name in result["island scores"] if name.startswith(BASELINES)]
     old = read_levers(config)  # lever runs measured before and not here any more: kept, marked with their commit
     if old is not None:
         here = {r["features"] for r in rows}
@@ -106,8 +117,13 @@ def measure_levers(config: Config, progress=print) -> dict:
             if r["features"].split(" (at ")[0] not in here:
                 marked = r["features"] if " (at " in r["features"] else f"{r['features']} (at {old['commit']})"
                 rows.append(r | {"features": marked})
-    table = {"signature": checkpoint.run_signature(config), "measured": time.strftime("%Y-%m-%d"),
-             "commit": _commit(), "rows": rows, "baselines": baselines}
+    table = {
+        "signature": checkpoint.run_signature(config),
+        "measured": time.strftime("%Y-%m-%d"),
+        "commit": _commit(),
+        "rows": rows,
+        "baselines": baselines,
+    }
     write_atomic(results_path(config), json.dumps(table, indent=1).encode())
     progress(f"wrote {show(results_path(config))}")
     return table
@@ -129,25 +145,32 @@ def fine_stride_scores(analysis, *, divisor: int = FINE) -> dict:
 
     a, s = analysis, analysis.config.sampling.tile_size
     with TruthFile(truth_path(a.config.data.path)) as truth:
-        grid = tissue_grid(a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s,
-                               stride=max(s // divisor, 1), truth=truth)
+        grid = tissue_grid(
+            a.test_images.infos(), tissue_map(a.test_images, a.stats), tile=s, stride=max(s // divisor, 1), truth=truth
+        )
     true, kinds = true_islands(grid)
     tiles = np.flatnonzero(true >= 0)
     features = features_of(a.model, a.test_images, [grid.keys[t] for t in tiles], a.stats, pooled=True)
     types = island_types(features, true[tiles], seed=a.config.train.seed)
     scores = agreement(types["type"], kinds)
-    return {"island ARI": scores["ari"], "island balanced accuracy": scores["balanced accuracy"],
-            "islands": len(kinds), "tiles": len(tiles)}
+    return {
+        "island ARI": scores["ari"],
+        "island balanced accuracy": scores["balanced accuracy"],
+        "islands": len(kinds),
+        "tiles": len(tiles),
+    }
 
 
 def _commit() -> str:
     """The commit the code was measured at, with a '+' when the code had uncommitted changes (as git describe
     --dirty marks it)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "code"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "code"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+" if changed else "")
@@ -160,7 +183,8 @@ def kept_result(path: Path, config: Config, what: str, command: str) -> dict | N
         return None
     table = files.recomputed(path, lambda p: json.loads(p.read_text()), what, f"not shown: `{command}` writes it anew")
     if not isinstance(table, dict) or checkpoint.with_defaults(table.get("signature", {})) != json.loads(
-            json.dumps(checkpoint.run_signature(config))):
+        json.dumps(checkpoint.run_signature(config))
+    ):
         return None
     return table
 
@@ -182,22 +206,26 @@ def read_levers(config: Config) -> dict | None:
 
 def lever_intro(config: Config, table: dict | None) -> str:
     """What the lever section is about, and where its table comes from (or how to make it)."""
-    text = ("The model behind these results is one setting of each lever that could make the latent carry the cells' "
-            "size and shape rather than the stain's brightness. Each lever run changes one setting of the config "
-            "and keeps every other at the same budget; all are scored by the island pipeline above. Three more "
-            "levers: the training budget as a curve (the same model after 500, 1,000, 2,000 and 4,000 steps, the "
-            "stopping rule unchanged, so a run may stop before its budget), orientation invariance without "
-            "retraining: the readout averaged over each tile's 8 views (rotations and mirror images; O2-VAE, "
-            "Burgess et al., Nature Communications 2024, show that orientation-invariant VAE features cluster cell "
-            "morphology far better than plain ones), and a finer view of each island, also without retraining: "
-            "the true islands on a grid of quarter-tile stride instead of half a tile, so that each island is the "
-            "mean of four times as many views, each shifted by a quarter of a tile and pooled over its 8 "
-            "orientations. The budget, pooling and stride levers are also scored on two of the other stand-ins (the "
-            "table after this one). `make levers` trains them (each about as long as its budget on 2 CPU cores) and "
-            "writes the table to `results/`, where it is kept, because a report render cannot afford the training.")
+    text = (
+        "The model behind these results is one setting of each lever that could make the latent carry the cells' "
+        "size and shape rather than the stain's brightness. Each lever run changes one setting of the config "
+        "and keeps every other at the same budget; all are scored by the island pipeline above. Three more "
+        "levers: the training budget as a curve (the same model after 500, 1,000, 2,000 and 4,000 steps, the "
+        "stopping rule unchanged, so a run may stop before its budget), orientation invariance without "
+        "retraining: the readout averaged over each tile's 8 views (rotations and mirror images; O2-VAE, "
+        "Burgess et al., Nature Communications 2024, show that orientation-invariant VAE features cluster cell "
+        "morphology far better than plain ones), and a finer view of each island, also without retraining: "
+        "the true islands on a grid of quarter-tile stride instead of half a tile, so that each island is the "
+        "mean of four times as many views, each shifted by a quarter of a tile and pooled over its 8 "
+        "orientations. The budget, pooling and stride levers are also scored on two of the other stand-ins (the "
+        "table after this one). `make levers` trains them (each about as long as its budget on 2 CPU cores) and "
+        "writes the table to `results/`, where it is kept, because a report render cannot afford the training."
+    )
     if table is None:
-        return text + (f" There is no lever table for this config yet (`{results_path(config).name}` is missing or "
-                       "was measured with other settings): `make levers` trains the lever runs and writes it.")
+        return text + (
+            f" There is no lever table for this config yet (`{results_path(config).name}` is missing or "
+            "was measured with other settings): `make levers` trains the lever runs and writes it."
+        )
     return text
 
 
@@ -254,11 +282,15 @@ def lever_findings(table: dict) -> str:
         gain = sign * (best[m][0] - base[m][0])
         outside = _apart(best[m], base[m])
         if gain < 0.01:
-            text = (f"{m}: no lever improved it by 0.01 or more ({base[m][0]:.2f} as configured; best "
-                    f"{best['features']}: {best[m][0]:.2f})")
+            text = (
+                f"{m}: no lever improved it by 0.01 or more ({base[m][0]:.2f} as configured; best "
+                f"{best['features']}: {best[m][0]:.2f})"
+            )
         else:
-            text = (f"{m}: {best['features']} improved it most, {base[m][0]:.2f} to {best[m][0]:.2f} "
-                    f"({'outside' if outside else 'inside'} the intervals)")
+            text = (
+                f"{m}: {best['features']} improved it most, {base[m][0]:.2f} to {best[m][0]:.2f} "
+                f"({'outside' if outside else 'inside'} the intervals)"
+            )
             if outside:
                 moved_any.append(f"{m} ({best['features']})")
         rivals = [b for b in table["baselines"] if m in b]
@@ -271,14 +303,25 @@ def lever_findings(table: dict) -> str:
     worse = {}
     for label, row in rows.items():
         for m in SHOWN:
-            if row is not base and m in row and m in base and _apart(row[m], base[m]) \
-                    and (1 if HIGHER[m] else -1) * (row[m][0] - base[m][0]) < 0:
+            if (
+                row is not base
+                and m in row
+                and m in base
+                and _apart(row[m], base[m])
+                and (1 if HIGHER[m] else -1) * (row[m][0] - base[m][0]) < 0
+            ):
                 worse.setdefault(label, []).append(m)
-    lead = ("Outside the intervals, levers improved: " + ", ".join(moved_any) + ". " if moved_any else
-            "No lever improved any measure outside the intervals. ")
+    lead = (
+        "Outside the intervals, levers improved: " + ", ".join(moved_any) + ". "
+        if moved_any
+        else "No lever improved any measure outside the intervals. "
+    )
     if worse:
-        lead += ("Outside the intervals, " + "; ".join(f"{label} made {', '.join(ms)} worse"
-                                                       for label, ms in worse.items()) + ". ")
+        lead += (
+            "Outside the intervals, "
+            + "; ".join(f"{label} made {', '.join(ms)} worse" for label, ms in worse.items())
+            + ". "
+        )
     return lead + "Per measure: " + "; ".join(sentences) + "."
 
 

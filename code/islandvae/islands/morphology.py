@@ -103,9 +103,15 @@ def cells(pixels: np.ndarray, mask: np.ndarray | None = None, *, scale: float = 
     keep = area >= MIN_AREA * scale**2
     roundness, cy, cx = _roundness(basins, index)
     area, roundness = area[keep], roundness[keep]
-    return {"count": int(keep.sum()), "density": 1e4 * float(keep.sum()) / max(int(mask.sum()), 1),
-            "area": area, "diameter": 2 * np.sqrt(area / np.pi), "roundness": roundness, "y": cy[keep],
-            "x": cx[keep]}
+    return {
+        "count": int(keep.sum()),
+        "density": 1e4 * float(keep.sum()) / max(int(mask.sum()), 1),
+        "area": area,
+        "diameter": 2 * np.sqrt(area / np.pi),
+        "roundness": roundness,
+        "y": cy[keep],
+        "x": cx[keep],
+    }
 
 
 def tile_cells(greys: np.ndarray, *, scale: float = 1.0) -> np.ndarray:
@@ -114,8 +120,13 @@ def tile_cells(greys: np.ndarray, *, scale: float = 1.0) -> np.ndarray:
     rows = []
     for grey in greys:
         found = cells(grey, scale=scale)
-        rows.append([found["density"], found["diameter"].mean() if found["count"] else np.nan,
-                     found["roundness"].mean() if found["count"] else np.nan])
+        rows.append(
+            [
+                found["density"],
+                found["diameter"].mean() if found["count"] else np.nan,
+                found["roundness"].mean() if found["count"] else np.nan,
+            ]
+        )
     return np.array(rows, dtype=float).reshape(-1, 3)
 
 
@@ -145,19 +156,33 @@ def image_cells(pixels: np.ndarray, *, strip: int = STRIP, scale: float = 1.0) -
     parts = []
     for r0 in range(0, pixels.shape[0], strip):
         lo = max(r0 - margin, 0)
-        found = cells(pixels[lo:r0 + strip + margin], scale=scale)
+        found = cells(pixels[lo : r0 + strip + margin], scale=scale)
         mine = (found["y"] + lo >= r0) & (found["y"] + lo < r0 + strip)
-        parts.append({"y": found["y"][mine] + lo, "x": found["x"][mine], "diameter": found["diameter"][mine],
-                      "roundness": found["roundness"][mine]})
-    return {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in ("y", "x", "diameter",
-                                                                                          "roundness")}
+        parts.append(
+            {
+                "y": found["y"][mine] + lo,
+                "x": found["x"][mine],
+                "diameter": found["diameter"][mine],
+                "roundness": found["roundness"][mine],
+            }
+        )
+    return {
+        k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in ("y", "x", "diameter", "roundness")
+    }
 
 
 TILE_MEASURES = ("cells / 10,000 px", "mean cell diameter (px)", "mean roundness")
 
 
-def point_window_sums(y: np.ndarray, x: np.ndarray, weights: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                      size: int, shape: tuple[int, int]) -> np.ndarray:
+def point_window_sums(
+    y: np.ndarray,
+    x: np.ndarray,
+    weights: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    size: int,
+    shape: tuple[int, int],
+) -> np.ndarray:
     """Sums of `weights` of the points (y, x) inside each window [r, r + size) x [c, c + size) (clipped to
     `shape`), (len(rows), len(cols)): a histogram on the windows' edges and its prefix sums."""
     r1, c1 = np.minimum(rows + size, shape[0]), np.minimum(cols + size, shape[1])
@@ -172,16 +197,19 @@ def point_window_sums(y: np.ndarray, x: np.ndarray, weights: np.ndarray, rows: n
     return prefix[i1, j1] - prefix[i0, j1] - prefix[i1, j0] + prefix[i0, j0]
 
 
-def tile_measures(found: dict, rows: np.ndarray, cols: np.ndarray, size: int, shape: tuple[int, int],
-                  tissue_px: np.ndarray) -> np.ndarray:
+def tile_measures(
+    found: dict, rows: np.ndarray, cols: np.ndarray, size: int, shape: tuple[int, int], tissue_px: np.ndarray
+) -> np.ndarray:
     """Per window of a grid (len(rows), len(cols), 3): cells per 10,000 px of tissue, their mean diameter (px) and
     mean roundness (nan without cells), from one image's cells (`image_cells`)."""
     y, x = found["y"], found["x"]
     count = np.rint(point_window_sums(y, x, np.ones(len(y)), rows, cols, size, shape))  # exact: the prefix sums'
     # float differences leave a trace of 1e-13 where no cell lies
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = [np.where(count > 0, point_window_sums(y, x, found[k], rows, cols, size, shape) / count, np.nan)
-                for k in ("diameter", "roundness")]
+        mean = [
+            np.where(count > 0, point_window_sums(y, x, found[k], rows, cols, size, shape) / count, np.nan)
+            for k in ("diameter", "roundness")
+        ]
     return np.stack([1e4 * count / np.maximum(tissue_px, 1), *mean], axis=-1)
 
 
@@ -189,6 +217,8 @@ def region_measures(pixels: np.ndarray, mask: np.ndarray | None = None, *, scale
     """The structure of one region in three numbers: cells per 10,000 px, median cell diameter (px) and median
     roundness (nan without cells)."""
     found = cells(pixels, mask, scale=scale)
-    return {"cells / 10,000 px": found["density"],
-            "cell diameter (px)": float(np.median(found["diameter"])) if found["count"] else float("nan"),
-            "roundness": float(np.median(found["roundness"])) if found["count"] else float("nan")}
+    return {
+        "cells / 10,000 px": found["density"],
+        "cell diameter (px)": float(np.median(found["diameter"])) if found["count"] else float("nan"),
+        "roundness": float(np.median(found["roundness"])) if found["count"] else float("nan"),
+    }

@@ -35,17 +35,23 @@ def analysis_plan(config: Config) -> dict:
         rows, cols = grid_positions(info.height, info.width, s, max(s // 2, 1))
         grid += len(rows) * len(cols)
     enriched = min(grid, 2 * TRAIN_ISLAND_TILES) + 2 * TRAIN_ISLAND_TILES
-    passes = {"test brain's grid, one view": grid,
-              "the other 7 orientations of every grid tile (at most)": (ORIENTATIONS - 1) * grid,
-              "training brains' island and plain tiles for the probes, 8 orientations": 2 * TRAIN_ISLAND_TILES *
-              ORIENTATIONS,
-              "fixed tile sets (test and training) through every chapter 5 model": MODELS * (config.sampling.test_tiles
-                                                                                           + TRAIN_TILES),
-              "feature spaces' encoders on the island-enriched tiles": ENRICHED_SPACES * enriched}
+    passes = {
+        "test brain's grid, one view": grid,
+        "the other 7 orientations of every grid tile (at most)": (ORIENTATIONS - 1) * grid,
+        "training brains' island and plain tiles for the probes, 8 orientations": 2 * TRAIN_ISLAND_TILES * ORIENTATIONS,
+        "fixed tile sets (test and training) through every chapter 5 model": MODELS
+        * (config.sampling.test_tiles + TRAIN_TILES),
+        "feature spaces' encoders on the island-enriched tiles": ENRICHED_SPACES * enriched,
+    }
     flops = flops_per_tile(config, encoder=True)
     total = sum(passes.values()) * flops
-    return {"passes": passes, "grid tiles": grid, "GFLOP per pass": flops / 1e9, "PFLOP": total / 1e15,
-            "hours": {name: total / (c["sustained"] * 1e12) / 3600 for name, c in GPU_CLASSES.items()}}
+    return {
+        "passes": passes,
+        "grid tiles": grid,
+        "GFLOP per pass": flops / 1e9,
+        "PFLOP": total / 1e15,
+        "hours": {name: total / (c["sustained"] * 1e12) / 3600 for name, c in GPU_CLASSES.items()},
+    }
 
 
 def check_analysis_plan(config: Config, device: torch.device) -> None:
@@ -75,8 +81,10 @@ def check_analysis_plan(config: Config, device: torch.device) -> None:
     hours = total / rate / 3600
     if hours > limit:
         where = show(config.source) if config.source else "the config"
-        raise UserError(f"analysing {config.name} here would take about {hours:,.0f} h by its plan "
-                        f"({plan['PFLOP']:.3g} "
-                        f"PFLOP of encoder passes, at most; {rate / 1e12:.3g} TFLOP/s: {how}), more than "
-                        f"train.max_hours = {limit:g}; analyse on a GPU (docs/gpu.md), or set train.max_hours = "
-                        f"{int(hours) + 1} in {where} if you mean it")
+        raise UserError(
+            f"analysing {config.name} here would take about {hours:,.0f} h by its plan "
+            f"({plan['PFLOP']:.3g} "
+            f"PFLOP of encoder passes, at most; {rate / 1e12:.3g} TFLOP/s: {how}), more than "
+            f"train.max_hours = {limit:g}; analyse on a GPU (docs/gpu.md), or set train.max_hours = "
+            f"{int(hours) + 1} in {where} if you mean it"
+        )

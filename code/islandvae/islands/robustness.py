@@ -51,8 +51,10 @@ def robustness_configs(config: Config) -> dict[str, Config]:
     if not config.data.synthetic:
         from islandvae.errors import UserError
 
-        raise UserError(f"config {config.name} reads {show(config.data.path)}, not a synthetic stand-in; the "
-                        "robustness sets are stand-ins made like the config's (use configs/default.toml)")
+        raise UserError(
+            f"config {config.name} reads {show(config.data.path)}, not a synthetic stand-in; the "
+            "robustness sets are stand-ins made like the config's (use configs/default.toml)"
+        )
     out = {}
     for label, change in SETS.items():
         name = slug(label)
@@ -89,18 +91,27 @@ def entry(result: dict) -> dict:
     scores = {name: {k: list(v[k]) for k in SCORED} for name, v in result["island scores"].items()}
     ceilings = {name: {k: list(v[k]) for k in SCORED} for name, v in result["island ceilings"].items()}
     found = result.get("found agreement")
-    return {"scores": scores, "ceilings": ceilings,
-            "types found": {name: v["types"] for name, v in result["island scores"].items()},
-            "found": {k: result["match"][k] for k in ("true islands", "found islands", "recall", "precision")}
-            | {"types": result["types"]["k"], "agreement": {k: list(found[k]) for k in SCORED} if found else None},
-            "true islands": result["true islands"], "tissue density": result["clusters"]["tissue density"],
-            "island cluster density": [result["clusters"]["density"][c] for c in result["clusters"]["island clusters"]],
-            "sections": {"found": section_summary(result["sections"]["found"])}
-            | {name: section_summary(v) for name, v in result.get("island sections", {}).items()}}
+    return {
+        "scores": scores,
+        "ceilings": ceilings,
+        "types found": {name: v["types"] for name, v in result["island scores"].items()},
+        "found": {k: result["match"][k] for k in ("true islands", "found islands", "recall", "precision")}
+        | {"types": result["types"]["k"], "agreement": {k: list(found[k]) for k in SCORED} if found else None},
+        "true islands": result["true islands"],
+        "tissue density": result["clusters"]["tissue density"],
+        "island cluster density": [result["clusters"]["density"][c] for c in result["clusters"]["island clusters"]],
+        "sections": {"found": section_summary(result["sections"]["found"])}
+        | {name: section_summary(v) for name, v in result.get("island sections", {}).items()},
+    }
 
 
-SECTION_KEYS = ("section probe", "section chance", "types ~ sections ARI", "axis ~ section |r|",
-                "sections with several islands")
+SECTION_KEYS = (
+    "section probe",
+    "section chance",
+    "types ~ sections ARI",
+    "axis ~ section |r|",
+    "sections with several islands",
+)
 
 
 def section_summary(confound: dict) -> dict:
@@ -119,14 +130,24 @@ def measure_robustness(config: Config, progress=print) -> dict:
     path = results_path(config)
     signature = checkpoint.run_signature(config)
     old = read_robustness(config) or {}
-    table = {"signature": signature, "measured": time.strftime("%Y-%m-%d"), "commit": _commit(),
-             "sets": dict(old.get("sets", {}))}
+    table = {
+        "signature": signature,
+        "measured": time.strftime("%Y-%m-%d"),
+        "commit": _commit(),
+        "sets": dict(old.get("sets", {})),
+    }
     for label, c in robustness_configs(config).items():
         start = time.perf_counter()
         if not c.data.path.is_file() or not generated_as(c.data):
             progress(f"{label}: generating {show(c.data.path)}")
-            generate(c.data.path, preset=c.data.synthetic, seed=c.data.seed, difficulty=c.data.difficulty,
-                     options=options_of(c.data), force=True)
+            generate(
+                c.data.path,
+                preset=c.data.synthetic,
+                seed=c.data.seed,
+                difficulty=c.data.difficulty,
+                options=options_of(c.data),
+                force=True,
+            )
         check_train(c)
         run = Run.of(c)
         if not run.done(c):
@@ -140,12 +161,16 @@ def measure_robustness(config: Config, progress=print) -> dict:
             continue
         row = entry(result)
         if label in LEVER_SETS:
-            row["levers"] = set_levers(analysis, result,
-                                       progress=lambda text, label=label: progress(f"{label}: {text}"))
-        table["sets"][label] = row | {"data": {k: getattr(c.data, k) for k in
-                                               ("seed", "difficulty", "island_density", "cell_scale", "section_imaging",
-                                                                "pixel_size")},
-                                      "minutes": round((time.perf_counter() - start) / 60, 1)}
+            row["levers"] = set_levers(
+                analysis, result, progress=lambda text, label=label: progress(f"{label}: {text}")
+            )
+        table["sets"][label] = row | {
+            "data": {
+                k: getattr(c.data, k)
+                for k in ("seed", "difficulty", "island_density", "cell_scale", "section_imaging", "pixel_size")
+            },
+            "minutes": round((time.perf_counter() - start) / 60, 1),
+        }
         write_atomic(path, json.dumps(table, indent=1).encode())
         progress(f"{label}: done; wrote {show(path)}")
     return table
@@ -163,14 +188,16 @@ def set_levers(analysis, result: dict, progress=print) -> dict:
 
     def pick(scores, name):
         return {k: list(scores[name][k]) for k in SCORED}
+
     c = analysis.config
     vae = vae_name(result["island scores"])
     out = {"VAE": pick(result["island scores"], vae), "8 orientations pooled": pick(result["island scores"], POOLED)}
     fine = fine_stride_scores(analysis)
     out[FINE_LABEL] = {"ari": list(fine["island ARI"]), "balanced accuracy": list(fine["island balanced accuracy"])}
     for steps in LEVER_BUDGETS:
-        budget = dataclasses.replace(c, name=f"{c.name}-lever-{steps}-steps",
-                                     train=dataclasses.replace(c.train, max_steps=steps))
+        budget = dataclasses.replace(
+            c, name=f"{c.name}-lever-{steps}-steps", train=dataclasses.replace(c.train, max_steps=steps)
+        )
         if not Run.of(budget).done(budget):
             progress(f"training {show(Run.of(budget).folder)} ({steps:,} steps)")
             train(budget, progress=True)

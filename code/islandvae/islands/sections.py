@@ -54,8 +54,15 @@ def island_sections(grid: Grid, island: np.ndarray) -> np.ndarray:
     return np.array([int(np.bincount(grid.image[island == k]).argmax()) for k in range(n)], dtype=int)
 
 
-def section_confound(descriptors: np.ndarray, axis: np.ndarray, types: np.ndarray, section: np.ndarray,
-                     statistics: np.ndarray, *, seed: int = 0) -> dict:
+def section_confound(
+    descriptors: np.ndarray,
+    axis: np.ndarray,
+    types: np.ndarray,
+    section: np.ndarray,
+    statistics: np.ndarray,
+    *,
+    seed: int = 0,
+) -> dict:
     """How much one typing follows the sections, per island: `descriptors` (n, d), its place on the typing `axis`
     (n,), its type (n,; -1: not typed) and `section` (n,); `statistics`: the sections' tissue statistics
     (tissue_statistics). Returns the section probe's balanced accuracy and its chance level (None where fewer
@@ -71,8 +78,12 @@ def section_confound(descriptors: np.ndarray, axis: np.ndarray, types: np.ndarra
     typed = types >= 0
     counts = np.bincount(section[typed], minlength=int(section.max()) + 1 if len(section) else 0)
     shared = typed & (counts[section] >= 2) if len(section) else typed
-    out = {"islands": int(typed.sum()), "sections": int(len(np.unique(section[typed]))),
-           "islands on shared sections": int(shared.sum()), "sections with several islands": int((counts >= 2).sum())}
+    out = {
+        "islands": int(typed.sum()),
+        "sections": int(len(np.unique(section[typed]))),
+        "islands on shared sections": int(shared.sum()),
+        "sections with several islands": int((counts >= 2).sum()),
+    }
     out["section probe"] = out["section chance"] = out["types ~ sections ARI"] = None
     several = out["sections with several islands"]
     if several >= 2:
@@ -83,8 +94,12 @@ def section_confound(descriptors: np.ndarray, axis: np.ndarray, types: np.ndarra
             probe = make_pipeline(StandardScaler(), linear())
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a fold may hold a section's islands only once
-                predicted = cross_val_predict(probe, descriptors[shared], section[shared],
-                                              cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+                predicted = cross_val_predict(
+                    probe,
+                    descriptors[shared],
+                    section[shared],
+                    cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                )
             out["section probe"] = balanced_accuracy(section[shared], predicted)
     known = typed & np.isfinite(statistics[section]).all(axis=1) if len(section) else typed
     r = {}
@@ -114,10 +129,17 @@ def section_rows(sets: dict) -> list[dict]:
     for label, row in sets.items():
         sections = row.get("sections", {})
         own = sections.get("found", {})
-        rows.append({"data": label, "probe": own.get("section probe"), "chance": own.get("section chance"),
-                     "ARI": own.get("types ~ sections ARI"), "axis r": own.get("axis ~ section |r|"),
-                     "pooled r": sections.get(POOLED, {}).get("axis ~ section |r|"),
-                     "cells r": sections.get("measured cells", {}).get("axis ~ section |r|")})
+        rows.append(
+            {
+                "data": label,
+                "probe": own.get("section probe"),
+                "chance": own.get("section chance"),
+                "ARI": own.get("types ~ sections ARI"),
+                "axis r": own.get("axis ~ section |r|"),
+                "pooled r": sections.get(POOLED, {}).get("axis ~ section |r|"),
+                "cells r": sections.get("measured cells", {}).get("axis ~ section |r|"),
+            }
+        )
     return rows
 
 
@@ -126,8 +148,15 @@ def sections_finding(sets: dict) -> str:
     measured = {label: row["sections"]["found"] for label, row in sets.items() if row.get("sections", {}).get("found")}
     if not measured:
         return ""
-    crossed = [f"{label} (types ~ sections ARI {c['types ~ sections ARI'] or 0:.2f}, axis ~ section |r| "
-               f"{c['axis ~ section |r|'] or 0:.2f})" for label, c in measured.items() if follows_sections(c)]
-    return ("The found types stay within the section limits on every set." if not crossed else
-            f"The found types cross the section limits (ARI {LIMITS['types ~ sections ARI']}, |r| "
-            f"{LIMITS['axis ~ section |r|']}) on {len(crossed)} of {len(measured)} sets: " + ", ".join(crossed) + ".")
+    crossed = [
+        f"{label} (types ~ sections ARI {c['types ~ sections ARI'] or 0:.2f}, axis ~ section |r| "
+        f"{c['axis ~ section |r|'] or 0:.2f})"
+        for label, c in measured.items()
+        if follows_sections(c)
+    ]
+    return (
+        "The found types stay within the section limits on every set."
+        if not crossed
+        else f"The found types cross the section limits (ARI {LIMITS['types ~ sections ARI']}, |r| "
+        f"{LIMITS['axis ~ section |r|']}) on {len(crossed)} of {len(measured)} sets: " + ", ".join(crossed) + "."
+    )

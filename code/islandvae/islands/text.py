@@ -26,9 +26,16 @@ def extent_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
         area = np.array([r["area (px)"] for r in members])
         side = np.array([max(r["bottom"] - r["top"], r["right"] - r["left"]) for r in members])
         q1, q2, q3 = np.percentile(area, [25, 50, 75])
-        out.append({"type": kind if isinstance(kind, str) else f"type {kind}", "islands": len(members),
-                    "median area": int(np.rint(q2)), "quartiles": span(q1, q3, 0), "largest": int(area.max()),
-                    "median side": int(np.rint(np.median(side)))})
+        out.append(
+            {
+                "type": kind if isinstance(kind, str) else f"type {kind}",
+                "islands": len(members),
+                "median area": int(np.rint(q2)),
+                "quartiles": span(q1, q3, 0),
+                "largest": int(area.max()),
+                "median side": int(np.rint(np.median(side))),
+            }
+        )
     return out
 
 
@@ -36,34 +43,49 @@ def finding_text(result: dict) -> str:
     """How the islands were found (the rule and its numbers) and, with truth, how well they match the true ones."""
     c, f = result["clusters"], result["found"]
     cores = [f"{100 * c['rank'][k]:.0f} % ({c['density'][k]:.0f} cells)" for k in c["island clusters"]]
-    text = (f"The {result['grid']['tiles']:,} tissue tiles of the test brain ({result['grid']['tile']} px, stride "
-            f"{result['grid']['stride']} px) fall into {c['k']} clusters by the lowest BIC. The blob detector counts "
-            f"the cells on every tile: the tissue (the largest cluster) holds a median of "
-            f"{c['tissue density']:.0f} cells per 10,000 px. Each other cluster's tiles are compared with the "
-            f"tissue's by rank, so no ratio of island to tissue density is assumed: ")
-    text += (f"{len(cores)} {'clusters are' if len(cores) != 1 else 'cluster is'} denser in at least "
-             f"{100 * CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs ({', '.join(cores)} per 10,000 px) and "
-             f"make the islands' cores; border tiles come from clusters denser in at least "
-             f"{100 * BORDER_RANK:.0f} %. "
-             if cores else f"no cluster is denser in {100 * CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs, "
-             "so the section holds no island by this rule. ")
+    text = (
+        f"The {result['grid']['tiles']:,} tissue tiles of the test brain ({result['grid']['tile']} px, stride "
+        f"{result['grid']['stride']} px) fall into {c['k']} clusters by the lowest BIC. The blob detector counts "
+        f"the cells on every tile: the tissue (the largest cluster) holds a median of "
+        f"{c['tissue density']:.0f} cells per 10,000 px. Each other cluster's tiles are compared with the "
+        f"tissue's by rank, so no ratio of island to tissue density is assumed: "
+    )
+    text += (
+        f"{len(cores)} {'clusters are' if len(cores) != 1 else 'cluster is'} denser in at least "
+        f"{100 * CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs ({', '.join(cores)} per 10,000 px) and "
+        f"make the islands' cores; border tiles come from clusters denser in at least "
+        f"{100 * BORDER_RANK:.0f} %. "
+        if cores
+        else f"no cluster is denser in {100 * CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs, "
+        "so the section holds no island by this rule. "
+    )
     if not f["islands"]:
         return text + "No island was found in the test brain, so there is nothing to type."
-    text += (f"Of {f['candidates']} connected regions of such tiles, {f['islands']} ({f['tiles']:,} tiles) have a core "
-             f"at least as dense on its own pixels as {100 * CORE_QUANTILE:.0f} % of the tissue's tiles "
-             f"({c['threshold']:.0f} cells per 10,000 px) and are the found islands")
-    text += (f"; {f['set apart']} of them lie at the section's edge (on average less than {100 * EDGE_SHARE:.0f} % "
-             "of their tiles is tissue) and are set apart, not typed." if f.get("set apart") else ".")
+    text += (
+        f"Of {f['candidates']} connected regions of such tiles, {f['islands']} ({f['tiles']:,} tiles) have a core "
+        f"at least as dense on its own pixels as {100 * CORE_QUANTILE:.0f} % of the tissue's tiles "
+        f"({c['threshold']:.0f} cells per 10,000 px) and are the found islands"
+    )
+    text += (
+        f"; {f['set apart']} of them lie at the section's edge (on average less than {100 * EDGE_SHARE:.0f} % "
+        "of their tiles is tissue) and are set apart, not typed."
+        if f.get("set apart")
+        else "."
+    )
     if "match" in result:
         m = result["match"]
-        text += (f" On the stand-in the truth has {m['true islands']} islands on the same grid: "
-                 f"{100 * m['recall']:.0f} % "
-                 f"of them are found (a found island holds at least half of their tiles), {100 * m['precision']:.0f} % "
-                 f"of the found islands are mostly true island tiles, and the mean best overlap (intersection over "
-                 f"union of tiles) is {m['overlap']:.2f}.")
+        text += (
+            f" On the stand-in the truth has {m['true islands']} islands on the same grid: "
+            f"{100 * m['recall']:.0f} % "
+            f"of them are found (a found island holds at least half of their tiles), {100 * m['precision']:.0f} % "
+            f"of the found islands are mostly true island tiles, and the mean best overlap (intersection over "
+            f"union of tiles) is {m['overlap']:.2f}."
+        )
         if m.get("empty images"):
-            text += (f" On the {m['empty images']} test images whose truth holds no island, the finder found "
-                     f"{m['found on empty images']} island{'s' * (m['found on empty images'] != 1)}.")
+            text += (
+                f" On the {m['empty images']} test images whose truth holds no island, the finder found "
+                f"{m['found on empty images']} island{'s' * (m['found on empty images'] != 1)}."
+            )
     return text
 
 
@@ -71,32 +93,46 @@ def types_text(result: dict) -> str:
     """The number of types and why."""
     t = result["types"]
     if not t["bic"]:
-        return (f"With {result['found']['islands']} islands there are too few to split into types "
-                "(at least four per type are needed); they are described as one group.")
+        return (
+            f"With {result['found']['islands']} islands there are too few to split into types "
+            "(at least four per type are needed); they are described as one group."
+        )
     bic = ", ".join(f"{k}: {float(v):,.1f}" for k, v in t["bic"].items())
     typed = np.array(t["type"])
     counts = np.bincount(typed[typed >= 0], minlength=t["k"])
     best = min(t["bic"], key=lambda k: t["bic"][k])
     smallest = min(int(k) for k, v in t["bic"].items() if v <= t["bic"][best] + t.get("margin", BIC_MARGIN))
-    text = (f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t['bic'])} types (lowest for {best}); "
-            f"a further type must lower it by more than {t.get('margin', BIC_MARGIN):g} (strong evidence), so the "
-            f"number of types is the smallest within that margin of the lowest, {smallest}")
+    text = (
+        f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t['bic'])} types (lowest for {best}); "
+        f"a further type must lower it by more than {t.get('margin', BIC_MARGIN):g} (strong evidence), so the "
+        f"number of types is the smallest within that margin of the lowest, {smallest}"
+    )
     if t.get("k chosen"):
-        text += (" (over bootstrap resamples of the islands this rule gives " +
-                 ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t["k chosen"].items() if v) + ")")
+        text += (
+            " (over bootstrap resamples of the islands this rule gives "
+            + ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t["k chosen"].items() if v)
+            + ")"
+        )
     if t.get("k rule") == "sections":
-        text += (". Sections, not islands, are stained and scanned apart, so the number taken is the one this rule "
-                 "chooses most often over resamples of whole sections (" +
-                 ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t["k over sections"].items() if v) +
-                 f"), {t['k']}")
-    text += (": " + ", ".join(f"type {k + 1} with {n} islands" for k, n in enumerate(counts)) + "." if t["k"] > 1 else
-             ": the islands do not split into types along the axis, and they are described as one group.")
+        text += (
+            ". Sections, not islands, are stained and scanned apart, so the number taken is the one this rule "
+            "chooses most often over resamples of whole sections ("
+            + ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t["k over sections"].items() if v)
+            + f"), {t['k']}"
+        )
+    text += (
+        ": " + ", ".join(f"type {k + 1} with {n} islands" for k, n in enumerate(counts)) + "."
+        if t["k"] > 1
+        else ": the islands do not split into types along the axis, and they are described as one group."
+    )
     if result.get("found agreement"):
         a = result["found agreement"]
-        text += (f" Against the truth (each found island named by the type most of its tiles have; "
-                 f"{result['found islands without a true island']} found islands hold no true island tile and are "
-                 f"left out), the found types agree at ARI {fmt(a['ari'])} and balanced accuracy "
-                 f"{fmt(a['balanced accuracy'])}.")
+        text += (
+            f" Against the truth (each found island named by the type most of its tiles have; "
+            f"{result['found islands without a true island']} found islands hold no true island tile and are "
+            f"left out), the found types agree at ARI {fmt(a['ari'])} and balanced accuracy "
+            f"{fmt(a['balanced accuracy'])}."
+        )
     return text
 
 
@@ -111,34 +147,48 @@ def sections_text(result: dict) -> str:
     c = result["sections"]["found"]
     text = []
     if c.get("types ~ sections ARI") is not None:
-        probe = (f"a cross-validated linear probe tells an island's section from its descriptors at balanced accuracy "
-                 f"{c['section probe']:.2f} (chance {c['section chance']:.2f}), and "
-                 if c.get("section probe") is not None
-                 else "")
-        text.append(f"On the {c['sections with several islands']} sections that hold at least two typed islands, "
-                    f"{probe}the types agree with the sections at ARI {c['types ~ sections ARI']:.2f}.")
+        probe = (
+            f"a cross-validated linear probe tells an island's section from its descriptors at balanced accuracy "
+            f"{c['section probe']:.2f} (chance {c['section chance']:.2f}), and "
+            if c.get("section probe") is not None
+            else ""
+        )
+        text.append(
+            f"On the {c['sections with several islands']} sections that hold at least two typed islands, "
+            f"{probe}the types agree with the sections at ARI {c['types ~ sections ARI']:.2f}."
+        )
     else:
         text.append("Too few sections hold two typed islands to ask whether the types agree with the sections.")
     r = {k: v for k, v in c.get("axis ~ section r", {}).items() if v is not None}
     if r:
         name = max(r, key=lambda k: abs(r[k]))
-        text.append(f"The typing axis correlates with the sections' own tissue statistics (measured on their ordinary "
-                    f"tissue, away from islands) at most with their {name}, r = {r[name]:.2f}.")
+        text.append(
+            f"The typing axis correlates with the sections' own tissue statistics (measured on their ordinary "
+            f"tissue, away from islands) at most with their {name}, r = {r[name]:.2f}."
+        )
     if c.get("types ~ sections ARI") is None and not r:
         return ""
-    text.append(("These cross the project's limits (types ~ sections ARI above "
-                 f"{LIMITS['types ~ sections ARI']}, or |r| above {LIMITS['axis ~ section |r|']}): the types may "
-                 "reflect how the sections were stained and scanned rather than the cells; read them with care.")
-                if follows_sections(c) else
-                (f"Both stay within the project's limits (ARI at most {LIMITS['types ~ sections ARI']}, |r| at most "
-                 f"{LIMITS['axis ~ section |r|']}): the types do not follow the sections."))
+    text.append(
+        (
+            "These cross the project's limits (types ~ sections ARI above "
+            f"{LIMITS['types ~ sections ARI']}, or |r| above {LIMITS['axis ~ section |r|']}): the types may "
+            "reflect how the sections were stained and scanned rather than the cells; read them with care."
+        )
+        if follows_sections(c)
+        else (
+            f"Both stay within the project's limits (ARI at most {LIMITS['types ~ sections ARI']}, |r| at most "
+            f"{LIMITS['axis ~ section |r|']}): the types do not follow the sections."
+        )
+    )
     return " ".join(text)
 
 
 def described_rows(result: dict) -> list[dict]:
     """The types' measures as table rows: (mean, low, high) per measure (tables.DIGITS for their decimals)."""
-    return [{"type": f"type {r['type']}", "islands": r["islands"], **{m: tuple(r[m]) for m in MEASURES}}
-            for r in result["described"]]
+    return [
+        {"type": f"type {r['type']}", "islands": r["islands"], **{m: tuple(r[m]) for m in MEASURES}}
+        for r in result["described"]
+    ]
 
 
 def differences_text(result: dict) -> str:
@@ -147,11 +197,14 @@ def differences_text(result: dict) -> str:
     rows = result["described"]
     if len(rows) < 2:
         return "With one type there is no difference between types to describe; the table gives the islands' measures."
-    words = {"cells / 10,000 px": ("denser", "sparser"), "cell diameter (px)": ("larger", "smaller"),
-             "roundness": ("rounder", "less round")}
+    words = {
+        "cells / 10,000 px": ("denser", "sparser"),
+        "cell diameter (px)": ("larger", "smaller"),
+        "roundness": ("rounder", "less round"),
+    }
     parts = []
     for i, a in enumerate(rows):
-        for b in rows[i + 1:]:
+        for b in rows[i + 1 :]:
             apart, same = [], []
             for m in MEASURES:
                 (va, la, ha), (vb, lb, hb) = a[m], b[m]
@@ -163,8 +216,11 @@ def differences_text(result: dict) -> str:
             if apart and same:
                 text += f"; alike in {', '.join(same)}"
             parts.append(text)
-    return ("Measured on the pixels of the islands' dense tiles (95 % intervals over islands), " + "; ".join(parts)
-            + ". Differences count only where the intervals do not overlap.")
+    return (
+        "Measured on the pixels of the islands' dense tiles (95 % intervals over islands), "
+        + "; ".join(parts)
+        + ". Differences count only where the intervals do not overlap."
+    )
 
 
 def measurable(result: dict) -> bool:
@@ -175,25 +231,35 @@ def measurable(result: dict) -> bool:
 def not_measurable_text(result: dict) -> str:
     """Why there are no island-level scores."""
     counts = ", ".join(f"{n} {t}" for t, n in result.get("true islands", {}).items())
-    return (f"The truth has {counts} islands in the test brain: with fewer than two types, agreement with the true "
-            "types cannot be measured, so the island-level scores are left out (choose a test brain with both types).")
+    return (
+        f"The truth has {counts} islands in the test brain: with fewer than two types, agreement with the true "
+        "types cannot be measured, so the island-level scores are left out (choose a test brain with both types)."
+    )
 
 
 def scores_rows(result: dict) -> list[dict]:
     """The island-level scores table: per feature space, the types found, ARI, balanced accuracy, and the
     supervised ceiling's balanced accuracy."""
-    return [{"features": name, "types": v["types"], "ARI": tuple(v["ari"]),
-             "balanced accuracy": tuple(v["balanced accuracy"]),
-             "ceiling": tuple(result["island ceilings"][name]["balanced accuracy"])}
-            for name, v in result["island scores"].items()]
+    return [
+        {
+            "features": name,
+            "types": v["types"],
+            "ARI": tuple(v["ari"]),
+            "balanced accuracy": tuple(v["balanced accuracy"]),
+            "ceiling": tuple(result["island ceilings"][name]["balanced accuracy"]),
+        }
+        for name, v in result["island scores"].items()
+    ]
 
 
 def island_verdict(result: dict) -> str:
     """Where the VAE stands against every baseline on the island-level scores (intervals decide)."""
     from islandvae.latent.measures import verdict
 
-    rows = [{"features": name, "island ARI": tuple(v["ari"]), "island balanced accuracy": tuple(v["balanced accuracy"])}
-            for name, v in result["island scores"].items()]
+    rows = [
+        {"features": name, "island ARI": tuple(v["ari"]), "island balanced accuracy": tuple(v["balanced accuracy"])}
+        for name, v in result["island scores"].items()
+    ]
     return verdict(rows, "VAE", [("island ARI", True), ("island balanced accuracy", True)])
 
 
@@ -211,11 +277,20 @@ def measures_rows(result: dict) -> tuple[list[dict], list[dict]]:
 
     def table(measures):
         return [{"features": r["features"], **{m: tuple(r[m]) if m in r else None for m in measures}} for r in rows]
+
     return table(LEARNED), table(STRUCTURE)
 
 
-SCORED = [("recon MSE", False), ("linear probe", True), ("kNN", True), ("island type", True),
-          ("k-means ARI", True), ("k-means NMI", True), ("silhouette", True), ("brain probe", False)]
+SCORED = [
+    ("recon MSE", False),
+    ("linear probe", True),
+    ("kNN", True),
+    ("island type", True),
+    ("k-means ARI", True),
+    ("k-means NMI", True),
+    ("silhouette", True),
+    ("brain probe", False),
+]
 # (name, True where higher is better)
 
 

@@ -45,8 +45,16 @@ def describe(features: np.ndarray, island: np.ndarray) -> np.ndarray:
     return np.hstack([mean, spread])
 
 
-def island_types(features: np.ndarray, island: np.ndarray, *, seed: int = 0, max_types: int = MAX_TYPES,
-                 spread: bool = False, typed: np.ndarray | None = None, sections: np.ndarray | None = None) -> dict:
+def island_types(
+    features: np.ndarray,
+    island: np.ndarray,
+    *,
+    seed: int = 0,
+    max_types: int = MAX_TYPES,
+    spread: bool = False,
+    typed: np.ndarray | None = None,
+    sections: np.ndarray | None = None,
+) -> dict:
     """Island types from tile features (N, d) and each tile's island number (N,; -1 for tiles outside islands).
 
     The standardised features are projected on the direction along which islands differ most relative to how
@@ -71,22 +79,44 @@ def island_types(features: np.ndarray, island: np.ndarray, *, seed: int = 0, max
     n = int(island.max()) + 1 if inside.any() else 0
     typed = np.ones(n, dtype=bool) if typed is None else np.asarray(typed, dtype=bool)
     if typed.sum() < MIN_ISLANDS:
-        return {"k": 1 if typed.any() else 0, "k rule": "bic", "k over sections": {}, "bic": {},
-                "type": np.where(typed, 0, -1), "axis": np.zeros(n)}
+        return {
+            "k": 1 if typed.any() else 0,
+            "k rule": "bic",
+            "k over sections": {},
+            "bic": {},
+            "type": np.where(typed, 0, -1),
+            "axis": np.zeros(n),
+        }
     used = inside & typed[np.maximum(island, 0)]
     scale = StandardScaler().fit(features[used])
     with warnings.catch_warnings():  # an island of one tile adds no within-island spread; sklearn warns of it
         warnings.filterwarnings("ignore", message="Only one sample available")
         axis = LinearDiscriminantAnalysis(n_components=1, solver="eigen", shrinkage="auto").fit(
-            scale.transform(features[used]), island[used])
+            scale.transform(features[used]), island[used]
+        )
     # (n, 1): the mean of each island's tiles on the axis
     place = describe(axis.transform(scale.transform(features[inside])), island[inside])[:, :1]
-    return types_on_axis(place[:, 0], np.bincount(island[inside], minlength=n), typed, seed=seed,
-                         max_types=max_types, spread=spread, sections=sections)
+    return types_on_axis(
+        place[:, 0],
+        np.bincount(island[inside], minlength=n),
+        typed,
+        seed=seed,
+        max_types=max_types,
+        spread=spread,
+        sections=sections,
+    )
 
 
-def types_on_axis(axis: np.ndarray, sizes: np.ndarray, typed: np.ndarray, *, seed: int = 0,
-                  max_types: int = MAX_TYPES, spread: bool = False, sections: np.ndarray | None = None) -> dict:
+def types_on_axis(
+    axis: np.ndarray,
+    sizes: np.ndarray,
+    typed: np.ndarray,
+    *,
+    seed: int = 0,
+    max_types: int = MAX_TYPES,
+    spread: bool = False,
+    sections: np.ndarray | None = None,
+) -> dict:
     """island_types' mixture on the islands' places on the typing axis (n,), given each island's tiles (`sizes`)
     and which islands to type; the same returns."""
     from sklearn.mixture import GaussianMixture
@@ -95,8 +125,10 @@ def types_on_axis(axis: np.ndarray, sizes: np.ndarray, typed: np.ndarray, *, see
     big = typed & (sizes >= TYPED_TILES)
     chosen = big if big.sum() >= 2 * MIN_ISLANDS else typed
     fit = place[chosen]
-    fits = {k: GaussianMixture(k, covariance_type="tied", n_init=10, random_state=seed).fit(fit)
-            for k in range(1, min(max_types, len(fit) // MIN_ISLANDS) + 1)}
+    fits = {
+        k: GaussianMixture(k, covariance_type="tied", n_init=10, random_state=seed).fit(fit)
+        for k in range(1, min(max_types, len(fit) // MIN_ISLANDS) + 1)
+    }
     bic = {k: float(m.bic(fit)) for k, m in fits.items()}
     k, rule, over_sections = chosen_types(bic), "bic", {}
     if sections is not None and len(np.unique(np.asarray(sections)[chosen])) >= MIN_SECTIONS:
@@ -104,8 +136,14 @@ def types_on_axis(axis: np.ndarray, sizes: np.ndarray, typed: np.ndarray, *, see
         k, rule = max(over_sections, key=lambda j: (over_sections[j], -j)), "sections"
     raw = fits[k].predict(place)
     order = np.argsort(fits[k].means_[:, 0])  # type 0 lies lowest on the axis
-    out = {"k": k, "k rule": rule, "k over sections": over_sections, "bic": bic,
-           "type": np.where(typed, np.argsort(order)[raw], -1), "axis": axis}
+    out = {
+        "k": k,
+        "k rule": rule,
+        "k over sections": over_sections,
+        "bic": bic,
+        "type": np.where(typed, np.argsort(order)[raw], -1),
+        "axis": axis,
+    }
     if spread:
         out |= bic_spread(fit, list(fits), seed=seed)
     return out
@@ -127,17 +165,26 @@ def bic_spread(places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = 
         sample = places[pick]
         if len(np.unique(sample)) < max(ks):
             continue
-        curves.append({k: float(GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed)
-                                .fit(sample).bic(sample)) for k in ks})
+        curves.append(
+            {
+                k: float(
+                    GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed).fit(sample).bic(sample)
+                )
+                for k in ks
+            }
+        )
     if not curves:
         return {"bic spread": {}, "k chosen": {}}
     choices = [chosen_types(c) for c in curves]
-    return {"bic spread": {k: list(interval(c[k] for c in curves)) for k in ks},
-            "k chosen": {k: choices.count(k) / len(choices) for k in ks}}
+    return {
+        "bic spread": {k: list(interval(c[k] for c in curves)) for k in ks},
+        "k chosen": {k: choices.count(k) / len(choices) for k in ks},
+    }
 
 
-def section_spread(places: np.ndarray, sections: np.ndarray, ks: list[int], *, seed: int = 0,
-                   reps: int = SECTION_RESAMPLES) -> dict:
+def section_spread(
+    places: np.ndarray, sections: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = SECTION_RESAMPLES
+) -> dict:
     """The share of resamples of whole sections (as many as there are, drawn with replacement, each bringing all
     its islands' `places`) in which each k of `ks` is the BIC rule's number of types (chosen_types; a resample
     tries only the k that its islands support, MIN_ISLANDS per type)."""
@@ -149,8 +196,16 @@ def section_spread(places: np.ndarray, sections: np.ndarray, ks: list[int], *, s
     for pick in draws(np.random.default_rng(seed), len(names), reps):
         sample = places[np.concatenate([members[p] for p in pick])]
         tried = [k for k in ks if k <= max(1, len(sample) // MIN_ISLANDS) and k <= len(np.unique(sample))]
-        choices.append(chosen_types({k: float(GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed)
-                                              .fit(sample).bic(sample)) for k in tried}))
+        choices.append(
+            chosen_types(
+                {
+                    k: float(
+                        GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed).fit(sample).bic(sample)
+                    )
+                    for k in tried
+                }
+            )
+        )
     return {k: choices.count(k) / len(choices) for k in ks}
 
 
@@ -171,5 +226,8 @@ def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = BOOTSTRAP, se
 
     def scored(score):  # resamples with a single true type are left out: no agreement is defined there
         return (float(score(np.arange(len(types)))), *interval(score(p) for p in picks))
-    return {"ari": scored(lambda p: adjusted_rand(truth[p], types[p])),
-            "balanced accuracy": scored(lambda p: balanced_accuracy(truth[p], named[p]))}
+
+    return {
+        "ari": scored(lambda p: adjusted_rand(truth[p], types[p])),
+        "balanced accuracy": scored(lambda p: balanced_accuracy(truth[p], named[p])),
+    }

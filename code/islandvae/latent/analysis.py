@@ -47,8 +47,9 @@ class Analysis:
         self.available = self.run.best.is_file() and self.run.done(config)
         if not self.available:
             return
-        self.stats = training_stats(config.data.path, config.data.test_brain, cache_dir=config.paths.cache,
-                                    progress=False)
+        self.stats = training_stats(
+            config.data.path, config.data.test_brain, cache_dir=config.paths.cache, progress=False
+        )
         self.device = pick_device(config)  # every encoder pass of the analysis runs there (latent.codes.posterior)
         self.model = load_model(self.run.best, config, self.device)
         self.test_images = InMemoryImages(config.data.path, [config.data.test_brain], progress=False)
@@ -98,10 +99,16 @@ class Analysis:
                 warnings.filterwarnings("ignore", message="n_jobs value")  # metric has no inverse: known, wanted
                 warnings.filterwarnings("ignore", message="using precomputed metric")
                 small = len(x) < UMAP_EXACT  # UMAP's own exact path, compiled; above it UMAP's approximate one
-                umap = UMAP(n_neighbors=15, min_dist=0.1, random_state=0, metric="precomputed" if small else
-                            "euclidean").fit_transform(umap_distances(x) if small else x)
-            return {"pca": pca, "umap": umap, "trust_pca": np.array(trustworthiness(x, pca, n_neighbors=10)),
-                    "trust_umap": np.array(trustworthiness(x, umap, n_neighbors=10))}
+                umap = UMAP(
+                    n_neighbors=15, min_dist=0.1, random_state=0, metric="precomputed" if small else "euclidean"
+                ).fit_transform(umap_distances(x) if small else x)
+            return {
+                "pca": pca,
+                "umap": umap,
+                "trust_pca": np.array(trustworthiness(x, pca, n_neighbors=10)),
+                "trust_umap": np.array(trustworthiness(x, umap, n_neighbors=10)),
+            }
+
         return cached(self.run.folder / "reductions.npz", self._key("reduce-2"), compute)
 
     def latent_sizes(self) -> list[dict]:
@@ -111,20 +118,26 @@ class Analysis:
         def compute():
             rows = []
             for label, (_, latent, _) in self.comparisons.items():
-                row = {"model": label, "latent": int(latent["test"].shape[1]),
-                       "test MSE": float(latent["test_mse"].mean()),
-                       "active units": int((latent["test"].var(0) > 0.01).sum())}
+                row = {
+                    "model": label,
+                    "latent": int(latent["test"].shape[1]),
+                    "test MSE": float(latent["test_mse"].mean()),
+                    "active units": int((latent["test"].var(0) > 0.01).sum()),
+                }
                 if self.has_truth:
-                    row["linear probe"] = linear_probe(latent["train"], self.train.label, latent["test"],
-                                                       self.test.label)
+                    row["linear probe"] = linear_probe(
+                        latent["train"], self.train.label, latent["test"], self.test.label
+                    )
                 rows.append(row)
             return rows
+
         paths = [file_identity(p) for _, p in budget_models(self.config).values() if p.is_file()]  # no model loaded
         return cached_json(self.run.folder / "latent-sizes.json", self._key("sizes-1", paths), compute)
 
     def midpoint_distances(self, pairs: int = 100, seed: int = 0) -> dict:
         """Decoded interpolation midpoints: distance to the nearest real test tile, against real tiles' own
         nearest-neighbour distance (RMS over pixels, standardised units)."""
+
         def compute():
             rng = np.random.default_rng(seed)
             x = self.test.tiles.flatten(1)
@@ -139,9 +152,13 @@ class Analysis:
                 if exclude is not None:
                     d[torch.arange(len(q)), torch.from_numpy(exclude)] = float("inf")
                 return d.min(1).values.numpy()
-            return {"midpoint to nearest real": float(np.median(nearest(mids))),
-                    "reconstruction to nearest real": float(np.median(nearest(recon))),
-                    "real to nearest other real": float(np.median(nearest(x[a], exclude=a)))}
+
+            return {
+                "midpoint to nearest real": float(np.median(nearest(mids))),
+                "reconstruction to nearest real": float(np.median(nearest(recon))),
+                "real to nearest other real": float(np.median(nearest(x[a], exclude=a))),
+            }
+
         return cached_json(self.run.folder / "midpoints.json", self._key("mid-1", pairs, seed), compute)
 
     def labels_present(self) -> list[str]:
@@ -162,6 +179,7 @@ def umap_distances(x: np.ndarray) -> np.ndarray:
             for j in range(i + 1, x.shape[0]):
                 out[i, j] = out[j, i] = euclidean(x[i], x[j])
         return out
+
     x = np.ascontiguousarray(x)
     return pairs(x, np.zeros((len(x), len(x)), dtype=x.dtype if x.dtype == np.float32 else np.float64))
 
@@ -202,8 +220,15 @@ def pick_pairs(test: TileSet) -> list[tuple[str, int, int]]:
         else:
             within = None
         gran, parv = np.flatnonzero(label == "granular"), np.flatnonzero(label == "parvicellular")
-        across = next((("granular to parvicellular island, different sections", int(g), int(p))
-                       for g in gran for p in parv if image[g] != image[p]), None)
+        across = next(
+            (
+                ("granular to parvicellular island, different sections", int(g), int(p))
+                for g in gran
+                for p in parv
+                if image[g] != image[p]
+            ),
+            None,
+        )
         if within and across:
             return [within, across]
     img = np.bincount(image).argmax()
@@ -211,6 +236,11 @@ def pick_pairs(test: TileSet) -> list[tuple[str, int, int]]:
     other = np.flatnonzero(image != img)
     pairs = [("darkest to brightest tile, same section", int(own[grey[own].argmin()]), int(own[grey[own].argmax()]))]
     if len(other):
-        pairs.append(("darkest tile to the brightest of another section", int(own[grey[own].argmin()]),
-                      int(other[grey[other].argmax()])))
+        pairs.append(
+            (
+                "darkest tile to the brightest of another section",
+                int(own[grey[own].argmin()]),
+                int(other[grey[other].argmax()]),
+            )
+        )
     return pairs

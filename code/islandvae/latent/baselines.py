@@ -38,8 +38,9 @@ class TileSet:
     brain_std: np.ndarray  # (N,)
 
 
-def labelled_tiles(data: Path | str, brains: tuple[str, ...], *, size: int = 64, per_class: int = 400,
-                   seed: int = 0) -> TileSet:
+def labelled_tiles(
+    data: Path | str, brains: tuple[str, ...], *, size: int = 64, per_class: int = 400, seed: int = 0
+) -> TileSet:
     """Up to `per_class` tiles per island type, from a half-overlapping grid over every image of `brains`."""
     images = InMemoryImages(data, brains, progress=False)
     moments = {}
@@ -61,8 +62,9 @@ def labelled_tiles(data: Path | str, brains: tuple[str, ...], *, size: int = 64,
     labels, origin = np.array(labels), np.array(origin).reshape(-1, 2)
     rng = np.random.default_rng(seed)
     keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in ISLAND_LABELS])
-    return TileSet(tiles=np.array(tiles)[keep], labels=labels[keep], brain_mean=origin[keep, 0],
-                   brain_std=origin[keep, 1])
+    return TileSet(
+        tiles=np.array(tiles)[keep], labels=labels[keep], brain_mean=origin[keep, 0], brain_std=origin[keep, 1]
+    )
 
 
 def brightness_features(tiles: TileSet) -> np.ndarray:
@@ -103,5 +105,9 @@ def island_task(data: Path | str, test_brain: str, *, size: int = 64) -> dict[st
     brains = training_brains(read_inventory(data), test_brain)
     train = labelled_tiles(data, brains, size=size)
     test = labelled_tiles(data, (test_brain,), size=size)
-    return {"texture": score(train, test, texture_features), "brightness": score(train, test, brightness_features),
-            "train_tiles": len(train.labels), "test_tiles": len(test.labels)}
+    return {
+        "texture": score(train, test, texture_features),
+        "brightness": score(train, test, brightness_features),
+        "train_tiles": len(train.labels),
+        "test_tiles": len(test.labels),
+    }

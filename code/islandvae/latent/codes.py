@@ -63,8 +63,15 @@ class TileSet:
 def sets_key(config: Config) -> list:
     """What defines the fixed tile sets: the data file, the test brain and the sampling settings that cut them."""
     s = config.sampling
-    return ["sets-2", data_identity(config.data.path), config.data.test_brain, s.tile_size, s.test_tiles, s.seed,
-            TRAIN_TILES]
+    return [
+        "sets-2",
+        data_identity(config.data.path),
+        config.data.test_brain,
+        s.tile_size,
+        s.test_tiles,
+        s.seed,
+        TRAIN_TILES,
+    ]
 
 
 def test_tiles(config: Config, images: InMemoryImages, stats: PixelStats) -> TileSet:
@@ -72,8 +79,10 @@ def test_tiles(config: Config, images: InMemoryImages, stats: PixelStats) -> Til
     s = config.sampling
     positions = sum(max(i.height - s.tile_size + 1, 1) * max(i.width - s.tile_size + 1, 1) for i in images.infos())
     if s.test_tiles > positions:
-        raise UserError(f"sampling.test_tiles {s.test_tiles} exceeds the {positions:,} distinct tile positions of "
-                        f"test brain {config.data.test_brain}; lower it")
+        raise UserError(
+            f"sampling.test_tiles {s.test_tiles} exceeds the {positions:,} distinct tile positions of "
+            f"test brain {config.data.test_brain}; lower it"
+        )
     keys = evaluation_keys(images, stats, tile_size=s.tile_size, count=s.test_tiles, seed=s.seed)
     return tile_set(config, images, keys, stats)
 
@@ -84,8 +93,14 @@ def train_tiles(config: Config, stats: PixelStats) -> TileSet:
     brains = training_brains(read_inventory(config.data.path), config.data.test_brain)
     images = LazyImages(config.data.path, brains)
     try:
-        keys = fixed_tiles(images.infos(), tile_size=s.tile_size, count=TRAIN_TILES, seed=s.seed + 1,
-                           strategy="tissue", tissue=tissue_map(images, stats))
+        keys = fixed_tiles(
+            images.infos(),
+            tile_size=s.tile_size,
+            count=TRAIN_TILES,
+            seed=s.seed + 1,
+            strategy="tissue",
+            tissue=tissue_map(images, stats),
+        )
         return tile_set(config, images, keys, stats)
     finally:
         images.close()
@@ -95,8 +110,11 @@ def cut(images: ImageSource, keys: list[Key], stats: PixelStats) -> torch.Tensor
     """Standardised tiles (N, 1, s, s) of `keys`: one gather from images in RAM, region reads from a file."""
     if isinstance(images, InMemoryImages):
         dataset = TileDataset(images, stats)
-        return torch.cat([dataset.__getitems__(keys[k:k + GATHER]) for k in range(0, len(keys), GATHER)]) \
-            if keys else torch.zeros(0, 1, 1, 1)
+        return (
+            torch.cat([dataset.__getitems__(keys[k : k + GATHER]) for k in range(0, len(keys), GATHER)])
+            if keys
+            else torch.zeros(0, 1, 1, 1)
+        )
     s = keys[0][4] if keys else 1
     out = torch.zeros(len(keys), 1, s, s)  # pixels beyond a small image stay at the mean: 0 standardised
     for k, (brain, name, row, col, size) in enumerate(keys):
@@ -107,8 +125,9 @@ def cut(images: ImageSource, keys: list[Key], stats: PixelStats) -> torch.Tensor
     return out
 
 
-def tile_set(config: Config, images: ImageSource, keys: list, stats: PixelStats, *,
-             group: np.ndarray | None = None) -> TileSet:
+def tile_set(
+    config: Config, images: ImageSource, keys: list, stats: PixelStats, *, group: np.ndarray | None = None
+) -> TileSet:
     """The tiles of `keys` with their image index, brain, mean grey value and (with a truth file) label."""
     tiles = cut(images, keys, stats)
     index = {(i.brain, i.name): k for k, i in enumerate(images.infos())}
@@ -118,15 +137,22 @@ def tile_set(config: Config, images: ImageSource, keys: list, stats: PixelStats,
     if truth_path(config.data.path).is_file():
         with TruthFile(truth_path(config.data.path)) as truth:
             label = np.array(truth.tile_labels(keys), dtype=str)
-    return TileSet(keys=keys, tiles=tiles, image=image, brain=np.array([k[0] for k in keys], dtype=str),
-                   grey=grey, label=label, group=group)
+    return TileSet(
+        keys=keys,
+        tiles=tiles,
+        image=image,
+        brain=np.array([k[0] for k in keys], dtype=str),
+        grey=grey,
+        label=label,
+        group=group,
+    )
 
 
 def batches(tiles: torch.Tensor, batch: int = BATCH, device: torch.device | None = None):
     """Tiles in batches, channels-last (the layout the CPU's convolutions are fastest in, as in training), on
     `device` (default: where they are)."""
     for k in range(0, len(tiles), batch):
-        x = tiles[k:k + batch] if device is None else tiles[k:k + batch].to(device, non_blocking=True)
+        x = tiles[k : k + batch] if device is None else tiles[k : k + batch].to(device, non_blocking=True)
         yield x.contiguous(memory_format=torch.channels_last)
 
 
@@ -172,8 +198,10 @@ def posterior(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *, mse: bool 
                 mean, logvar = model.encode(x)
         means.append(mean.float().cpu())
         logvars.append(logvar.float().cpu())
+
     def joined(parts: list, *shape: int) -> np.ndarray:  # (0, *shape) for no tiles
         return torch.cat(parts).numpy() if parts else np.zeros((0, *shape), np.float32)
+
     out = {"mean": joined(means, model.config.latent), "logvar": joined(logvars, model.config.latent)}
     return out | ({"mse": joined(errors)} if mse else {})
 
@@ -205,8 +233,9 @@ def readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *, codes: dict 
     return torch.cat(parts, dim=1).numpy()
 
 
-def pooled_readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *,
-                   first: np.ndarray | None = None) -> np.ndarray:
+def pooled_readout(
+    model: VAE, tiles: torch.Tensor, batch: int = BATCH, *, first: np.ndarray | None = None
+) -> np.ndarray:
     """`readout` averaged over the tile's 8 views (4 rotations, each also mirrored): a description that does not
     change when the tissue is turned or flipped (the orientation invariance of O2-VAE, Burgess et al., Nature
     Communications 2024, here by pooling at inference rather than by construction). `first`: the tiles' plain
@@ -222,10 +251,12 @@ def pooled_readout(model: VAE, tiles: torch.Tensor, batch: int = BATCH, *,
 def embed(config: Config, model: VAE, checkpoint: Path, test: TileSet, train) -> dict:
     """Latent means of both tile sets and per-tile test reconstruction MSE, cached beside the checkpoint;
     `train()` gives the training tile set (called only when they are computed)."""
+
     def compute():
         train_set = train()
         seen = posterior(model, test.tiles, mse=True)
         return {"test": seen["mean"], "train": encode(model, train_set.tiles), "test_mse": seen["mse"]}
+
     key = cache_key("embed-2", file_identity(checkpoint), sets_key(config))
     return cached(checkpoint.parent / f"embeddings-{checkpoint.stem}.npz", key, compute)  # one per checkpoint
 
@@ -240,10 +271,16 @@ def pixel_pca(config: Config, test: TileSet, train: TileSet, components: int) ->
         pca = PCA(n_components=k, random_state=0).fit(x_train)
         f_test = pca.transform(x_test)
         recon = pca.inverse_transform(f_test)
-        return {"test": f_test, "train": pca.transform(x_train), "test_mse": ((recon - x_test) ** 2).mean(1),
-                "explained": np.array(pca.explained_variance_ratio_.sum())}
-    key = cache_key("pca-3", sets_key(config), test.keys[:3], len(test.keys), train.keys[:3], len(train.keys),
-                    components)
+        return {
+            "test": f_test,
+            "train": pca.transform(x_train),
+            "test_mse": ((recon - x_test) ** 2).mean(1),
+            "explained": np.array(pca.explained_variance_ratio_.sum()),
+        }
+
+    key = cache_key(
+        "pca-3", sets_key(config), test.keys[:3], len(test.keys), train.keys[:3], len(train.keys), components
+    )
     name = f"pixel-pca-{config.sampling.tile_size}-{components}-{cache_key(test.keys[:3], len(test.keys))}.npz"
     return cached(config.paths.cache / name, key, compute)
 

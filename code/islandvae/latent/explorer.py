@@ -36,8 +36,10 @@ def explorer_html(xy: np.ndarray, grey: np.ndarray, colours: list[str], titles: 
     lo, hi = xy.min(0), xy.max(0)
     pts = (xy - lo) / np.where(hi > lo, hi - lo, 1) * (SIZE - 20) + 10
     sheet, columns = sprite_sheet(grey)
-    circles = "".join(f'<circle cx="{x:.1f}" cy="{SIZE - y:.1f}" r="2.6" fill="{c}" data-k="{k}"/>'
-                      for k, ((x, y), c) in enumerate(zip(pts, colours)))
+    circles = "".join(
+        f'<circle cx="{x:.1f}" cy="{SIZE - y:.1f}" r="2.6" fill="{c}" data-k="{k}"/>'
+        for k, ((x, y), c) in enumerate(zip(pts, colours))
+    )
     script = f"""
 (function() {{
   var root = document.getElementById("{ident}"), titles = {json.dumps(titles)};
@@ -51,13 +53,15 @@ def explorer_html(xy: np.ndarray, grey: np.ndarray, colours: list[str], titles: 
     caption.textContent = titles[k];
   }});
 }})();"""
-    return (f'<div id="{ident}" style="display:flex;gap:12px;align-items:flex-start;font-size:12px">'
-            f'<svg width="{SIZE}" height="{SIZE}" style="border:1px solid #ccc;cursor:crosshair">{circles}</svg>'
-            f'<div><div class="lx-tile" style="width:{TILE}px;height:{TILE}px;transform:scale(2.5);'
-            f'transform-origin:top left;margin-bottom:{int(TILE * 1.6)}px;visibility:hidden;'
-            f'background-image:url(data:image/jpeg;base64,{sheet})"></div>'
-            f'<div class="lx-caption">{html.escape("hover a point to see its tile")}</div></div>'
-            f'<script>{script}</script></div>')
+    return (
+        f'<div id="{ident}" style="display:flex;gap:12px;align-items:flex-start;font-size:12px">'
+        f'<svg width="{SIZE}" height="{SIZE}" style="border:1px solid #ccc;cursor:crosshair">{circles}</svg>'
+        f'<div><div class="lx-tile" style="width:{TILE}px;height:{TILE}px;transform:scale(2.5);'
+        f"transform-origin:top left;margin-bottom:{int(TILE * 1.6)}px;visibility:hidden;"
+        f'background-image:url(data:image/jpeg;base64,{sheet})"></div>'
+        f'<div class="lx-caption">{html.escape("hover a point to see its tile")}</div></div>'
+        f"<script>{script}</script></div>"
+    )
 
 
 PALETTE = {"granular": "#d62728", "parvicellular": "#1f77b4", "plain": "#999999"}  # other labels: green

@@ -40,8 +40,11 @@ def interpolation_figure(model, stats: PixelStats, tiles: torch.Tensor, pairs: l
         za, zb = model.encode(tiles[[a, b]])[0]
         (ma, mb), (sa, sb) = tile_moments(tiles[[a, b]])  # the tiles' level and contrast, for a normalising model
         w = torch.linspace(0, 1, steps + 2)[1:-1, None]
-        line = model.decode(za * (1 - w) + zb * w, ma * (1 - w[..., None, None]) + mb * w[..., None, None],
-                            sa * (1 - w[..., None, None]) + sb * w[..., None, None])
+        line = model.decode(
+            za * (1 - w) + zb * w,
+            ma * (1 - w[..., None, None]) + mb * w[..., None, None],
+            sa * (1 - w[..., None, None]) + sb * w[..., None, None],
+        )
         ends = model.decode(torch.stack([za, zb]), torch.stack([ma, mb]), torch.stack([sa, sb]))
         row = torch.cat([tiles[[a]], ends[:1], line, ends[1:], tiles[[b]]])
         rows.append(_grey(row, stats))
@@ -64,8 +67,13 @@ def embedding_figure(reductions: dict, test, *, labels: list[str]):
         if labels:
             for label in labels:
                 pick, colour = test.label == label, COLOURS[label]
-                row[2].scatter(*xy[pick].T, s=2 if label == "plain" else 4, color=colour, label=label,
-                               zorder=1 if label == "plain" else 2)
+                row[2].scatter(
+                    *xy[pick].T,
+                    s=2 if label == "plain" else 4,
+                    color=colour,
+                    label=label,
+                    zorder=1 if label == "plain" else 2,
+                )
             row[2].set_title(f"{name}: by truth label", fontsize=8)
             row[2].legend(fontsize=7, markerscale=3, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         for ax in row:
@@ -75,8 +83,9 @@ def embedding_figure(reductions: dict, test, *, labels: list[str]):
     return fig
 
 
-def cluster_examples_figure(stats: PixelStats, tiles: torch.Tensor, clusters: np.ndarray, *, per: int = 8,
-                            seed: int = 0):
+def cluster_examples_figure(
+    stats: PixelStats, tiles: torch.Tensor, clusters: np.ndarray, *, per: int = 8, seed: int = 0
+):
     """A row of example tiles per cluster."""
     rng = np.random.default_rng(seed)
     rows, titles = [], []

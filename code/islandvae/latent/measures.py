@@ -52,7 +52,8 @@ def contingency(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     classes, ia = np.unique(a, return_inverse=True)
     clusters, ib = np.unique(b, return_inverse=True)
     return np.bincount(ia * len(clusters) + ib, minlength=len(classes) * len(clusters)).reshape(
-        len(classes), len(clusters))
+        len(classes), len(clusters)
+    )
 
 
 def adjusted_rand(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -60,12 +61,12 @@ def adjusted_rand(truth: np.ndarray, predicted: np.ndarray) -> float:
     per-call checks (tests/test_analysis.py checks that the two agree)."""
     table = contingency(truth, predicted).astype(np.int64)
     n = int(table.sum())
-    squares = int((table ** 2).sum())
+    squares = int((table**2).sum())
     rows, cols = table.sum(1), table.sum(0)
     tp = squares - n
     fp = int(table.dot(cols).sum()) - squares
     fn = int(table.T.dot(rows).sum()) - squares
-    tn = n ** 2 - fp - fn - squares
+    tn = n**2 - fp - fn - squares
     if fn == 0 and fp == 0:
         return 1.0
     return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
@@ -84,8 +85,9 @@ def normalised_mutual_information(truth: np.ndarray, predicted: np.ndarray) -> f
     values, total = table[i, j], table.sum()
     share = values / total
     outer = rows.take(i).astype(np.int64) * cols.take(j).astype(np.int64)
-    terms = share * (np.log(values) - math.log(total)) + share * (-np.log(outer) + math.log(rows.sum())
-                                                                  + math.log(cols.sum()))
+    terms = share * (np.log(values) - math.log(total)) + share * (
+        -np.log(outer) + math.log(rows.sum()) + math.log(cols.sum())
+    )
     terms = np.where(np.abs(terms) < np.finfo(terms.dtype).eps, 0.0, terms)
     mi = float(np.clip(terms.sum(), 0.0, None))
     if mi == 0:
@@ -112,8 +114,10 @@ def probes(train_x, train_y, test_x, test_y, test_images) -> dict:
     out = {}
     # Distances (kNN, k-means) use the features in their own units: standardising would blow up the
     # low-variance, mostly-noise directions of PCA features to the weight of the leading ones.
-    for name, clf in (("linear probe", make_pipeline(StandardScaler(), linear())),
-                      ("kNN", KNeighborsClassifier(n_neighbors=NEIGHBOURS))):
+    for name, clf in (
+        ("linear probe", make_pipeline(StandardScaler(), linear())),
+        ("kNN", KNeighborsClassifier(n_neighbors=NEIGHBOURS)),
+    ):
         clf.fit(train_x[tr], train_y[tr])
         predicted, truth = codes(clf.predict(test_x[te]), test_y[te])
         out[name] = bootstrap(lambda i: balanced_accuracy(truth[i], predicted[i]), test_images[te])
@@ -145,11 +149,12 @@ def clustering(test_x, test_y, test_images, *, seed: int = 0) -> dict:
     te = labelled(test_y)
     x, (truth,) = test_x[te], codes(test_y[te])
     clusters = KMeans(n_clusters=len(LABELS), n_init=10, random_state=seed).fit_predict(x)
-    out = {"k-means ARI": bootstrap(lambda i: adjusted_rand(truth[i], clusters[i]), test_images[te]),
-           "k-means NMI": bootstrap(lambda i: normalised_mutual_information(truth[i], clusters[i]), test_images[te])}
+    out = {
+        "k-means ARI": bootstrap(lambda i: adjusted_rand(truth[i], clusters[i]), test_images[te]),
+        "k-means NMI": bootstrap(lambda i: normalised_mutual_information(truth[i], clusters[i]), test_images[te]),
+    }
     sub = np.random.default_rng(seed).permutation(len(te))[:1000]  # silhouette is quadratic in the tiles
-    out["silhouette"] = bootstrap(lambda i: silhouette_score(x[sub][i], truth[sub][i]), test_images[te][sub],
-                                  reps=50)
+    out["silhouette"] = bootstrap(lambda i: silhouette_score(x[sub][i], truth[sub][i]), test_images[te][sub], reps=50)
     return out
 
 
@@ -185,11 +190,17 @@ def compare(rows: list[dict], measure: str, higher_is_better: bool = True) -> st
     if not scored:
         return ""
     best = max(scored, key=lambda r: r[measure][0] if higher_is_better else -r[measure][0])
-    ties = [r["features"] for r in scored if r is not best and
-            (r[measure][2] >= best[measure][1] if higher_is_better else r[measure][1] <= best[measure][2])]
+    ties = [
+        r["features"]
+        for r in scored
+        if r is not best
+        and (r[measure][2] >= best[measure][1] if higher_is_better else r[measure][1] <= best[measure][2])
+    ]
     if ties:
-        return f"{measure}: {best['features']} is best ({best[measure][0]:.2f}), tied within the intervals with " \
-               f"{', '.join(ties)}."
+        return (
+            f"{measure}: {best['features']} is best ({best[measure][0]:.2f}), tied within the intervals with "
+            f"{', '.join(ties)}."
+        )
     return f"{measure}: {best['features']} is best ({best[measure][0]:.2f}), outside the others' intervals."
 
 
@@ -211,8 +222,15 @@ def verdict(rows: list[dict], name: str, measures: list[tuple[str, bool]]) -> st
             behind.append(f"{measure} (best: {best['features']})")
         else:
             tied.append(f"{measure} ({best['features']})")
-    parts = [f"{label} on {listed(items)}" for label, items in
-             (("ahead of every baseline", ahead), ("tied with the best baseline", tied), ("behind", behind)) if items]
+    parts = [
+        f"{label} on {listed(items)}"
+        for label, items in (
+            ("ahead of every baseline", ahead),
+            ("tied with the best baseline", tied),
+            ("behind", behind),
+        )
+        if items
+    ]
     return f"The {me['features']} is " + "; ".join(parts) + "." if parts else f"The {me['features']} has no score."
 
 

@@ -26,8 +26,14 @@ def initial_loss(config: Config, tiles: torch.Tensor) -> dict:
     recon, mean, logvar = model(tiles)
     terms = loss_terms(tiles, recon, mean, logvar, model=model, beta=config.train.beta, l2=config.train.l2)
     expected = float(tiles.pow(2).flatten(1).sum(1).mean())
-    return {"recon": float(terms["recon"]), "expected recon": expected, "KL": float(terms["kl"]),
-            "L2": float(terms["l2"]), "total": float(terms["total"]), "output std": float(recon.std())}
+    return {
+        "recon": float(terms["recon"]),
+        "expected recon": expected,
+        "KL": float(terms["kl"]),
+        "L2": float(terms["l2"]),
+        "total": float(terms["total"]),
+        "output std": float(recon.std()),
+    }
 
 
 def curves_figure(rows: list[dict], *, warmup: int):
@@ -61,8 +67,11 @@ def reconstructions_figure(model: VAE, tiles: torch.Tensor, stats: PixelStats, *
     x = tiles[:count]
     recon = model(x)[0]
     grey = torch.cat([x, recon])[:, 0] * stats.std + stats.mean
-    return tile_grid(grey.clamp(0, 255).numpy(), columns=count,
-                     titles=[f"test {k + 1}" for k in range(count)] + [f"recon. {k + 1}" for k in range(count)])
+    return tile_grid(
+        grey.clamp(0, 255).numpy(),
+        columns=count,
+        titles=[f"test {k + 1}" for k in range(count)] + [f"recon. {k + 1}" for k in range(count)],
+    )
 
 
 def time_to_quality(rows: list[dict], minutes=(2, 5, 10)) -> list[dict]:
@@ -71,6 +80,11 @@ def time_to_quality(rows: list[dict], minutes=(2, 5, 10)) -> list[dict]:
     out = []
     for m in minutes:
         reached = [r for r in evals if r["seconds"] <= 60 * m]
-        out.append({"minutes": m, "step": int(reached[-1]["step"]) if reached else 0,
-                    "test MSE": min(r["test_mse"] for r in reached) if reached else float("nan")})
+        out.append(
+            {
+                "minutes": m,
+                "step": int(reached[-1]["step"]) if reached else 0,
+                "test MSE": min(r["test_mse"] for r in reached) if reached else float("nan"),
+            }
+        )
     return out

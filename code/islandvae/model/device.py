@@ -38,7 +38,8 @@ class Precision:
         if self.dtype is None:
             return "fp32"
         return {torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.dtype] + (
-            " + gradient scaler" if self.scaler else "")
+            " + gradient scaler" if self.scaler else ""
+        )
 
     def record(self, device: torch.device) -> dict:
         """What a run's config.json keeps of where and how it trained."""
@@ -66,8 +67,9 @@ def describe_device(device: torch.device) -> str:
 def native_bf16_gpu(device: torch.device) -> bool:
     """Whether this GPU has bfloat16 in hardware: compute capability 8.0 or later, and torch agrees without
     counting emulation."""
-    return (tuple(torch.cuda.get_device_capability(device)) >= BF16_CAPABILITY
-            and torch.cuda.is_bf16_supported(including_emulation=False))
+    return tuple(torch.cuda.get_device_capability(device)) >= BF16_CAPABILITY and torch.cuda.is_bf16_supported(
+        including_emulation=False
+    )
 
 
 def pick_precision(config: Config, device: torch.device) -> Precision:
@@ -83,20 +85,30 @@ def pick_precision(config: Config, device: torch.device) -> Precision:
         if native_bf16_gpu(device) and asked in ("auto", "bf16"):
             return Precision(torch.bfloat16, False, f"bfloat16 in hardware ({gpu})")
         if asked == "bf16":
-            raise UserError(f"train.precision 'bf16': this GPU ({gpu}) has no bfloat16 in hardware (it needs compute "
-                            "capability 8.0 or later); use auto (float16 with a gradient scaler here) or fp32")
-        return Precision(torch.float16, True, f"asked for ({gpu})" if asked == "fp16" else
-                         f"no bfloat16 in hardware before compute capability 8.0 ({gpu}): float16, with a gradient "
-                         "scaler against underflow")
+            raise UserError(
+                f"train.precision 'bf16': this GPU ({gpu}) has no bfloat16 in hardware (it needs compute "
+                "capability 8.0 or later); use auto (float16 with a gradient scaler here) or fp32"
+            )
+        return Precision(
+            torch.float16,
+            True,
+            f"asked for ({gpu})"
+            if asked == "fp16"
+            else f"no bfloat16 in hardware before compute capability 8.0 ({gpu}): float16, with a gradient "
+            "scaler against underflow",
+        )
     if asked == "fp16":
         raise UserError("train.precision 'fp16' is for CUDA GPUs; on the CPU use auto or fp32")
     if asked == "bf16":
         if not native_bf16():
-            raise UserError(f"train.precision 'bf16': this CPU ({describe_cpu()}) has no bfloat16 instructions "
-                            "(AVX512-BF16 or AMX), where bfloat16 runs about a hundred times slower; use auto or fp32")
+            raise UserError(
+                f"train.precision 'bf16': this CPU ({describe_cpu()}) has no bfloat16 instructions "
+                "(AVX512-BF16 or AMX), where bfloat16 runs about a hundred times slower; use auto or fp32"
+            )
         return Precision(torch.bfloat16, False, "asked for; this CPU has bfloat16 instructions")
-    return Precision(None, False, "the CPU default: bfloat16 autocast trained no faster than float32 "
-                                  "(bench/train_speed.py)")
+    return Precision(
+        None, False, "the CPU default: bfloat16 autocast trained no faster than float32 (bench/train_speed.py)"
+    )
 
 
 def distributed_setup(device: torch.device) -> tuple[int, int]:

@@ -16,8 +16,22 @@ from islandvae.config import Config
 from islandvae.errors import UserError
 from islandvae.model import checkpoint
 
-FIELDS = ("step", "epoch", "seconds", "lr", "beta", "recon", "texture", "kl", "l2", "total",
-          "test_mse", "test_kl", "test_loss", "active_units")
+FIELDS = (
+    "step",
+    "epoch",
+    "seconds",
+    "lr",
+    "beta",
+    "recon",
+    "texture",
+    "kl",
+    "l2",
+    "total",
+    "test_mse",
+    "test_kl",
+    "test_loss",
+    "active_units",
+)
 OVERFIT_STEPS = 120
 
 
@@ -99,7 +113,8 @@ def kept_rows(run: Run, resume_step: int, warn=None) -> list[dict]:
         (warn or (lambda text: print(text, file=sys.stderr, flush=True)))(
             f"{files.show(run.metrics)}: line{'s' * (len(damaged) > 1)} {lines} damaged and left out; the run resumes "
             f"from step {resume_step:,} with the {len(rows)} good rows before it (the damaged log is kept as "
-            f"{files.show(backup)})")
+            f"{files.show(backup)})"
+        )
     return [rows[k] for k in sorted(rows)]
 
 
@@ -121,8 +136,10 @@ def training_lock(run: Run):
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise UserError(f"{files.show(run.folder)} is being trained by {holder}: wait for that training to end "
-                            "or stop it (two trainings would write the same checkpoint and log)") from None
+            raise UserError(
+                f"{files.show(run.folder)} is being trained by {holder}: wait for that training to end "
+                "or stop it (two trainings would write the same checkpoint and log)"
+            ) from None
         except OSError:  # no flock here: train unheld
             pass
         handle.seek(0)
@@ -132,15 +149,24 @@ def training_lock(run: Run):
         yield
     finally:
         handle.close()  # releases the lock
+
+
 def read_metrics(run: Run) -> list[dict]:
     """metrics.csv as dicts of floats (empty cells as None)."""
-    text = files.read_text(run.metrics, "training log", "it is written by training: move the run folder away and "
-                           "train again (`make train`)")
+    text = files.read_text(
+        run.metrics,
+        "training log",
+        "it is written by training: move the run folder away and train again (`make train`)",
+    )
     try:
         return [{k: (float(v) if v != "" else None) for k, v in r.items()} for r in csv.DictReader(io.StringIO(text))]
     except (ValueError, TypeError, AttributeError) as err:
-        raise files.read_problem(ValueError(f"it is not the training log's CSV ({err})"), run.metrics, "training log",
-                                 "move the run folder away and train again (`make train`)") from None
+        raise files.read_problem(
+            ValueError(f"it is not the training log's CSV ({err})"),
+            run.metrics,
+            "training log",
+            "move the run folder away and train again (`make train`)",
+        ) from None
 
 
 def comparison_configs(config: Config) -> dict[str, Config]:
@@ -148,11 +174,20 @@ def comparison_configs(config: Config) -> dict[str, Config]:
     and 4096 (runs of their own). The main model at the same budget is its run's step-<n>.pt snapshot."""
     n = config.train.comparison_steps
     short = dataclasses.replace(config.train, max_steps=n, patience=n)
-    variants = {"autoencoder": dict(kind="ae"), "latent 2": dict(latent=2, latent_map=False),  # 2 numbers: no map
-                "latent 4096": dict(latent=4096)}
-    return {label: dataclasses.replace(config, name=f"{config.name}-{label.replace(' ', '')}", train=short,
-                                       model=dataclasses.replace(config.model, **change))
-            for label, change in variants.items()}
+    variants = {
+        "autoencoder": dict(kind="ae"),
+        "latent 2": dict(latent=2, latent_map=False),  # 2 numbers: no map
+        "latent 4096": dict(latent=4096),
+    }
+    return {
+        label: dataclasses.replace(
+            config,
+            name=f"{config.name}-{label.replace(' ', '')}",
+            train=short,
+            model=dataclasses.replace(config.model, **change),
+        )
+        for label, change in variants.items()
+    }
 
 
 def debug_config(config: Config, *, steps: int = OVERFIT_STEPS) -> Config:
@@ -160,7 +195,10 @@ def debug_config(config: Config, *, steps: int = OVERFIT_STEPS) -> Config:
     never longer than the config's own run."""
     steps = min(steps, config.train.max_steps)
     return dataclasses.replace(
-        config, name=f"{config.name}-overfit",
+        config,
+        name=f"{config.name}-overfit",
         sampling=dataclasses.replace(config.sampling, augment=False, images_per_brain=2),
-        train=dataclasses.replace(config.train, max_steps=steps, warmup_steps=0, eval_every=max(1, steps // 4),
-                                  patience=steps))
+        train=dataclasses.replace(
+            config.train, max_steps=steps, warmup_steps=0, eval_every=max(1, steps // 4), patience=steps
+        ),
+    )

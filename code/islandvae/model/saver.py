@@ -51,8 +51,14 @@ class Saver:
     new best, and the comparison snapshot step-<n>.pt."""
 
     def __init__(self, config: Config, run: Run, model: VAE, optimizer, noise: torch.Generator, scaler):
-        self.config, self.run, self.model, self.optimizer, self.noise, self.scaler = \
-            config, run, model, optimizer, noise, scaler
+        self.config, self.run, self.model, self.optimizer, self.noise, self.scaler = (
+            config,
+            run,
+            model,
+            optimizer,
+            noise,
+            scaler,
+        )
         self.saved_at = time.perf_counter()
 
     def resume(self, device: torch.device) -> Progress:
@@ -76,19 +82,43 @@ class Saver:
 
     def last(self, state: Progress, seconds: float) -> None:
         saved = dataclasses.replace(state, seconds=seconds)
-        checkpoint.save(self.run.last, model=self.model, optimizer=self.optimizer, step=state.step,
-                        generator_state=self.noise.get_state(), config=self.config,
-                        extra={"progress": dataclasses.asdict(saved), "done": state.done, "reason": state.reason,
-                               "seconds": seconds, **({"scaler": self.scaler.state_dict()} if self.scaler else {})})
+        checkpoint.save(
+            self.run.last,
+            model=self.model,
+            optimizer=self.optimizer,
+            step=state.step,
+            generator_state=self.noise.get_state(),
+            config=self.config,
+            extra={
+                "progress": dataclasses.asdict(saved),
+                "done": state.done,
+                "reason": state.reason,
+                "seconds": seconds,
+                **({"scaler": self.scaler.state_dict()} if self.scaler else {}),
+            },
+        )
         self.saved_at = time.perf_counter()
 
     def best(self, state: Progress, scores: dict) -> None:
-        checkpoint.save(self.run.best, model=self.model, optimizer=None, step=state.step,
-                        generator_state=self.noise.get_state(), config=self.config, extra=scores)
+        checkpoint.save(
+            self.run.best,
+            model=self.model,
+            optimizer=None,
+            step=state.step,
+            generator_state=self.noise.get_state(),
+            config=self.config,
+            extra=scores,
+        )
 
     def snapshot(self, step: int) -> None:
-        checkpoint.save(self.run.snapshot(step), model=self.model, optimizer=None, step=step,
-                        generator_state=self.noise.get_state(), config=self.config)
+        checkpoint.save(
+            self.run.snapshot(step),
+            model=self.model,
+            optimizer=None,
+            step=step,
+            generator_state=self.noise.get_state(),
+            config=self.config,
+        )
 
 
 def finished_steps(run: Run, config: Config) -> int:

@@ -23,8 +23,9 @@ def timed_precisions(config: Config, device: torch.device) -> list[Precision]:
     has no native bf16) or, on a GPU, the precision training picks there (bf16, or fp16 with a gradient scaler)."""
     fp32 = Precision(None, False, "float32")
     if device.type == "cuda":
-        auto = pick_precision(dataclasses.replace(config, train=dataclasses.replace(config.train, precision="auto")),
-                              device)
+        auto = pick_precision(
+            dataclasses.replace(config, train=dataclasses.replace(config.train, precision="auto")), device
+        )
         return [fp32] if auto.dtype is None else [fp32, auto]
     return [fp32, Precision(torch.bfloat16, False, "bfloat16 autocast")]
 
@@ -55,6 +56,7 @@ def training_rates(config: Config, *, seconds: float = BUDGET, device: str = "cp
             scaler.update()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # a step counts when the GPU has finished it
+
         calls, elapsed = for_seconds(step, seconds)
         rows.append({"precision": precision.name, "tiles/s": len(x) * calls / elapsed})
     return rows
@@ -100,8 +102,16 @@ def _counted_flops(model_config: ModelConfig, s: int, backward: bool, encoder: b
 # precision, 61 TFLOP/s at 24.6 GFLOP per image (20 % of peak); one T4 infers 1,198 img/s at batch 256 in mixed
 # precision, 9.8 TFLOP/s (15 %). This project's VAE has few channels at high resolution (memory-bound layers), so
 # each is taken at about half of that share; measure the real rate with bench/train_speed.py on the GPU.
-PEAKS = {"T4": 65.0, "V100": 125.0, "P100": 18.7, "A10G": 125.0, "L4": 121.0, "A100": 312.0, "H100": 989.0,
-         "H200": 989.0}  # dense tensor-core fp16/bf16 TFLOP/s of the datasheets (no sparsity), by a part of the name
+PEAKS = {
+    "T4": 65.0,
+    "V100": 125.0,
+    "P100": 18.7,
+    "A10G": 125.0,
+    "L4": 121.0,
+    "A100": 312.0,
+    "H100": 989.0,
+    "H200": 989.0,
+}  # dense tensor-core fp16/bf16 TFLOP/s of the datasheets (no sparsity), by a part of the name
 GPU_CLASSES = {
     "T4-class": {"precision": "Turing, fp16 + gradient scaler", "peak": PEAKS["T4"], "sustained": 5.0},
     "A100-class": {"precision": "bf16", "peak": PEAKS["A100"], "sustained": 30.0},
@@ -122,8 +132,15 @@ def training_plan(config: Config) -> list[dict]:
         evaluations = math.ceil(t.max_steps / t.eval_every)
         evaluating = evaluations * t.eval_tiles * flops_per_tile(c, backward=False)
         work = t.max_steps * c.sampling.batch_size * step + evaluating
-        rows.append({"model": label, "steps": t.max_steps, "batch": c.sampling.batch_size,
-                     "GFLOP per tile": step / 1e9, "PFLOP": work / 1e15})
+        rows.append(
+            {
+                "model": label,
+                "steps": t.max_steps,
+                "batch": c.sampling.batch_size,
+                "GFLOP per tile": step / 1e9,
+                "PFLOP": work / 1e15,
+            }
+        )
     return rows
 
 
@@ -142,26 +159,39 @@ def budget_text(config: Config) -> str:
         if hours >= 1:
             return f"{hours:.1f} h"
         return f"{60 * hours:.0f} min" if hours >= 1 / 60 else f"{3600 * hours:.0f} s"
-    at = "; ".join(f"{name} {span(plan_hours(plan, r['sustained']))} at {r['sustained']:g} TFLOP/s"
-                   for name, r in GPU_CLASSES.items())
-    return (f"Everything `make report` trains for config `{config.name}` ({len(plan)} models: "
-            f"{', '.join(r['model'] for r in plan)}) is {pflop:.3g} PFLOP of training and evaluation steps, counted by "
-            f"torch's FLOP counter (early stopping only shortens it). At the sustained rates assumed per GPU class "
-            f"(not measured here; `bench/train_speed.py --config` prints the plan and times it on a GPU): {at}. "
-            f"The rates are for GPU-sized models; a small model's steps are bound by fixed overheads, not FLOPs, so "
-            f"for it these times are lower bounds.")
+
+    at = "; ".join(
+        f"{name} {span(plan_hours(plan, r['sustained']))} at {r['sustained']:g} TFLOP/s"
+        for name, r in GPU_CLASSES.items()
+    )
+    return (
+        f"Everything `make report` trains for config `{config.name}` ({len(plan)} models: "
+        f"{', '.join(r['model'] for r in plan)}) is {pflop:.3g} PFLOP of training and evaluation steps, counted by "
+        f"torch's FLOP counter (early stopping only shortens it). At the sustained rates assumed per GPU class "
+        f"(not measured here; `bench/train_speed.py --config` prints the plan and times it on a GPU): {at}. "
+        f"The rates are for GPU-sized models; a small model's steps are bound by fixed overheads, not FLOPs, so "
+        f"for it these times are lower bounds."
+    )
 
 
 def speed_table(config: Config, flops: float, *, seconds: float = BUDGET) -> list[dict]:
     """Chapter 4's table: per precision, tiles/s, achieved GFLOP/s (from `flops` per tile) and the matmul rate, or
     why it was not timed."""
-    peak = {"fp32": matmul_rate(torch.float32, seconds=seconds),
-            "bf16 autocast": matmul_rate(torch.bfloat16, seconds=seconds)}
+    peak = {
+        "fp32": matmul_rate(torch.float32, seconds=seconds),
+        "bf16 autocast": matmul_rate(torch.bfloat16, seconds=seconds),
+    }
     rows = []
     for r in training_rates(config, seconds=seconds):
         if r["tiles/s"] is None:
-            rows.append({"precision": r["precision"], "tiles/s": "not timed: no native bf16 on this CPU",
-                         "GFLOP/s": "-", "matmul GFLOP/s": "-"})
+            rows.append(
+                {
+                    "precision": r["precision"],
+                    "tiles/s": "not timed: no native bf16 on this CPU",
+                    "GFLOP/s": "-",
+                    "matmul GFLOP/s": "-",
+                }
+            )
         else:
             rows.append({**r, "GFLOP/s": r["tiles/s"] * flops / 1e9, "matmul GFLOP/s": peak[r["precision"]]})
     return rows
@@ -180,8 +210,10 @@ def run_estimate(config: Config, device: torch.device, *, done=lambda: 0) -> dic
 
     def work(steps: int) -> float:
         evaluations = math.ceil(steps / t.eval_every)
-        return steps * config.sampling.batch_size * flops_per_tile(config) + \
-            evaluations * t.eval_tiles * flops_per_tile(config, backward=False)
+        return steps * config.sampling.batch_size * flops_per_tile(
+            config
+        ) + evaluations * t.eval_tiles * flops_per_tile(config, backward=False)
+
     if device.type == "cpu" and work(t.max_steps) / (CPU_CEILING * 1e12) / 3600 <= t.max_hours:
         return None
     left = work(max(t.max_steps - done(), 0))
@@ -218,4 +250,5 @@ def check_run_plan(config: Config, device: torch.device, *, done=lambda: 0) -> N
         f"training {config.name} here would take about {estimate['hours']:,.0f} h by its plan ({estimate['PFLOP']:.3g} "
         f"PFLOP at {estimate['TFLOP/s']:.3g} TFLOP/s: {estimate['how']}), more than train.max_hours = "
         f"{config.train.max_hours:g}; train on a GPU (docs/gpu.md), choose a smaller config (configs/default.toml), or "
-        f"set train.max_hours = {math.ceil(estimate['hours'])} in {where} if you mean it")
+        f"set train.max_hours = {math.ceil(estimate['hours'])} in {where} if you mean it"
+    )

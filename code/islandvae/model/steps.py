@@ -45,27 +45,40 @@ class Data:
         s = config.sampling
         inventory = read_inventory(config.data.path)
         brains = training_brains(inventory, config.data.test_brain)
-        self.stats = training_stats(config.data.path, config.data.test_brain, cache_dir=config.paths.cache,
-                                    progress=False)
+        self.stats = training_stats(
+            config.data.path, config.data.test_brain, cache_dir=config.paths.cache, progress=False
+        )
         images = InMemoryImages(config.data.path, brains, progress=False, limit=s.images_per_brain)
         on_gpu = device.type == "cuda" and images.nbytes < GPU_SHARE * torch.cuda.mem_get_info(device)[0]
         self.dataset = TileDataset(images, self.stats, augment=s.augment, device=device if on_gpu else "cpu")
         tissue = tissue_map(images, self.stats)
-        sampler = TileSampler(images.infos(), tile_size=s.tile_size, tiles=s.tiles_per_epoch,
-                              seed=s.seed + RANK_TILES * rank, strategy=s.strategy, tissue=tissue)
+        sampler = TileSampler(
+            images.infos(),
+            tile_size=s.tile_size,
+            tiles=s.tiles_per_epoch,
+            seed=s.seed + RANK_TILES * rank,
+            strategy=s.strategy,
+            tissue=tissue,
+        )
         # the imaging augmentation's ranges, from how the training sections differ (tiles/imaging.py)
         self.imaging = imaging_spread(images, tissue, tile=s.tile_size, seed=s.seed) if s.imaging else None
         self.batches = TileBatchSampler(sampler, s.batch_size, drop_last=True)
         if len(self.batches) == 0:
-            raise UserError(f"sampling.tiles_per_epoch {s.tiles_per_epoch} is less than one batch "
-                            f"({s.batch_size}); raise it")
+            raise UserError(
+                f"sampling.tiles_per_epoch {s.tiles_per_epoch} is less than one batch ({s.batch_size}); raise it"
+            )
         self.workers = config.train.workers
 
     def epoch(self, epoch: int, start: int = 0):
         """The batches of one epoch from batch `start` on."""
         self.batches.set_epoch(epoch)
-        loader = DataLoader(self.dataset, batch_sampler=self.batches, collate_fn=identity_collate,
-                            num_workers=self.workers, persistent_workers=False)
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=self.batches,
+            collate_fn=identity_collate,
+            num_workers=self.workers,
+            persistent_workers=False,
+        )
         for k, batch in enumerate(loader):
             if k >= start:
                 yield batch
@@ -87,7 +100,7 @@ def evaluate(model: VAE, tiles: torch.Tensor, *, beta: float, device: torch.devi
     model.eval()
     sq, kl, means = 0.0, 0.0, []
     for start in range(0, len(tiles), batch):
-        x = tiles[start:start + batch].to(device).contiguous(memory_format=torch.channels_last)
+        x = tiles[start : start + batch].to(device).contiguous(memory_format=torch.channels_last)
         recon, mean, logvar = model(x)
         terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=0.0, variational=model.variational)
         sq += float(terms["recon"]) * len(x)
@@ -124,8 +137,22 @@ def encoder_input(config: Config, data: Data, x: torch.Tensor, step: int, rank: 
     return seen.contiguous(memory_format=torch.channels_last)
 
 
-def optimise(trained, model: VAE, x: torch.Tensor, seen: torch.Tensor | None, *, noise: torch.Generator,
-             optimizer, scaler, precision, device: torch.device, beta: float, t, step: int, last) -> dict:
+def optimise(
+    trained,
+    model: VAE,
+    x: torch.Tensor,
+    seen: torch.Tensor | None,
+    *,
+    noise: torch.Generator,
+    optimizer,
+    scaler,
+    precision,
+    device: torch.device,
+    beta: float,
+    t,
+    step: int,
+    last,
+) -> dict:
     """One optimizer step on batch `x` (`trained`: the model as trained, wrapped for DDP or compiled; `model` the
     module itself): the forward pass under autocast in the picked precision, the loss terms, the backward pass
     through the gradient scaler (float16: a step whose gradients overflowed is skipped and the scale lowered),
@@ -133,12 +160,15 @@ def optimise(trained, model: VAE, x: torch.Tensor, seen: torch.Tensor | None, *,
     checkpoint kept)."""
     with torch.autocast(device.type, dtype=precision.dtype or torch.float32, enabled=precision.dtype is not None):
         recon, mean, logvar = trained(x, noise, seen)
-    terms = loss_terms(x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational,
-                       texture=t.texture)
+    terms = loss_terms(
+        x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational, texture=t.texture
+    )
     if not torch.isfinite(terms["total"]):
-        raise UserError(f"step {step + 1}: the loss is not finite (recon {terms['recon'].item():.3g}, "
-                        f"KL {terms['kl'].item():.3g}); likely a learning rate too high for this model "
-                        f"(train.lr = {t.lr}); the last good checkpoint {show(last)} is kept")
+        raise UserError(
+            f"step {step + 1}: the loss is not finite (recon {terms['recon'].item():.3g}, "
+            f"KL {terms['kl'].item():.3g}); likely a learning rate too high for this model "
+            f"(train.lr = {t.lr}); the last good checkpoint {show(last)} is kept"
+        )
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(terms["total"]).backward()
     scaler.step(optimizer)

@@ -80,8 +80,17 @@ def train(config: Config, *, progress: bool = True, stop_at: int | None = None) 
         return _train_run(config, run, device, precision, rank=rank, world=world, progress=progress, stop_at=stop_at)
 
 
-def _train_run(config: Config, run: Run, device: torch.device, precision, *, rank: int, world: int, progress: bool,
-               stop_at: int | None) -> Run:
+def _train_run(
+    config: Config,
+    run: Run,
+    device: torch.device,
+    precision,
+    *,
+    rank: int,
+    world: int,
+    progress: bool,
+    stop_at: int | None,
+) -> Run:
     """`train`'s loop, with the run folder held: resume from last.pt, step, log, evaluate, checkpoint."""
     t = config.train
     data = Data(config, device, rank=rank)
@@ -96,21 +105,28 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
     if rank == 0:
         ran_on = precision.record(device)
         imaging = {"imaging spread": data.imaging.as_dict()} if data.imaging else {}
-        (run.folder / "config.json").write_text(json.dumps({**checkpoint.run_signature(config), "ran on": ran_on,
-                                                            **imaging}, indent=1))
+        (run.folder / "config.json").write_text(
+            json.dumps({**checkpoint.run_signature(config), "ran on": ran_on, **imaging}, indent=1)
+        )
         if progress:
             print(f"training {config.name} on {ran_on['device']}: {precision.name} ({precision.why})", flush=True)
     logger = Logger(run, resume_step=state.step) if rank == 0 else None
     trained = model
     if world > 1:
-        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=None if device.index is None
-                                                            else [device.index])
+        trained = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=None if device.index is None else [device.index]
+        )
     if t.compile:
         trained = torch.compile(trained)
     test = evaluation_tiles(config, data.stats, t.eval_tiles)
     means, started = RunningMeans(), time.perf_counter()
-    bar = tqdm(total=t.max_steps, initial=state.step, desc=f"training {config.name}", unit="step",
-               disable=not progress or rank != 0)
+    bar = tqdm(
+        total=t.max_steps,
+        initial=state.step,
+        desc=f"training {config.name}",
+        unit="step",
+        disable=not progress or rank != 0,
+    )
 
     def seconds() -> float:  # training time of the run so far, this process's included
         return state.seconds + time.perf_counter() - started
@@ -124,13 +140,27 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
                     saver.last(state, seconds())
                     if logger is not None:
                         logger.close()
-                    raise Interrupted(f"training {config.name} stopped after step {state.step:,}; {show(run.last)} is "
-                                      "saved and `make train` resumes from it")
+                    raise Interrupted(
+                        f"training {config.name} stopped after step {state.step:,}; {show(run.last)} is "
+                        "saved and `make train` resumes from it"
+                    )
                 beta = warm_beta(t, state.step)
                 x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                terms = optimise(trained, model, x, encoder_input(config, data, x, state.step, rank), noise=noise,
-                                 optimizer=optimizer, scaler=scaler, precision=precision, device=device, beta=beta,
-                                 t=t, step=state.step, last=run.last)
+                terms = optimise(
+                    trained,
+                    model,
+                    x,
+                    encoder_input(config, data, x, state.step, rank),
+                    noise=noise,
+                    optimizer=optimizer,
+                    scaler=scaler,
+                    precision=precision,
+                    device=device,
+                    beta=beta,
+                    t=t,
+                    step=state.step,
+                    last=run.last,
+                )
                 state.step += 1
                 bar.update(1)
                 means.add(terms)
@@ -139,17 +169,28 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
                 evaluating = state.step % t.eval_every == 0 or state.step == t.max_steps
                 if rank == 0 and not evaluating and saver.due():
                     saver.last(state, seconds())  # between evaluations, by the clock
-                if rank == 0 and state.step == t.comparison_steps and config.model.kind == "vae" \
-                        and t.max_steps > state.step:
+                if (
+                    rank == 0
+                    and state.step == t.comparison_steps
+                    and config.model.kind == "vae"
+                    and t.max_steps > state.step
+                ):
                     saver.snapshot(state.step)  # the comparisons' budget, on any step (logged or not)
                 if state.step % t.log_every and not evaluating:
                     continue
-                row = {"step": state.step, "epoch": epoch, "lr": t.lr, "beta": beta, "seconds": round(seconds(), 2),
-                       **means.take()}
+                row = {
+                    "step": state.step,
+                    "epoch": epoch,
+                    "lr": t.lr,
+                    "beta": beta,
+                    "seconds": round(seconds(), 2),
+                    **means.take(),
+                }
                 bar.set_postfix(loss=f"{row['total']:.1f}")
                 if evaluating:
-                    row.update(judged(state, saver, model, test, t, device, rank=rank, world=world,
-                                      when=row["seconds"]))
+                    row.update(
+                        judged(state, saver, model, test, t, device, rank=rank, world=world, when=row["seconds"])
+                    )
                 if logger is not None:
                     logger.write(row)
                 if state.done or state.step >= t.max_steps:
@@ -160,8 +201,18 @@ def _train_run(config: Config, run: Run, device: torch.device, precision, *, ran
     return run
 
 
-def judged(state: Progress, saver: Saver, model: VAE, test: torch.Tensor, t, device: torch.device, *, rank: int,
-           world: int, when: float) -> dict:
+def judged(
+    state: Progress,
+    saver: Saver,
+    model: VAE,
+    test: torch.Tensor,
+    t,
+    device: torch.device,
+    *,
+    rank: int,
+    world: int,
+    when: float,
+) -> dict:
     """An evaluation (on rank 0): the test scores, best.pt at a new best, last.pt, and whether the stopping rule
     ends the run (shared with every process). Returns the scores for the log."""
     stop = torch.zeros(1, device=device)
@@ -197,5 +248,3 @@ def load_or_train(config: Config, *, progress: bool = True) -> tuple[VAE, Run]:
     if not run.done(config):
         train(config, progress=progress)
     return load_model(run.best, config), run
-
-

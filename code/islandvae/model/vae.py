@@ -32,16 +32,22 @@ def check_model(model: ModelConfig, tile_size: int) -> None:
     if not LATENT_RANGE[0] <= model.latent <= LATENT_RANGE[1]:
         raise UserError(f"model.latent {model.latent} is outside {LATENT_RANGE[0]}..{LATENT_RANGE[1]}; use e.g. 128")
     if model.depth < 1 or tile_size % 2**model.depth or tile_size // 2**model.depth < 2:
-        raise UserError(f"sampling.tile_size {tile_size} cannot be halved model.depth={model.depth} times down to "
-                        f"at least 2 px; use a tile size divisible by {2**max(model.depth, 1)} or a smaller depth")
+        raise UserError(
+            f"sampling.tile_size {tile_size} cannot be halved model.depth={model.depth} times down to "
+            f"at least 2 px; use a tile size divisible by {2 ** max(model.depth, 1)} or a smaller depth"
+        )
     if model.width < GROUPS or model.width % GROUPS or model.max_width % GROUPS or model.max_width < model.width:
-        raise UserError(f"model.width {model.width} and model.max_width {model.max_width} must be multiples of "
-                        f"{GROUPS} (GroupNorm groups) with width <= max_width; use e.g. 16 and 256")
+        raise UserError(
+            f"model.width {model.width} and model.max_width {model.max_width} must be multiples of "
+            f"{GROUPS} (GroupNorm groups) with width <= max_width; use e.g. 16 and 256"
+        )
     side = tile_size // 2**model.depth
     if model.latent_map and model.latent % (side * side):
-        raise UserError(f"model.latent {model.latent} is not a multiple of the latent map's {side} x {side} positions "
-                        f"(tile {tile_size}, depth {model.depth}); use a multiple of {side * side} or "
-                        "latent_map = false")
+        raise UserError(
+            f"model.latent {model.latent} is not a multiple of the latent map's {side} x {side} positions "
+            f"(tile {tile_size}, depth {model.depth}); use a multiple of {side * side} or "
+            "latent_map = false"
+        )
     if model.blocks < 0:
         raise UserError(f"model.blocks {model.blocks} must be 0 or more")
 
@@ -62,8 +68,14 @@ class ResBlock(nn.Module):
 
     def __init__(self, c: int):
         super().__init__()
-        self.body = nn.Sequential(nn.GroupNorm(GROUPS, c), nn.SiLU(), nn.Conv2d(c, c, 3, padding=1),
-                                  nn.GroupNorm(GROUPS, c), nn.SiLU(), nn.Conv2d(c, c, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.GroupNorm(GROUPS, c),
+            nn.SiLU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.GroupNorm(GROUPS, c),
+            nn.SiLU(),
+            nn.Conv2d(c, c, 3, padding=1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -165,9 +177,18 @@ def tile_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x.mean(dim=(1, 2, 3), keepdim=True), x.std(dim=(1, 2, 3), keepdim=True).clamp_min(MIN_STD)
 
 
-def loss_terms(x: torch.Tensor, recon: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *,
-               model: nn.Module, beta: float, l2: float, variational: bool = True,
-               texture: float = 0.0) -> dict[str, torch.Tensor]:
+def loss_terms(
+    x: torch.Tensor,
+    recon: torch.Tensor,
+    mean: torch.Tensor,
+    logvar: torch.Tensor,
+    *,
+    model: nn.Module,
+    beta: float,
+    l2: float,
+    variational: bool = True,
+    texture: float = 0.0,
+) -> dict[str, torch.Tensor]:
     """Reconstruction (squared error summed over pixels), KL to N(0, I) (summed over latent dimensions),
     both averaged over the batch; L2 = sum of squared parameters; texture = squared difference of the local
     band energies (band_energy) of reconstruction and tile, summed over pixels and bands, averaged over the
@@ -177,10 +198,18 @@ def loss_terms(x: torch.Tensor, recon: torch.Tensor, mean: torch.Tensor, logvar:
     recon_term = error.pow(2).flatten(1).sum(1).mean()
     kl = (0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar)).sum(1).mean() if variational else recon_term.new_zeros(())
     squares = sum(p.pow(2).sum() for p in model.parameters())
-    energy = ((band_energy(recon.float()) - band_energy(x.float())).pow(2).flatten(1).sum(1).mean() if texture
-              else recon_term.new_zeros(()))
-    return {"recon": recon_term, "texture": energy, "kl": kl, "l2": squares,
-            "total": recon_term + texture * energy + beta * kl + l2 * squares}
+    energy = (
+        (band_energy(recon.float()) - band_energy(x.float())).pow(2).flatten(1).sum(1).mean()
+        if texture
+        else recon_term.new_zeros(())
+    )
+    return {
+        "recon": recon_term,
+        "texture": energy,
+        "kl": kl,
+        "l2": squares,
+        "total": recon_term + texture * energy + beta * kl + l2 * squares,
+    }
 
 
 def band_energy(x: torch.Tensor) -> torch.Tensor:
@@ -207,17 +236,24 @@ def architecture(model: VAE) -> list[dict]:
     for part in (model.encoder, model.decoder):
         for name, module in part.named_modules():
             leaf = not list(module.children()) or isinstance(module, ResBlock)
-            inside_block = any(isinstance(m, ResBlock) for n, m in part.named_modules()
-                               if name.startswith(n + ".") and n)
+            inside_block = any(
+                isinstance(m, ResBlock) for n, m in part.named_modules() if name.startswith(n + ".") and n
+            )
             if not leaf or inside_block or module is part:
                 continue
             label = f"{'encoder' if part is model.encoder else 'decoder'}.{name}"
 
             def hook(mod, args, out, label=label):
                 shape = out[0].shape if isinstance(out, tuple) else out.shape
-                rows.append({"layer": label, "type": type(mod).__name__,
-                             "output": "\u00a0\u00d7\u00a0".join(map(str, shape[1:])),
-                             "parameters": sum(p.numel() for p in mod.parameters())})
+                rows.append(
+                    {
+                        "layer": label,
+                        "type": type(mod).__name__,
+                        "output": "\u00a0\u00d7\u00a0".join(map(str, shape[1:])),
+                        "parameters": sum(p.numel() for p in mod.parameters()),
+                    }
+                )
+
             hooks.append(module.register_forward_hook(hook))
     try:
         was = model.training

@@ -32,8 +32,18 @@ SIZE_WARNING_MB = 100
 
 # What goes into the zip from the project root: whole folders (filtered) and single files.
 SOURCE_FOLDERS = ("code", "chapters", "configs", "tests", "bench", "figures", "results", "docs", "notebooks", ".ci")
-SOURCE_FILES = ("report.qmd", "summary.qmd", "_quarto.yml", "README.md", "Makefile", "pyproject.toml",
-                "environment.yml", "team.toml", ".gitignore", "CHANGELOG.md")
+SOURCE_FILES = (
+    "report.qmd",
+    "summary.qmd",
+    "_quarto.yml",
+    "README.md",
+    "Makefile",
+    "pyproject.toml",
+    "environment.yml",
+    "team.toml",
+    ".gitignore",
+    "CHANGELOG.md",
+)
 SKIPPED = re.compile(r"(^|/)(__pycache__|\.pytest_cache|[^/]*\.egg-info|\.ipynb_checkpoints)(/|$)|\.pyc$")
 
 
@@ -70,11 +80,12 @@ def read_team(path: Path | None = None) -> list[Member]:
         for key in MEMBER_KEYS:
             value = m.get(key)
             if not isinstance(value, str) or not value.strip():
-                raise UserError(f"{where}: member {k} has no {key}; add {key} = \"...\"")
+                raise UserError(f'{where}: member {k} has no {key}; add {key} = "..."')
         extra = set(m) - set(MEMBER_KEYS)
         if extra:
-            raise UserError(f"{where}: member {k} has unknown key '{sorted(extra)[0]}' "
-                            f"(known: {', '.join(MEMBER_KEYS)})")
+            raise UserError(
+                f"{where}: member {k} has unknown key '{sorted(extra)[0]}' (known: {', '.join(MEMBER_KEYS)})"
+            )
         files.path_name(m["username"], f"{where}: member {k}'s username", longest=32)  # it names the zip
         out.append(Member(m["name"].strip(), m["student_id"].strip(), m["username"]))
     names = [m.username.lower() for m in out]
@@ -117,8 +128,11 @@ def contents(config: Config, output: Path) -> list[tuple[str, Path | bytes]]:
     for folder in SOURCE_FOLDERS:
         root = PROJECT_ROOT / folder
         if root.is_dir():
-            items += [(p.relative_to(PROJECT_ROOT).as_posix(), p) for p in sorted(root.rglob("*"))
-                      if p.is_file() and not SKIPPED.search(p.relative_to(PROJECT_ROOT).as_posix())]
+            items += [
+                (p.relative_to(PROJECT_ROOT).as_posix(), p)
+                for p in sorted(root.rglob("*"))
+                if p.is_file() and not SKIPPED.search(p.relative_to(PROJECT_ROOT).as_posix())
+            ]
     items += [(name, PROJECT_ROOT / name) for name in SOURCE_FILES if (PROJECT_ROOT / name).is_file()]
     for kept in (f"islands-{config.name}.csv", f"robustness-{config.name}.json", f"levers-{config.name}.json"):
         path = config.paths.results / kept  # a config whose results folder lies elsewhere: its tables too
@@ -127,8 +141,9 @@ def contents(config: Config, output: Path) -> list[tuple[str, Path | bytes]]:
     runs = config.paths.runs
     if runs.is_dir():  # every run of this config: its metrics and chapter 5's scores
         for run in sorted(p for p in runs.iterdir() if p.name == config.name or p.name.startswith(config.name + "-")):
-            items += [(f"runs/{run.name}/{f}", run / f) for f in ("metrics.csv", "measures.json")
-                      if (run / f).is_file()]
+            items += [
+                (f"runs/{run.name}/{f}", run / f) for f in ("metrics.csv", "measures.json") if (run / f).is_file()
+            ]
     main = Run.of(config)
     if not main.best.is_file():
         raise UserError(f"trained model {show(main.best)} not found; run `make report` (it trains) first")

@@ -20,14 +20,16 @@ def approach_line(config: Config) -> str:
     """What was done, with the config's numbers."""
     s, m = config.sampling, config.model
     shape = "a latent map" if m.latent_map else "a flat latent"
-    return (f"**Approach.** Random {s.tile_size}-px tissue tiles of the training brains, standardised"
-            f"{' and augmented' if s.augment else ''}, train a convolutional VAE with {shape} of {m.latent} numbers "
-            f"(KL weight {config.train.beta:g}, warm-up, early stopping"
-            f"{', tiles at their own mean and contrast' if m.normalise else ''}). On the test brain, islands are "
-            "connected regions of grid tiles in latent clusters clearly denser in cells than the tissue (by rank, "
-            "no density ratio assumed), typed by a Gaussian mixture on the direction that separates islands (the "
-            "fewest types within a BIC margin of 6, as most resamples of whole sections choose) and described by "
-            "cell density, size and roundness.")
+    return (
+        f"**Approach.** Random {s.tile_size}-px tissue tiles of the training brains, standardised"
+        f"{' and augmented' if s.augment else ''}, train a convolutional VAE with {shape} of {m.latent} numbers "
+        f"(KL weight {config.train.beta:g}, warm-up, early stopping"
+        f"{', tiles at their own mean and contrast' if m.normalise else ''}). On the test brain, islands are "
+        "connected regions of grid tiles in latent clusters clearly denser in cells than the tissue (by rank, "
+        "no density ratio assumed), typed by a Gaussian mixture on the direction that separates islands (the "
+        "fewest types within a BIC margin of 6, as most resamples of whole sections choose) and described by "
+        "cell density, size and roundness."
+    )
 
 
 def training_line(config: Config) -> str:
@@ -42,9 +44,11 @@ def training_line(config: Config) -> str:
     if not evals:
         return "The model has not reached its first evaluation yet: run `make train`, then render again."
     last = evals[-1]
-    return (f"The VAE trained for {int(rows[-1]['step']):,} steps of {config.sampling.batch_size} tiles "
-            f"({rows[-1]['seconds'] / 60:.0f} min); its test-brain reconstruction error fell to "
-            f"{last['test_mse']:.3f} per standardised pixel (a model that outputs the mean scores 1).")
+    return (
+        f"The VAE trained for {int(rows[-1]['step']):,} steps of {config.sampling.batch_size} tiles "
+        f"({rows[-1]['seconds'] / 60:.0f} min); its test-brain reconstruction error fell to "
+        f"{last['test_mse']:.3f} per standardised pixel (a model that outputs the mean scores 1)."
+    )
 
 
 LEFT_OUT = ("untrained encoder", "tile mean + std")  # in chapter 5's tables; the page has room for six rows
@@ -55,19 +59,28 @@ def short(name: str) -> str:
     """A feature space's name without its parenthesised detail, except the VAE's (its latent size)."""
     if name in SHORT:
         return SHORT[name]
-    return name if name.startswith("VAE") or " (" not in name else name[:name.index(" (")]
+    return name if name.startswith("VAE") or " (" not in name else name[: name.index(" (")]
 
 
 def numbers_table(result: dict) -> list[dict]:
     """Chapter 5's scores that fit a page: per feature space (but LEFT_OUT) the island-level ARI and balanced
     accuracy, and the tile-level island-type probe and brain probe, each (value, low, high)."""
+
     def cell(v):
         return tuple(v) if v is not None else None
+
     tiles = {r["features"]: r for r in result["measures"]}
-    return [{"features": short(name), "island ARI": cell(v["ari"]), "island bal. acc.": cell(v["balanced accuracy"]),
-             "tile island type": cell(tiles[name].get("island type")),
-             "brain probe": cell(tiles[name].get("brain probe"))}
-            for name, v in result["island scores"].items() if name not in LEFT_OUT]
+    return [
+        {
+            "features": short(name),
+            "island ARI": cell(v["ari"]),
+            "island bal. acc.": cell(v["balanced accuracy"]),
+            "tile island type": cell(tiles[name].get("island type")),
+            "brain probe": cell(tiles[name].get("brain probe")),
+        }
+        for name, v in result["island scores"].items()
+        if name not in LEFT_OUT
+    ]
 
 
 def types_line(result: dict) -> str:
@@ -80,11 +93,14 @@ def types_line(result: dict) -> str:
 
     def each(key, fmt):
         return listed([format(r[key][0] if isinstance(r[key], (list, tuple)) else r[key], fmt) for r in rows])
-    return (f"{result['found']['islands']} islands found in the test brain, {len(rows)} type"
-            f"{'s' * (len(rows) != 1)} by the BIC rule ({each('islands', 'd')} islands) with "
-            f"{each('cells / 10,000 px', '.0f')} "
-            f"cells per 10,000 px, cell diameters {each('cell diameter (px)', '.1f')} px and roundness "
-            f"{each('roundness', '.2f')}.")
+
+    return (
+        f"{result['found']['islands']} islands found in the test brain, {len(rows)} type"
+        f"{'s' * (len(rows) != 1)} by the BIC rule ({each('islands', 'd')} islands) with "
+        f"{each('cells / 10,000 px', '.0f')} "
+        f"cells per 10,000 px, cell diameters {each('cell diameter (px)', '.1f')} px and roundness "
+        f"{each('roundness', '.2f')}."
+    )
 
 
 def composed_figure(config: Config, result: dict | None):
@@ -117,8 +133,16 @@ def composed_figure(config: Config, result: dict | None):
     left.set_xlabel("cells / 10,000 px", fontsize=FONT)
     left.set_ylabel("cell diameter (px)", fontsize=FONT)
     left.tick_params(labelsize=FONT)
-    left.legend(fontsize=FONT, frameon=False, loc="lower right", bbox_to_anchor=(1.02, 0.98), ncol=3,
-                handletextpad=0.1, columnspacing=0.6, borderpad=0.1)  # above the axes, beside the title
+    left.legend(
+        fontsize=FONT,
+        frameon=False,
+        loc="lower right",
+        bbox_to_anchor=(1.02, 0.98),
+        ncol=3,
+        handletextpad=0.1,
+        columnspacing=0.6,
+        borderpad=0.1,
+    )  # above the axes, beside the title
     left.set_title("a", fontsize=FONT, loc="left", fontweight="bold")
     right.imshow(picture)
     right.axis("off")

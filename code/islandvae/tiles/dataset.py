@@ -58,8 +58,9 @@ def identity_collate(batch):
 class TileDataset(Dataset):
     """Standardised float32 tiles (1, s, s) of images held in RAM (or on a GPU) as one uint8 buffer."""
 
-    def __init__(self, images: InMemoryImages, stats: PixelStats, *, augment: bool = False,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self, images: InMemoryImages, stats: PixelStats, *, augment: bool = False, device: str | torch.device = "cpu"
+    ):
         self.infos = images.infos()
         self.names = [(i.brain, i.name) for i in self.infos]
         self.index = {name: k for k, name in enumerate(self.names)}
@@ -86,8 +87,12 @@ class TileDataset(Dataset):
     def __getitems__(self, keys: list[Key]) -> torch.Tensor:
         """A batch of tiles, (B, 1, s, s) float32, standardised (and augmented if switched on)."""
         if isinstance(keys, KeyBatch) and keys.names == self.names:  # the fast path: keys already as tensors
-            image, rows, cols, s = (keys.image.to(self.device), keys.rows.to(self.device), keys.cols.to(self.device),
-                                    keys.size)
+            image, rows, cols, s = (
+                keys.image.to(self.device),
+                keys.rows.to(self.device),
+                keys.cols.to(self.device),
+                keys.size,
+            )
             inside = keys.inside
         else:
             image, rows, cols, s = self._tensors(keys)
@@ -113,8 +118,12 @@ class TileDataset(Dataset):
             image = torch.tensor(list(map(self.index.__getitem__, zip(brains, names))), device=self.device)
         except KeyError as err:
             raise KeyError(f"image {err.args[0]} is not in this dataset") from None
-        return (image, torch.tensor(rows, device=self.device), torch.tensor(cols, device=self.device),
-                check_tile_size(sizes[0]))
+        return (
+            image,
+            torch.tensor(rows, device=self.device),
+            torch.tensor(cols, device=self.device),
+            check_tile_size(sizes[0]),
+        )
 
     def _gather(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, s: int) -> torch.Tensor:
         """uint8 (B, s, s) of tiles that lie inside their images."""
@@ -184,8 +193,10 @@ def corrupt(tiles: torch.Tensor, *, strength: float, generator: torch.Generator)
     b = tiles.shape[0]
     sigma = torch.rand(b, generator=generator) * strength + 1e-3
     x = blur_each(tiles, sigma.to(tiles), half=max(1, math.ceil(2 * strength)))
-    noise = torch.randn(tiles.shape, generator=generator).to(tiles) * (torch.rand(b, generator=generator).to(tiles)
-                                                                       * strength / 10)[:, None, None, None]
+    noise = (
+        torch.randn(tiles.shape, generator=generator).to(tiles)
+        * (torch.rand(b, generator=generator).to(tiles) * strength / 10)[:, None, None, None]
+    )
     return x + noise
 
 
@@ -196,8 +207,15 @@ class KeyBatch(Sequence):
     tile lies inside its image (worked out for the whole epoch at once by TileBatchSampler).
     """
 
-    def __init__(self, names: list[tuple[str, str]], image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-                 size: int, inside: bool | None = None):
+    def __init__(
+        self,
+        names: list[tuple[str, str]],
+        image: torch.Tensor,
+        rows: torch.Tensor,
+        cols: torch.Tensor,
+        size: int,
+        inside: bool | None = None,
+    ):
         self.names, self.image, self.rows, self.cols, self.size, self.inside = names, image, rows, cols, size, inside
 
     def __len__(self) -> int:
@@ -210,5 +228,3 @@ class KeyBatch(Sequence):
 
     def __eq__(self, other) -> bool:
         return list(self) == list(other)
-
-

@@ -60,8 +60,14 @@ def section_statistics(images: ImageSource, tissue: TissueMap, *, tile: int, see
 
 def section_tiles(infos: list, tissue: TissueMap, k: int, *, tile: int, seed: int = 0) -> list:
     """Up to SAMPLE_TILES tissue tiles of image k (seeded by `seed` and k)."""
-    return fixed_tiles([infos[k]], tile_size=tile, count=SAMPLE_TILES, seed=int(seed + k), strategy="tissue",
-                       tissue=TissueMap(blocks=[tissue.blocks[k]]))
+    return fixed_tiles(
+        [infos[k]],
+        tile_size=tile,
+        count=SAMPLE_TILES,
+        seed=int(seed + k),
+        strategy="tissue",
+        tissue=TissueMap(blocks=[tissue.blocks[k]]),
+    )
 
 
 def grey_tiles(images: ImageSource, keys: list) -> np.ndarray:
@@ -70,7 +76,7 @@ def grey_tiles(images: ImageSource, keys: list) -> np.ndarray:
     out = np.zeros((len(keys), s, s), dtype=np.uint8)
     for j, (brain, name, row, col, _) in enumerate(keys):
         block = images.region(brain, name, row, col, s, s)
-        out[j, :block.shape[0], :block.shape[1]] = block
+        out[j, : block.shape[0], : block.shape[1]] = block
     return out
 
 
@@ -100,22 +106,28 @@ def imaging_spread(images: ImageSource, tissue: TissueMap, *, tile: int, seed: i
     grey, contrast, sharp, noise = statistics[have].T
     lo, hi = np.percentile(np.log(contrast / grey), COVERED)
     sharp_lo, sharp_hi = np.percentile(sharp, COVERED)
-    sharpest = [k for k in np.flatnonzero(have) if statistics[k, 2] >= sharp_hi] \
-        or [int(np.nanargmax(statistics[:, 2]))]
+    sharpest = [k for k in np.flatnonzero(have) if statistics[k, 2] >= sharp_hi] or [
+        int(np.nanargmax(statistics[:, 2]))
+    ]
     keys = [key for k in sharpest for key in section_tiles(images.infos(), tissue, k, tile=tile, seed=seed)]
     tiles = grey_tiles(images, keys).astype(np.float32)
-    ratio = np.array([np.median(tile_statistics(ndimage.gaussian_filter(tiles, (0, b, b)) if b else tiles)[:, 2])
-                      for b in BLURS])
+    ratio = np.array(
+        [np.median(tile_statistics(ndimage.gaussian_filter(tiles, (0, b, b)) if b else tiles)[:, 2]) for b in BLURS]
+    )
     reached = ratio / ratio[0] <= sharp_lo / max(sharp_hi, 1e-6)
     noise_lo, noise_hi = np.percentile(noise, COVERED)
     blur = BLURS[np.argmax(reached)] if reached.any() else BLURS[-1]
-    return ImagingSpread(power=float((hi - lo) / 2), blur=float(blur),
-                         noise=float(np.sqrt(max(noise_hi**2 - noise_lo**2, 0.0))),
-                         glass=float(np.clip(np.percentile(grey + 2 * contrast, 95), 1, 255)))
+    return ImagingSpread(
+        power=float((hi - lo) / 2),
+        blur=float(blur),
+        noise=float(np.sqrt(max(noise_hi**2 - noise_lo**2, 0.0))),
+        glass=float(np.clip(np.percentile(grey + 2 * contrast, 95), 1, 255)),
+    )
 
 
-def vary_imaging(tiles: torch.Tensor, spread: ImagingSpread, stats: PixelStats, *,
-                 generator: torch.Generator) -> torch.Tensor:
+def vary_imaging(
+    tiles: torch.Tensor, spread: ImagingSpread, stats: PixelStats, *, generator: torch.Generator
+) -> torch.Tensor:
     """Standardised tiles (B, 1, s, s) as another section would have shown them: per tile a power law on the grey
     values, a blur and noise drawn within `spread` (seeded by `generator`); standardised again."""
     b = tiles.shape[0]

@@ -33,8 +33,16 @@ class TileSampler(Sampler):
     with a torch generator; it runs in the main process, so workers receive distinct locations.
     """
 
-    def __init__(self, infos: list[ImageInfo], *, tile_size: int, tiles: int, seed: int = 0,
-                 strategy: str = "area", tissue: TissueMap | None = None):
+    def __init__(
+        self,
+        infos: list[ImageInfo],
+        *,
+        tile_size: int,
+        tiles: int,
+        seed: int = 0,
+        strategy: str = "area",
+        tissue: TissueMap | None = None,
+    ):
         self.tile_size = check_tile_size(tile_size)
         if isinstance(tiles, bool) or not isinstance(tiles, int) or tiles < 1:
             raise UserError(f"tiles per epoch {tiles!r} must be a positive integer; ask for at least one tile")
@@ -54,8 +62,11 @@ class TileSampler(Sampler):
         small = [i for i in self.infos if i.height < self.tile_size or i.width < self.tile_size]
         if small:
             brains = sorted({i.brain for i in small})
-            warnings.warn(f"tile size {self.tile_size} exceeds {len(small)} image(s) of {', '.join(brains)}; "
-                          "their tiles are padded with the training mean", stacklevel=3)
+            warnings.warn(
+                f"tile size {self.tile_size} exceeds {len(small)} image(s) of {', '.join(brains)}; "
+                "their tiles are padded with the training mean",
+                stacklevel=3,
+            )
 
     def _warn_glass(self) -> None:
         from islandvae.data.hdf5 import warn_once
@@ -83,8 +94,9 @@ class TileSampler(Sampler):
         if self.strategy == "uniform":
             return torch.ones(len(self.infos), dtype=torch.float64)
         s = self.tile_size
-        return torch.tensor([max(i.height - s + 1, 1) * max(i.width - s + 1, 1) for i in self.infos],
-                            dtype=torch.float64)
+        return torch.tensor(
+            [max(i.height - s + 1, 1) * max(i.width - s + 1, 1) for i in self.infos], dtype=torch.float64
+        )
 
     def locations(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """This epoch's tiles as tensors: image index, row, column (all int64, length `tiles`)."""
@@ -121,15 +133,22 @@ class TileSampler(Sampler):
             weight = None
             if self.strategy == "dense":
                 weight = torch.from_numpy(np.concatenate([self.tissue.dense_weights(k) for k in range(len(flat))]))
-            self._cells = (torch.from_numpy(np.concatenate(flat)), torch.tensor(np.cumsum([len(f) for f in flat])),
-                           torch.tensor([m.shape[1] for m in self.tissue.blocks]), weight)
+            self._cells = (
+                torch.from_numpy(np.concatenate(flat)),
+                torch.tensor(np.cumsum([len(f) for f in flat])),
+                torch.tensor([m.shape[1] for m in self.tissue.blocks]),
+                weight,
+            )
         return self._cells
 
     def _pick_blocks(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Image index, block row and block column of n tissue blocks drawn for this epoch."""
         flat, ends, per_row, weight = self._tissue_cells()
-        pick = (torch.randint(0, flat.numel(), (n,), generator=g) if self.strategy == "tissue" else
-                torch.multinomial(weight, n, replacement=True, generator=g))
+        pick = (
+            torch.randint(0, flat.numel(), (n,), generator=g)
+            if self.strategy == "tissue"
+            else torch.multinomial(weight, n, replacement=True, generator=g)
+        )
         image = torch.searchsorted(ends, pick, right=True)
         where = flat[pick].long()
         return image, where // per_row[image], where % per_row[image]
@@ -168,8 +187,9 @@ class TileBatchSampler(Sampler):
         names = [(i.brain, i.name) for i in self.sampler.infos]
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             end = min(start + self.batch_size, image.numel())
-            yield KeyBatch(names, image[start:end], rows[start:end], cols[start:end], s,
-                           inside=bool(inside[start:end].all()))
+            yield KeyBatch(
+                names, image[start:end], rows[start:end], cols[start:end], s, inside=bool(inside[start:end].all())
+            )
 
 
 def evaluation_keys(images: ImageSource, stats: PixelStats, *, tile_size: int, count: int, seed: int) -> list[Key]:
@@ -177,11 +197,19 @@ def evaluation_keys(images: ImageSource, stats: PixelStats, *, tile_size: int, c
 
     The one definition that training's evaluation and chapters 2, 4 and 5 share.
     """
-    return fixed_tiles(images.infos(), tile_size=tile_size, count=count, seed=seed, strategy="tissue",
-                       tissue=tissue_map(images, stats))
+    return fixed_tiles(
+        images.infos(), tile_size=tile_size, count=count, seed=seed, strategy="tissue", tissue=tissue_map(images, stats)
+    )
 
 
-def fixed_tiles(infos: list[ImageInfo], *, tile_size: int, count: int, seed: int = 0,
-                strategy: str = "area", tissue: TissueMap | None = None) -> list[Key]:
+def fixed_tiles(
+    infos: list[ImageInfo],
+    *,
+    tile_size: int,
+    count: int,
+    seed: int = 0,
+    strategy: str = "area",
+    tissue: TissueMap | None = None,
+) -> list[Key]:
     """A fixed, seeded list of tile locations (the same on every run), e.g. the test brain's evaluation set."""
     return list(TileSampler(infos, tile_size=tile_size, tiles=count, seed=seed, strategy=strategy, tissue=tissue))

@@ -24,8 +24,16 @@ def size_class(pixels: int) -> str:
     return next(name for limit, name in SIZE_CLASSES if pixels < limit)
 
 
-def compare_strategies(images: InMemoryImages, stats: PixelStats, data: Path, *, tile_size: int, tiles: int = 4000,
-                       seed: int = 0, tissue: TissueMap | None = None) -> list[dict]:
+def compare_strategies(
+    images: InMemoryImages,
+    stats: PixelStats,
+    data: Path,
+    *,
+    tile_size: int,
+    tiles: int = 4000,
+    seed: int = 0,
+    tissue: TissueMap | None = None,
+) -> list[dict]:
     """The percentage of sampled tiles per brain, per image size class and per content type: one row each, one
     column per strategy (12 classes as columns did not fit an A4 page). `tissue`: the images' tissue map when the
     caller has it, else it is computed."""
@@ -35,20 +43,33 @@ def compare_strategies(images: InMemoryImages, stats: PixelStats, data: Path, *,
     shares: dict[str, dict[str, float]] = {}  # strategy -> class -> percentage of its tiles
     try:
         for strategy in STRATEGIES:
-            keys = list(TileSampler(images.infos(), tile_size=tile_size, tiles=tiles, seed=seed, strategy=strategy,
-                                    tissue=tissue))
+            keys = list(
+                TileSampler(
+                    images.infos(), tile_size=tile_size, tiles=tiles, seed=seed, strategy=strategy, tissue=tissue
+                )
+            )
             counts = Counter()
             for brain, name, *_ in keys:
                 counts[brain] += 1
                 counts[size_class(infos[(brain, name)].pixels)] += 1
             for label in truth.tile_labels(keys) if truth is not None else ():
-                counts["island" if label in ("granular", "parvicellular") else
-                       "no tissue" if label == "background" else label] += 1
+                counts[
+                    "island"
+                    if label in ("granular", "parvicellular")
+                    else "no tissue"
+                    if label == "background"
+                    else label
+                ] += 1
             shares[strategy] = {k: 100 * v / len(keys) for k, v in counts.items()}
     finally:
         if truth is not None:
             truth.close()
-    classes = [*(("brain", b) for b in images.brains), *(("image size", name) for _, name in SIZE_CLASSES),
-               *(("content", c) for c in (CONTENT if truth is not None else ()))]
-    return [{"share of tiles by": group, "class": c, **{k: share.get(c, 0.0) for k, share in shares.items()}}
-            for group, c in classes]
+    classes = [
+        *(("brain", b) for b in images.brains),
+        *(("image size", name) for _, name in SIZE_CLASSES),
+        *(("content", c) for c in (CONTENT if truth is not None else ())),
+    ]
+    return [
+        {"share of tiles by": group, "class": c, **{k: share.get(c, 0.0) for k, share in shares.items()}}
+        for group, c in classes
+    ]

@@ -49,27 +49,36 @@ class PlainSampler(Sampler):
     def __iter__(self):
         for _ in range(self.n):
             info = self.random.choice(self.infos)
-            yield (info.brain, info.name, self.random.randint(0, info.height - self.size),
-                   self.random.randint(0, info.width - self.size), self.size)
+            yield (
+                info.brain,
+                info.name,
+                self.random.randint(0, info.height - self.size),
+                self.random.randint(0, info.width - self.size),
+                self.size,
+            )
 
 
 def rate(loader: DataLoader, seconds: float = BUDGET) -> float:
     """Tiles per second of `loader` over `seconds` (after one warm-up batch), holding each batch while the next is
     cut, as a training loop does; the loader starts again when it runs out."""
+
     def forever():
         while True:
             yield from loader
+
     batches, held, sizes = forever(), [], []
 
     def step():
         held[:] = [next(batches)]
         sizes.append(held[0].shape[0])
+
     calls, elapsed = for_seconds(step, seconds)
     return sum(sizes[1:]) / elapsed  # sizes[0] is the warm-up batch
 
 
-def loader_rates(images: InMemoryImages, stats: PixelStats, *, sizes=(64, 128), batch_size: int = 64,
-                 seconds: float = BUDGET) -> list[dict]:
+def loader_rates(
+    images: InMemoryImages, stats: PixelStats, *, sizes=(64, 128), batch_size: int = 64, seconds: float = BUDGET
+) -> list[dict]:
     """Per tile size: tiles/s of the project's loader and of the plain per-item loader, on one core, each for
     `seconds`."""
     infos = [i for i in images.infos() if min(i.height, i.width) >= max(sizes)]  # the plain recipe cannot pad
@@ -77,14 +86,27 @@ def loader_rates(images: InMemoryImages, stats: PixelStats, *, sizes=(64, 128), 
     def measure():
         rows = []
         for size in sizes:
-            plain = rate(DataLoader(PlainDataset(images, stats), batch_size=batch_size,
-                                    sampler=PlainSampler(infos, size, ENOUGH)), seconds)
+            plain = rate(
+                DataLoader(
+                    PlainDataset(images, stats), batch_size=batch_size, sampler=PlainSampler(infos, size, ENOUGH)
+                ),
+                seconds,
+            )
             sampler = TileBatchSampler(TileSampler(images.infos(), tile_size=size, tiles=ENOUGH), batch_size)
-            ours = rate(DataLoader(TileDataset(images, stats), batch_sampler=sampler, collate_fn=identity_collate),
-                        seconds)
-            rows.append({"tile": size, "batch": batch_size, "project loader": round(ours),
-                         "plain per-item": round(plain), "speed-up": ours / plain})
+            ours = rate(
+                DataLoader(TileDataset(images, stats), batch_sampler=sampler, collate_fn=identity_collate), seconds
+            )
+            rows.append(
+                {
+                    "tile": size,
+                    "batch": batch_size,
+                    "project loader": round(ours),
+                    "plain per-item": round(plain),
+                    "speed-up": ours / plain,
+                }
+            )
         return rows
+
     return one_core(measure)
 
 

@@ -55,10 +55,10 @@ def tissue_blocks(a: np.ndarray, glass: float, texture: float) -> tuple[np.ndarr
     strip = max(1, STRIP_PIXELS // (wb * b * b))  # block rows per strip
     tissue, means = np.zeros((hb, wb), dtype=bool), np.zeros((hb, wb), dtype=np.float32)
     for top in range(0, hb, strip):
-        rows = a[top * b:(top + strip) * b]
+        rows = a[top * b : (top + strip) * b]
         n = math.ceil(rows.shape[0] / b)
         padded = np.pad(rows, ((0, n * b - rows.shape[0]), (0, wb * b - a.shape[1])), mode="edge").astype(np.float32)
         cells = padded.reshape(n, b, wb, b)
-        means[top:top + n] = cells.mean(axis=(1, 3))
-        tissue[top:top + n] = (means[top:top + n] < glass) | (cells.std(axis=(1, 3)) > texture)
+        means[top : top + n] = cells.mean(axis=(1, 3))
+        tissue[top : top + n] = (means[top : top + n] < glass) | (cells.std(axis=(1, 3)) > texture)
     return tissue, means

@@ -43,8 +43,11 @@ def tear(od, mask, flags, rng) -> None:
     h, w = od.shape
     along, across = _line_coordinates(h, w, rng)
     half_length = rng.uniform(0.15, 0.5) * max(h, w)
-    across = across - rng.normal(0, 0.6 / half_length) * along**2 + 3 * upsample(
-        smooth_noise(coarse_shape(h, w), 2, rng), h, w)
+    across = (
+        across
+        - rng.normal(0, 0.6 / half_length) * along**2
+        + 3 * upsample(smooth_noise(coarse_shape(h, w), 2, rng), h, w)
+    )
     t = np.clip(1 - (along / half_length) ** 2, 0, None)
     gap = np.abs(across) < rng.uniform(2, 12) * np.sqrt(t)
     od[gap] = 0
@@ -104,8 +107,9 @@ def chatter(od, mask, flags, rng) -> None:
         flags[mark] |= FLAGS["chatter"]
 
 
-def add_artefacts(od: np.ndarray, mask: np.ndarray, tissue: np.ndarray,
-                  rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+def add_artefacts(
+    od: np.ndarray, mask: np.ndarray, tissue: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, list[str]]:
     """Apply each artefact with its chance (in place); return the per-pixel flags (uint8) and the names applied."""
     flags = np.where(mask == NO_TISSUE, FLAGS["outside"], 0).astype(np.uint8)
     applied = []

@@ -36,10 +36,12 @@ class CellClass:
 GLIA = CellClass(radius=(2.0, 3.4), density=1.15, lobes=0.0, wobble=0.05, elongation=(1.0, 1.2), nucleus=1.0)
 GRANULE = CellClass(radius=(2.6, 3.9), density=0.95, lobes=0.02, wobble=0.05, elongation=(1.0, 1.2), nucleus=1.0)
 PARVI = CellClass(radius=(4.0, 6.0), density=0.85, lobes=0.22, wobble=0.10, elongation=(1.1, 1.9), nucleus=0.45)
-NEURON = CellClass(radius=(6.0, 10.0), density=0.6, lobes=0.15, wobble=0.08, elongation=(1.1, 1.6), nucleus=0.35,
-                   dendrites=(1, 3))
-LARGE = CellClass(radius=(10.0, 19.0), density=0.55, lobes=0.18, wobble=0.08, elongation=(1.1, 1.7), nucleus=0.35,
-                  dendrites=(2, 4))
+NEURON = CellClass(
+    radius=(6.0, 10.0), density=0.6, lobes=0.15, wobble=0.08, elongation=(1.1, 1.6), nucleus=0.35, dendrites=(1, 3)
+)
+LARGE = CellClass(
+    radius=(10.0, 19.0), density=0.55, lobes=0.18, wobble=0.08, elongation=(1.1, 1.7), nucleus=0.35, dendrites=(2, 4)
+)
 
 
 def parvicellular(difficulty: float) -> CellClass:
@@ -49,9 +51,14 @@ def parvicellular(difficulty: float) -> CellClass:
     def mix(a, b):
         return tuple(x + (y - x) * t for x, y in zip(a, b)) if isinstance(a, tuple) else a + (b - a) * t
 
-    return CellClass(radius=mix(PARVI.radius, GRANULE.radius), density=mix(PARVI.density, GRANULE.density),
-                     lobes=mix(PARVI.lobes, GRANULE.lobes), wobble=mix(PARVI.wobble, GRANULE.wobble),
-                     elongation=mix(PARVI.elongation, GRANULE.elongation), nucleus=mix(PARVI.nucleus, GRANULE.nucleus))
+    return CellClass(
+        radius=mix(PARVI.radius, GRANULE.radius),
+        density=mix(PARVI.density, GRANULE.density),
+        lobes=mix(PARVI.lobes, GRANULE.lobes),
+        wobble=mix(PARVI.wobble, GRANULE.wobble),
+        elongation=mix(PARVI.elongation, GRANULE.elongation),
+        nucleus=mix(PARVI.nucleus, GRANULE.nucleus),
+    )
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -130,8 +137,13 @@ class SpriteBank:
 
     def __init__(self, seed: int, difficulty: float, cell_scale: float = 1.0):
         rng = np.random.default_rng([seed, 7919])
-        classes = {"glia": GLIA, "granule": GRANULE, "parvi": parvicellular(difficulty), "neuron": NEURON,
-                   "large": LARGE}
+        classes = {
+            "glia": GLIA,
+            "granule": GRANULE,
+            "parvi": parvicellular(difficulty),
+            "neuron": NEURON,
+            "large": LARGE,
+        }
         self.sprites: dict[str, list[list[np.ndarray]]] = {}
         for name, kind in classes.items():
             cells = [draw_cell(kind, rng, cell_scale) for _ in range(VARIANTS)]
@@ -144,12 +156,20 @@ class SpriteBank:
         return len(self.sprites[name])
 
 
-def stamp(od: np.ndarray, sprites: list[list[np.ndarray]], ys: np.ndarray, xs: np.ndarray, levels: np.ndarray,
-          variants: np.ndarray, amplitudes: np.ndarray) -> None:
+def stamp(
+    od: np.ndarray,
+    sprites: list[list[np.ndarray]],
+    ys: np.ndarray,
+    xs: np.ndarray,
+    levels: np.ndarray,
+    variants: np.ndarray,
+    amplitudes: np.ndarray,
+) -> None:
     """Add sprites[level][variant] * amplitude centred at each (y, x) into `od`, clipped at its borders."""
     height, width = od.shape
-    for y, x, level, variant, amp in zip(ys.tolist(), xs.tolist(), levels.tolist(), variants.tolist(),
-                                         amplitudes.tolist()):
+    for y, x, level, variant, amp in zip(
+        ys.tolist(), xs.tolist(), levels.tolist(), variants.tolist(), amplitudes.tolist()
+    ):
         sprite = sprites[level][variant]
         h = sprite.shape[0] // 2
         y0, x0 = y - h, x - h

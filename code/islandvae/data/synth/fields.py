@@ -39,8 +39,17 @@ def coarse_grid(height: int, width: int, step: int = COARSE) -> tuple[np.ndarray
     return (y + 0.5) * step, (x + 0.5) * step
 
 
-def blob(y: np.ndarray, x: np.ndarray, cy: float, cx: float, radius: float, rng: np.random.Generator,
-         *, lobes: int, roughness: float) -> np.ndarray:
+def blob(
+    y: np.ndarray,
+    x: np.ndarray,
+    cy: float,
+    cx: float,
+    radius: float,
+    rng: np.random.Generator,
+    *,
+    lobes: int,
+    roughness: float,
+) -> np.ndarray:
     """An irregular blob as a signed field (> 0 inside): a union of offset ellipses with a wavy outline."""
     field = np.full(y.shape, -np.inf, dtype=np.float32)
     for i in range(lobes):

@@ -59,13 +59,17 @@ class Options:
 
     def check(self) -> None:
         if not 0.05 <= self.island_density <= 1:
-            raise UserError(f"island_density {self.island_density} is outside 0.05..1; choose a share of the usual "
-                            "island cell count")
+            raise UserError(
+                f"island_density {self.island_density} is outside 0.05..1; choose a share of the usual "
+                "island cell count"
+            )
         if not 0.5 <= self.cell_scale <= 2:
             raise UserError(f"cell_scale {self.cell_scale} is outside 0.5..2; choose a factor of the usual cell size")
         if not 0 <= self.section_imaging <= 2:
-            raise UserError(f"section_imaging {self.section_imaging} is outside 0..2; 1 varies every section's "
-                            "staining and scan about as much as brains differ")
+            raise UserError(
+                f"section_imaging {self.section_imaging} is outside 0..2; 1 varies every section's "
+                "staining and scan about as much as brains differ"
+            )
         if not 1 <= self.pixel_size <= 3:
             raise UserError(f"pixel_size {self.pixel_size} is outside 1..3; choose how many times coarser the scan is")
 
@@ -96,9 +100,11 @@ def generated_as(data) -> bool:
     except (OSError, KeyError, ValueError):
         return False
     options = made.get("options", asdict(Options()))
-    return (made.get("preset"), made.get("seed"), made.get("difficulty")) == \
-        (data.synthetic, data.seed, data.difficulty) \
-        and all(options.get(k, v) == v for k, v in asdict(options_of(data)).items())
+    return (made.get("preset"), made.get("seed"), made.get("difficulty")) == (
+        data.synthetic,
+        data.seed,
+        data.difficulty,
+    ) and all(options.get(k, v) == v for k, v in asdict(options_of(data)).items())
 
 
 def make_plans(preset: Preset, seed: int, difficulty: float, options: Options | None = None) -> list[Plan]:
@@ -109,9 +115,17 @@ def make_plans(preset: Preset, seed: int, difficulty: float, options: Options | 
         rng = np.random.default_rng([seed, number, 1_000_003])
         for index, (h, w) in enumerate(sample_sizes(count, rng, max_side=preset.max_side)):
             h, w = int(h * preset.scale), int(w * preset.scale)
-            plans.append(Plan(brain=brain, name=f"{index:04d}", height=h, width=w,
-                              seed=image_seed(seed, number, index), difficulty=difficulty,
-                              **asdict(options)))
+            plans.append(
+                Plan(
+                    brain=brain,
+                    name=f"{index:04d}",
+                    height=h,
+                    width=w,
+                    seed=image_seed(seed, number, index),
+                    difficulty=difficulty,
+                    **asdict(options),
+                )
+            )
     return plans
 
 
@@ -125,12 +139,15 @@ def render(plan: Plan, bank: SpriteBank) -> tuple[np.ndarray, np.ndarray, np.nda
     style, gamma = section_style(STYLES.get(plan.brain, DEFAULT_STYLE), rng), 1.0
     if plan.section_imaging:
         style, gamma = imaged_differently(style, plan.section_imaging, rng)
-    pixels = form_image(scene.od, scene.tissue, style, rng, size=(plan.height, plan.width) if coarse else None,
-                        gamma=gamma)
+    pixels = form_image(
+        scene.od, scene.tissue, style, rng, size=(plan.height, plan.width) if coarse else None, gamma=gamma
+    )
     mask, flags = scene.mask, flags
     if coarse:
-        mask, flags = (np.asarray(Image.fromarray(a).resize((plan.width, plan.height), Image.Resampling.NEAREST))
-                       for a in (mask, flags))
+        mask, flags = (
+            np.asarray(Image.fromarray(a).resize((plan.width, plan.height), Image.Resampling.NEAREST))
+            for a in (mask, flags)
+        )
         for island in scene.islands:
             island.update({k: island[k] / plan.pixel_size for k in ("cy", "cx", "diameter")})
     info = dict(seed=plan.seed, islands=scene.islands, artefacts=applied, style=asdict(style))
@@ -172,21 +189,44 @@ def _rendered(plans: list[Plan], seed: int, difficulty: float, workers: int, cel
 def parameters(preset: Preset, preset_name: str, seed: int, difficulty: float, options: Options | None = None) -> dict:
     """The generator's parameters, stored at the root of the truth file (the options only when not the default,
     so that a default file stays byte-identical to one made before they existed)."""
-    names = ("ISLANDS_PER_MPX", "PSEUDO_PER_MPX", "VESSELS_PER_MPX", "DENSITY", "MIN_DISTANCE", "FIBRES",
-             "NEUROPIL_OD", "THICKNESS", "DEFOCUS_STEPS")
-    return dict(version=__version__, preset=preset_name, seed=seed, difficulty=difficulty,
-                counts=preset.counts, max_side=preset.max_side, scale=preset.scale,
-                styles={b: asdict(s) for b, s in STYLES.items()}, flags=FLAGS,
-                scene={n.lower(): getattr(scene_module, n) for n in names},
-                **({"options": asdict(options)} if options and options != Options() else {}))
+    names = (
+        "ISLANDS_PER_MPX",
+        "PSEUDO_PER_MPX",
+        "VESSELS_PER_MPX",
+        "DENSITY",
+        "MIN_DISTANCE",
+        "FIBRES",
+        "NEUROPIL_OD",
+        "THICKNESS",
+        "DEFOCUS_STEPS",
+    )
+    return dict(
+        version=__version__,
+        preset=preset_name,
+        seed=seed,
+        difficulty=difficulty,
+        counts=preset.counts,
+        max_side=preset.max_side,
+        scale=preset.scale,
+        styles={b: asdict(s) for b, s in STYLES.items()},
+        flags=FLAGS,
+        scene={n.lower(): getattr(scene_module, n) for n in names},
+        **({"options": asdict(options)} if options and options != Options() else {}),
+    )
 
 
-def _write(data: h5py.File, truth: h5py.File, plans: list[Plan], params: dict, rendered, *, progress: bool,
-           name: str) -> None:
+def _write(
+    data: h5py.File, truth: h5py.File, plans: list[Plan], params: dict, rendered, *, progress: bool, name: str
+) -> None:
     """Write each rendered image and its truth as it arrives, in plan order."""
     truth.attrs["generator"] = json.dumps(params)
-    with tqdm(total=sum(p.height * p.width for p in plans), unit="px", unit_scale=True,
-              desc=f"synthetic data ({name})", disable=None if progress else True) as bar:
+    with tqdm(
+        total=sum(p.height * p.width for p in plans),
+        unit="px",
+        unit_scale=True,
+        desc=f"synthetic data ({name})",
+        disable=None if progress else True,
+    ) as bar:
         for plan, (pixels, mask, flags, info) in zip(plans, rendered):
             if plan.brain not in data:
                 data.create_group(plan.brain)
@@ -203,9 +243,17 @@ def _write(data: h5py.File, truth: h5py.File, plans: list[Plan], params: dict, r
             bar.update(plan.height * plan.width)
 
 
-def generate(out: Path | str, *, preset: str | Preset = "small", seed: int = 0,
-             difficulty: float = DEFAULT_DIFFICULTY, force: bool = False, workers: int | None = None,
-             progress: bool = True, options: Options | None = None) -> Path:
+def generate(
+    out: Path | str,
+    *,
+    preset: str | Preset = "small",
+    seed: int = 0,
+    difficulty: float = DEFAULT_DIFFICULTY,
+    force: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+    options: Options | None = None,
+) -> Path:
     """Write the data file `out` and its truth file; return the data file's path.
 
     `preset` names one of PRESETS, or is a Preset of its own (tests use small custom ones). `options` change the
@@ -235,8 +283,15 @@ def generate(out: Path | str, *, preset: str | Preset = "small", seed: int = 0,
         except OSError as err:
             why = "not a folder" if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror or err
             raise UserError(f"cannot write to {show(out.parent)} ({why}); choose another --out") from None
-        _write(files[out], files[truth], plans, parameters(preset, name, seed, difficulty, options),
-               _rendered(plans, seed, difficulty, workers, options.cell_scale), progress=progress, name=name)
+        _write(
+            files[out],
+            files[truth],
+            plans,
+            parameters(preset, name, seed, difficulty, options),
+            _rendered(plans, seed, difficulty, workers, options.cell_scale),
+            progress=progress,
+            name=name,
+        )
         for f in files.values():
             f.close()
         for path, t in temp.items():

@@ -54,25 +54,41 @@ GAMMA_RANGE = (0.65, 1.5)  # a scanner's response curve stays within this
 
 def section_style(style: Style, rng: np.random.Generator) -> Style:
     """The brain's style as one section received it."""
-    return replace(style, background=float(np.clip(style.background + rng.normal(0, GLASS_SPREAD), 150, 252)),
-                   gain=float(style.gain * np.exp(rng.normal(0, SECTION_GAIN_SPREAD))),
-                   neuropil=float(style.neuropil * np.exp(rng.normal(0, SECTION_NEUROPIL_SPREAD))))
+    return replace(
+        style,
+        background=float(np.clip(style.background + rng.normal(0, GLASS_SPREAD), 150, 252)),
+        gain=float(style.gain * np.exp(rng.normal(0, SECTION_GAIN_SPREAD))),
+        neuropil=float(style.neuropil * np.exp(rng.normal(0, SECTION_NEUROPIL_SPREAD))),
+    )
 
 
 def imaged_differently(style: Style, strength: float, rng: np.random.Generator) -> tuple[Style, float]:
     """One section's style and gamma when every section is stained and scanned on its own (IMAGING_SPREAD times
     `strength`)."""
+
     def spread(name: str) -> float:
         return float(np.exp(rng.normal(0, IMAGING_SPREAD[name] * strength)))
-    varied = replace(style, gain=style.gain * spread("gain"), neuropil=style.neuropil * spread("neuropil"),
-                     background=float(np.clip(style.background + rng.normal(0, IMAGING_SPREAD["background"] * strength),
-                                              150, 252)),
-                     blur=style.blur * spread("blur"), photons=style.photons * spread("photons"))
+
+    varied = replace(
+        style,
+        gain=style.gain * spread("gain"),
+        neuropil=style.neuropil * spread("neuropil"),
+        background=float(np.clip(style.background + rng.normal(0, IMAGING_SPREAD["background"] * strength), 150, 252)),
+        blur=style.blur * spread("blur"),
+        photons=style.photons * spread("photons"),
+    )
     return varied, float(np.clip(spread("gamma"), *GAMMA_RANGE))
 
 
-def form_image(od: np.ndarray, tissue: np.ndarray, style: Style, rng: np.random.Generator, *,
-               size: tuple[int, int] | None = None, gamma: float = 1.0) -> np.ndarray:
+def form_image(
+    od: np.ndarray,
+    tissue: np.ndarray,
+    style: Style,
+    rng: np.random.Generator,
+    *,
+    size: tuple[int, int] | None = None,
+    gamma: float = 1.0,
+) -> np.ndarray:
     """Grey values (uint8) of cells (`od`) in neuropil (`tissue`) under `style`, with noise. `size`: the scan's
     pixels (H, W) when the scene was drawn finer (each scan pixel the mean of the scene's pixels it covers, noise
     added after); `gamma`: the scanner's response, grey = 255 (grey / 255) ** gamma."""

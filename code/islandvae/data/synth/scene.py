@@ -216,8 +216,15 @@ def build_scene(plan: Plan, bank: SpriteBank, rng: np.random.Generator) -> Scene
     for name, density in densities.items():
         _draw_cells(od, bank, name, density, free, distance[name], rng)
     fy, fx = _points_in(np.full(zero.shape, FIBRES, np.float32), tissue, rng)
-    stamp(od, bank.sprites["fibre"], fy, fx, rng.choice(3, fy.size, p=[0.5, 0.3, 0.2]),
-          rng.integers(0, len(bank.sprites["fibre"][0]), fy.size), rng.uniform(0.6, 1.4, fy.size))
+    stamp(
+        od,
+        bank.sprites["fibre"],
+        fy,
+        fx,
+        rng.choice(3, fy.size, p=[0.5, 0.3, 0.2]),
+        rng.integers(0, len(bank.sprites["fibre"][0]), fy.size),
+        rng.uniform(0.6, 1.4, fy.size),
+    )
 
     od *= 1 - 0.45 * halo
     od[lumen | ~tissue] = 0
@@ -237,8 +244,15 @@ def _points_in(density: np.ndarray, allowed: np.ndarray, rng: np.random.Generato
     return ys[ok], xs[ok]
 
 
-def _draw_cells(od: np.ndarray, bank: SpriteBank, name: str, density: np.ndarray, free: np.ndarray,
-                distance: float, rng: np.random.Generator) -> None:
+def _draw_cells(
+    od: np.ndarray,
+    bank: SpriteBank,
+    name: str,
+    density: np.ndarray,
+    free: np.ndarray,
+    distance: float,
+    rng: np.random.Generator,
+) -> None:
     """Place cells of class `name` in 3-D, thin them to a minimum distance, and stamp them into `od`."""
     h, w = od.shape
     ys, xs = _points_in(density, free, rng)
@@ -254,8 +268,15 @@ def _draw_cells(od: np.ndarray, bank: SpriteBank, name: str, density: np.ndarray
     _stamp_cells(od, bank, name, ys, xs, zs, rng)
 
 
-def _stamp_cells(od: np.ndarray, bank: SpriteBank, name: str, ys: np.ndarray, xs: np.ndarray, zs: np.ndarray,
-                 rng: np.random.Generator) -> None:
+def _stamp_cells(
+    od: np.ndarray,
+    bank: SpriteBank,
+    name: str,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    zs: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
     levels = np.searchsorted(DEFOCUS_STEPS, np.abs(zs - THICKNESS / 2))
     variants = rng.integers(0, len(bank.sprites[name][0]), ys.size)
     stamp(od, bank.sprites[name], ys, xs, levels, variants, rng.uniform(0.8, 1.2, ys.size))

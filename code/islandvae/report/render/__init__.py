@@ -74,8 +74,10 @@ def _header_includes(meta: dict, build: Path) -> list[Path]:
         else:
             path = PROJECT_ROOT / str(entry["file"] if isinstance(entry, dict) else entry)
             if not path.is_file():
-                raise UserError(f"_quarto.yml or the document's front matter: include-in-header file {show(path)} "
-                                "not found; fix the path (from the project root)")
+                raise UserError(
+                    f"_quarto.yml or the document's front matter: include-in-header file {show(path)} "
+                    "not found; fix the path (from the project root)"
+                )
         paths.append(path)
     return paths
 
@@ -83,16 +85,31 @@ def _header_includes(meta: dict, build: Path) -> list[Path]:
 def _html(source: Path, build: Path, meta: dict, path: Path) -> None:
     """pandoc: the markdown `source` to a self-contained build/out.html."""
     toc = ["--toc"] if _metadata(meta, "html").get("toc") else []
-    pypandoc.convert_file(str(source), "html", outputfile=str(build / "out.html"),
-                          extra_args=["-s", "--embed-resources", "--mathml", f"--css={CSS}", *toc,
-                                      f"--lua-filter={FILTER}", f"--resource-path={build}"])
+    pypandoc.convert_file(
+        str(source),
+        "html",
+        outputfile=str(build / "out.html"),
+        extra_args=[
+            "-s",
+            "--embed-resources",
+            "--mathml",
+            f"--css={CSS}",
+            *toc,
+            f"--lua-filter={FILTER}",
+            f"--resource-path={build}",
+        ],
+    )
 
 
 def _pdf(source: Path, build: Path, meta: dict, path: Path) -> None:
     """pandoc, then Typst: the markdown `source` to build/out.pdf, with the typst include-in-header entries."""
     headers = [f"--include-in-header={h}" for h in _header_includes(meta, build)]
-    pypandoc.convert_file(str(source), "typst", outputfile=str(build / "out.typ"),
-                          extra_args=["-s", f"--template={TEMPLATE}", f"--lua-filter={FILTER}", *headers])
+    pypandoc.convert_file(
+        str(source),
+        "typst",
+        outputfile=str(build / "out.typ"),
+        extra_args=["-s", f"--template={TEMPLATE}", f"--lua-filter={FILTER}", *headers],
+    )
     try:
         typst.compile(str(build / "out.typ"), output=str(build / "out.pdf"), root=str(build))
     except Exception as err:  # typst raises its own error types
@@ -125,16 +142,31 @@ def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print)
     html, pdf = target / f"{relative.stem}.html", target / f"{relative.stem}.pdf"
     # What the two files are made from: if it is what made the files there, they are left as they are.
     made_from = cache_dir / "outputs" / relative.with_suffix(".key")
-    key = cache_key("outputs-2", render_key(), str(output_dir.resolve()), quarto_project(), FILTER.read_text(),
-                    CSS.read_text(), TEMPLATE.read_text(), document.meta, document.parts, outputs)  # and the page look
+    key = cache_key(
+        "outputs-2",
+        render_key(),
+        str(output_dir.resolve()),
+        quarto_project(),
+        FILTER.read_text(),
+        CSS.read_text(),
+        TEMPLATE.read_text(),
+        document.meta,
+        document.parts,
+        outputs,
+    )  # and the page look
     if html.is_file() and pdf.is_file() and made_from.is_file() and made_from.read_text() == key:
         log(f"  {show(html)} and {show(pdf)} are up to date")
         return html, pdf
     with tempfile.TemporaryDirectory(dir=target, prefix=f".{relative.stem}-") as build:
         build = Path(build)
-        body = document_markdown(document, outputs, build / "figures", "figures",
-                                 echo=execute_options.get("echo", False) is True,
-                                 warning=execute_options.get("warning", True) is not False)
+        body = document_markdown(
+            document,
+            outputs,
+            build / "figures",
+            "figures",
+            echo=execute_options.get("echo", False) is True,
+            warning=execute_options.get("warning", True) is not False,
+        )
         for fmt, make in (("html", _html), ("typst", _pdf)):
             source = build / f"{relative.stem}.{fmt}.md"
             source.write_text("---\n" + yaml.safe_dump(_metadata(document.meta, fmt)) + "---\n\n" + body)
@@ -149,16 +181,18 @@ def render_document(path: Path, output_dir: Path, cache_dir: Path, *, log=print)
     return html, pdf
 
 
-def render(paths: list[Path] | None = None, output_dir: Path | None = None, *, cache_dir: Path | None = None,
-           log=print) -> list[Path]:
+def render(
+    paths: list[Path] | None = None, output_dir: Path | None = None, *, cache_dir: Path | None = None, log=print
+) -> list[Path]:
     """Render the given documents (default: the whole project) to HTML and PDF; chunk results cached."""
     output_dir = output_dir or output_root()
     cache_dir = cache_dir or PROJECT_ROOT / ".jupyter_cache"
     documents = [Path(p).resolve() for p in paths] if paths else project_documents()
     for path in documents:
         if not path.is_file():
-            raise UserError(f"document {show(path)} not found; name a .qmd file of the project (report.qmd, "
-                            "chapters/...)")
+            raise UserError(
+                f"document {show(path)} not found; name a .qmd file of the project (report.qmd, chapters/...)"
+            )
     written = []
     for path in documents:
         log(f"rendering {show(path)}")

@@ -130,9 +130,14 @@ def execute(document: Document, cache_dir: Path, *, log=print) -> list[nbformat.
 
 def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path, *, log=print) -> list:
     """Execute one notebook in a fresh kernel and cache it; the outputs of its chunk cells."""
-    client = NotebookClient(nb, timeout=None, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(PROJECT_ROOT)}},
-                            **({"kernel_manager_class": LocalKernelManager} if os.name == "posix" else {}))
+    client = NotebookClient(
+        nb,
+        timeout=None,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(PROJECT_ROOT)}},
+        **({"kernel_manager_class": LocalKernelManager} if os.name == "posix" else {}),
+    )
     started = {}
     client.on_cell_start = lambda cell, cell_index: started.__setitem__(cell_index, time.perf_counter())
 
@@ -140,6 +145,7 @@ def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path, *, 
         seconds = time.perf_counter() - started.pop(cell_index, time.perf_counter())
         if seconds >= SLOW_CHUNK:
             log(f"    chunk '{cell.metadata.get('islandvae', {}).get('label') or cell_index}': {seconds:.0f} s")
+
     client.on_cell_executed = finished
     env = os.environ.copy()
     pressed = []
@@ -147,18 +153,28 @@ def _run(document: Document, nb: nbformat.NotebookNode, cache, origin: Path, *, 
 
     def asked() -> bool:  # Ctrl-C: seen by our handler, or by nbclient's own (it shuts the kernel down and says so)
         return bool(pressed) or getattr(client, "_async_cleanup_kernel_future", None) is not None
+
     kernel_log = tempfile.TemporaryFile()  # the kernel's own stderr: after Ctrl-C it reports its broken sockets there
     try:
         client.execute(env=env, stderr=kernel_log)
     except CellExecutionError as err:
         if asked():
             raise _interrupted(document) from None
-        failed = next((c for c in nb.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))
-                       and "raises-exception" not in c.metadata.get("tags", [])), None)
+        failed = next(
+            (
+                c
+                for c in nb.cells
+                if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+                and "raises-exception" not in c.metadata.get("tags", [])
+            ),
+            None,
+        )
         label = failed.metadata.get("islandvae", {}).get("label") if failed is not None else None
-        raise UserError(f"{document.path}: chunk '{label or '(unlabelled)'}' raised "
-                        f"{err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}; fix the chunk "
-                        "(or mark it `#| error: true`)") from None
+        raise UserError(
+            f"{document.path}: chunk '{label or '(unlabelled)'}' raised "
+            f"{err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}; fix the chunk "
+            "(or mark it `#| error: true`)"
+        ) from None
     except (Exception, KeyboardInterrupt):  # Ctrl-C also reaches the kernel, and nbclient fails in its own ways
         if asked():
             raise _interrupted(document) from None
@@ -188,6 +204,7 @@ def _on_sigint(pressed: list):
     def handler(signum, frame):
         pressed.append(signum)
         raise KeyboardInterrupt
+
     return signal.signal(signal.SIGINT, handler)
 
 
@@ -199,5 +216,7 @@ def _restore_sigint(previous) -> None:
 
 
 def _interrupted(document: Document) -> Interrupted:
-    return Interrupted(f"rendering {document.path.name} stopped; the previous outputs in _output/ are kept (a later "
-                       "render makes them anew)")
+    return Interrupted(
+        f"rendering {document.path.name} stopped; the previous outputs in _output/ are kept (a later "
+        "render makes them anew)"
+    )

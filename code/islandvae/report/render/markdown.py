@@ -67,8 +67,9 @@ def _figure(chunk: Chunk, path: str, *, first: bool) -> str:
     return f'![{caption}]({path}){{{ident}fig-alt="{_attr(alt)}" alt="{_attr(alt)}"{width}}}'
 
 
-def document_markdown(document: Document, outputs: list[list], figures: Path, link: str, *, echo: bool,
-                      warning: bool) -> str:
+def document_markdown(
+    document: Document, outputs: list[list], figures: Path, link: str, *, echo: bool, warning: bool
+) -> str:
     """The whole document as pandoc markdown (without front matter)."""
     blocks, results = [], iter(outputs)
     for part in document.parts:

@@ -15,8 +15,19 @@ import yaml
 
 from islandvae.errors import UserError
 
-KNOWN_OPTIONS = {"label", "fig-cap", "fig-alt", "tbl-cap", "echo", "output", "include", "eval", "warning", "error",
-                 "out-width"}
+KNOWN_OPTIONS = {
+    "label",
+    "fig-cap",
+    "fig-alt",
+    "tbl-cap",
+    "echo",
+    "output",
+    "include",
+    "eval",
+    "warning",
+    "error",
+    "out-width",
+}
 INCLUDE = re.compile(r"^\{\{<\s*include\s+(\S+)\s*>\}\}\s*$")
 CHUNK_START = re.compile(r"^```\{python\}\s*$")
 OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*)$")
@@ -134,6 +145,9 @@ def _chunk(lines: list[str], path: Path) -> Chunk:
     chunk = Chunk(source="\n".join(code).strip("\n"), options=options)
     unknown = sorted(set(options) - KNOWN_OPTIONS)
     if unknown:
-        warnings.warn(f"{path}: chunk '{chunk.label or '(unlabelled)'}' has option(s) {', '.join(unknown)} that "
-                      f"the pip-only renderer ignores (Quarto would use them)", stacklevel=2)
+        warnings.warn(
+            f"{path}: chunk '{chunk.label or '(unlabelled)'}' has option(s) {', '.join(unknown)} that "
+            f"the pip-only renderer ignores (Quarto would use them)",
+            stacklevel=2,
+        )
     return chunk
