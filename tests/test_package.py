@@ -125,15 +125,16 @@ def test_every_module_reads_in_a_sitting():
 
 def test_the_code_passes_ruff():
     """The lint rules of pyproject.toml's [tool.ruff] (pyflakes, pycodestyle at 120 characters, import order,
-    bugbear, pyupgrade) hold for the package, the tests and the benchmarks."""
+    bugbear, pyupgrade) and its formatter hold for the package, the tests and the benchmarks."""
     import subprocess
     import sys
 
-    done = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "code", "tests", "bench"],
-        cwd=PACKAGE.parents[1],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
+    for command in (["check"], ["format", "--check"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--no-cache", "code", "tests", "bench"],
+            cwd=PACKAGE.parents[1],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, f"ruff {' '.join(command)}: " + done.stdout[-3000:] + done.stderr[-1000:]
