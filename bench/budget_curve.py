@@ -69,15 +69,15 @@ def point(config) -> dict:
     run = Run.of(config)
     last, best = checkpoint.load(run.last, config), checkpoint.load(run.best, config)
     result = Discovery(Analysis(config), baselines=False).result()
-    scores = result["island scores"]
-    found = result.get("found agreement")
+    scores = result.truth.island_scores
+    found = result.truth.found_agreement
     return {
         "steps": int(last["step"]),
         "seconds": round(float(last["seconds"]), 1),
         "best step": int(best["step"]),
         "test loss": float(best["test_loss"]),
-        "recall": result["match"]["recall"],
-        "types": result["types"]["k"],
+        "recall": result.truth.match["recall"],
+        "types": result.types.k,
         "pipeline ARI": list(found["ari"]) if found else None,
         "VAE ARI": list(scores[vae_name(scores)]["ari"]),
         "pooled VAE ARI": list(scores["orientation-pooled VAE"]["ari"]),

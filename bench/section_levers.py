@@ -45,7 +45,7 @@ def set_variants(config, controls: int) -> dict | None:
         return None
     a = Analysis(config)
     result = Discovery(a).result()  # the pipeline's cached result, computed where missing or stale
-    if "match" not in result:
+    if result.truth is None:
         return None
     with np.load(Run.of(config).folder / "discovery.npz") as saved:
         arrays = {k: saved[k] for k in ("island", "core", "label", "measures", "features")}
@@ -71,7 +71,7 @@ def set_variants(config, controls: int) -> dict | None:
     typed = ~edge_islands(grid, island)
     truth = majority_types(island, arrays["label"])
     section = island_sections(grid, island)
-    statistics = np.array(result["sections"]["statistics"])
+    statistics = np.array(result.sections.statistics)
     members = np.where(core, island, -1)
     out = {}
     for space, features in (("pooled VAE", pooled), ("measured cells", measured)):

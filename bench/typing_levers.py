@@ -33,6 +33,7 @@ import numpy as np
 
 from islandvae.config import load_config
 from islandvae.islands.finder import majority_types
+from islandvae.islands.records import IslandResult
 from islandvae.islands.robustness import each_set
 from islandvae.islands.types import agreement, types_on_axis
 from islandvae.latent.measures import adjusted_rand
@@ -66,21 +67,23 @@ def set_levers(config, phenotypes: int) -> dict | None:
     """Every lever's typing of one data set's found islands, or None where its cached pipeline is missing."""
     path = Run.of(config).folder / "discovery.json"
     # the cache as it is: the typing step is replayed on it, so a cache written before the typing changed serves
-    result = json.loads(path.read_text())["value"] if path.is_file() else None
-    if result is None or "match" not in result or result["found"]["islands"] < 2:
+    result = IslandResult.from_json(json.loads(path.read_text())["value"]) if path.is_file() else None
+    if result is None or result.found.islands < 2:
         return None
     with np.load(Run.of(config).folder / "discovery.npz") as saved:
         arrays = {k: saved[k] for k in ("island", "core", "label", "features")}
+    if not (arrays["label"] != "").any():  # no truth to score against
+        return None
     island, core = arrays["island"], arrays["core"]
     n = int(island.max()) + 1
     sizes = np.bincount(island[core & (island >= 0)], minlength=n)
-    typed = np.array(result["types"]["type"]) >= 0
-    section = np.array(result["sections"]["section"])
+    typed = np.array(result.types.type) >= 0
+    section = np.array(result.sections.section)
     majority = majority_types(island, arrays["label"])
     known = (majority != "") & typed
     seed = config.train.seed
     axes = {
-        "pipeline axis": np.array(result["types"]["axis"]),
+        "pipeline axis": np.array(result.types.axis),
         "phenotype histogram": phenotype_axis(arrays["features"], island, core, n, phenotypes, seed),
     }
     out = {}

@@ -214,15 +214,15 @@ def test_the_analysis_scores_every_feature_space_on_islands_and_caches_it(traine
     a = Analysis(trained, train_missing=True)
     assert set(a.comparisons) == {"latent 128", *comparison_configs(trained)}
     result = Discovery(a).result()
-    names = [r["features"] for r in result["measures"]]
+    names = [r["features"] for r in result.truth.measures]
     assert names[0].startswith("VAE") and names[1] == "orientation-pooled VAE" and names[2].startswith("autoencoder")
     baselines = {"untrained encoder", "pixel PCA-128", "tile mean + std", "texture statistics", "measured cells"}
     assert baselines <= set(names)
-    assert list(result["island scores"]) == names  # one design: every space on the same islands
-    for row in result["measures"]:
+    assert list(result.truth.island_scores) == names  # one design: every space on the same islands
+    for row in result.truth.measures:
         value, lo, hi = row["brain probe"]
         assert lo <= value <= hi
-    assert read_discovery(trained) == json.loads(json.dumps(result))  # from the cache: the same numbers
+    assert read_discovery(trained).to_json() == json.loads(json.dumps(result.to_json()))  # the cache: the same numbers
     table = json.loads(scores_path(trained).read_text())
     assert set(names) < set(table) and all(set(v) == {"ari", "balanced accuracy"} for v in table.values())
     assert all(len(v["ari"]) == 3 for v in table.values())
@@ -271,8 +271,8 @@ def test_without_truth_the_islands_are_found_and_described_but_not_scored(plain_
     config = load_config(write_config(tmp_path, plain_file, extra=extra))
     train(config, progress=False)
     result = discovery.Discovery(Analysis(config)).result()
-    assert "island scores" not in result and "measures" not in result and "match" not in result
-    assert result["found"]["islands"] == 0  # noise images: no cluster is clearly denser than the rest
+    assert result.truth is None  # no truth file: nothing is scored
+    assert result.found.islands == 0  # noise images: no cluster is clearly denser than the rest
     texts = (island_text.finding_text(result), island_text.types_text(result), island_text.differences_text(result))
     for text in texts:
         assert text.endswith(".")
@@ -401,46 +401,39 @@ def test_lever_findings_name_what_moved_outside_the_intervals():
 
 
 def test_the_chapter_has_a_sentence_for_no_island_one_type_and_too_few_islands():
+    import dataclasses
+
     from islandvae.islands import features as island_features
     from islandvae.islands import text as island_text
+    from islandvae.islands.records import Clusters, Found, GridSize, IslandResult, TruthScores, Typing
 
     base = {
-        "grid": {"tiles": 40, "images": 1, "tile": 64, "stride": 32},
-        "clusters": {
-            "k": 2,
-            "density": [10.0, 12.0],
-            "rank": [float("nan"), 0.6],
-            "tiles": [20, 20],
-            "island clusters": [],
-            "tissue density": 11.0,
-            "threshold": 14.0,
-        },
+        "grid": GridSize(tiles=40, images=1, tile=64, stride=32),
+        "clusters": Clusters(
+            k=2, density=[10.0, 12.0], rank=[float("nan"), 0.6], tiles=[20, 20], tissue_density=11.0, threshold=14.0
+        ),
     }
-    none = base | {
-        "found": {"islands": 0, "tiles": 0, "candidates": 0},
-        "types": {"k": 0, "bic": {}, "type": [], "axis": []},
-        "morphology": [],
-        "described": [],
-    }
+    none = IslandResult(**base, found=Found(islands=0, tiles=0, candidates=0), types=Typing(k=0))
     assert "No island was found" in island_text.finding_text(none)
     assert "too few" in island_text.types_text(none)
     measures = {m: (50.0, 45.0, 55.0) for m in island_features.MEASURES}
-    one = base | {
-        "found": {"islands": 9, "tiles": 40, "candidates": 10},
-        "types": {"k": 1, "bic": {"1": 10.0, "2": 12.0}, "type": [0] * 9, "axis": [0.0] * 9},
-        "morphology": [],
-        "described": [{"type": 1, "islands": 9, **measures}],
-    }
+    one = IslandResult(
+        **base,
+        found=Found(islands=9, tiles=40, candidates=10),
+        types=Typing(k=1, bic={1: 10.0, 2: 12.0}, type=[0] * 9, axis=[0.0] * 9),
+        described=[{"type": 1, "islands": 9, **measures}],
+    )
     assert "do not split into types" in island_text.types_text(one)
     assert "With one type" in island_text.differences_text(one)
-    two = one | {
-        "described": [
+    two = dataclasses.replace(
+        one,
+        described=[
             {"type": 1, "islands": 5, **measures, "cell diameter (px)": (7.5, 7.3, 7.7)},
             {"type": 2, "islands": 4, **measures, "cell diameter (px)": (9.0, 8.5, 9.5)},
-        ]
-    }
+        ],
+    )
     assert "type 1 against type 2: smaller (cell diameter" in island_text.differences_text(two)
-    single = {"true islands": {"granular": 4, "parvicellular": 0}, "island scores": {}}
+    single = IslandResult(truth=TruthScores(true_islands={"granular": 4, "parvicellular": 0}))
     assert not island_text.measurable(single)
     assert "4 granular, 0 parvicellular" in island_text.not_measurable_text(single)
 

@@ -17,6 +17,7 @@ from islandvae.islands.grid import (
     true_islands,
 )
 from islandvae.islands.morphology import cells, region_measures
+from islandvae.islands.records import IslandResult, Typing
 from islandvae.islands.types import agreement, chosen_types, island_types
 
 
@@ -322,18 +323,17 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
         "island": found["island"],
         "true": np.full(len(grid), -1),
     }
-    result = {
-        "types": {
-            "k": 2,
-            "type": types,
-            "axis": list(np.linspace(-1, 1, k)),
-            "margin": 6.0,
-            "bic": {"1": 10.0, "2": 2.0, "3": 5.0},
-            "bic spread": {"1": [8, 12], "2": [0, 4], "3": [3, 7]},
-        },
-        "morphology": found["morphology"],
-    }
-    result["described"] = describe_types(found["morphology"], np.array(types), 2)
+    result = IslandResult(
+        types=Typing(
+            k=2,
+            type=types,
+            axis=list(np.linspace(-1, 1, k)),
+            bic={1: 10.0, 2: 2.0, 3: 5.0},
+            bic_spread={1: [8, 12], 2: [0, 4], 3: [3, 7]},
+        ),
+        morphology=found["morphology"],
+        described=describe_types(found["morphology"], np.array(types), 2),
+    )
     figures = {
         "found": found_islands_figure(source, arrays, types, image=0, tile=tile),
         "axis": axis_figure(result, ["granular"] * k),
@@ -356,7 +356,7 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
 
     config = load_config(None)
     config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, figures=tmp_path))
-    result["found"] = {"islands": k}
+    result.found.islands = k
     assert summary.composed_figure(config, result) is None  # no crops saved yet
     examples_figure(source, arrays, result, tile=tile, titles=False).savefig(tmp_path / f"{summary.EXAMPLES_PLAIN}.png")
     fig = summary.composed_figure(config, result)

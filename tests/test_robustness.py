@@ -12,6 +12,7 @@ from islandvae.data.synth import Options, generate
 from islandvae.data.synth.generate import PRESETS, Preset, parameters
 from islandvae.errors import UserError
 from islandvae.islands import robustness, robustness_text
+from islandvae.islands.records import GridSize, IslandResult, Typing
 
 
 def test_every_robustness_set_differs_from_the_config_only_in_its_data(tmp_path):
@@ -154,7 +155,7 @@ def test_the_catalogue_lists_every_found_island_with_its_extent_and_type():
         "col": np.array([0, 0, 100, 64, 60]),
     }
     cells = {m: 1.0 for m in MEASURES}
-    result = {"grid": {"tile": 64}, "types": {"type": [0, 1, -1]}, "morphology": [cells, cells, cells]}
+    result = IslandResult(grid=GridSize(tile=64), types=Typing(type=[0, 1, -1]), morphology=[cells, cells, cells])
     import csv
 
     lines = list(csv.reader(catalogue_csv(infos, arrays, result).decode().splitlines()))

@@ -12,6 +12,7 @@ from islandvae.data.synth.generate import Preset
 from islandvae.data.synth.optics import GAMMA_RANGE
 from islandvae.data.truth import TruthFile, truth_path
 from islandvae.errors import UserError
+from islandvae.islands.records import Clusters, IslandResult, Sections, TruthScores, Typing
 from islandvae.islands.sections import (
     follows_sections,
     section_confound,
@@ -134,10 +135,10 @@ def test_a_typing_that_follows_the_sections_is_flagged():
 
 def _result(axis, types, section, statistics):
     confound = section_confound(np.column_stack([axis, statistics[section]]), axis, types, section, statistics)
-    return {
-        "types": {"axis": axis.tolist(), "type": types.tolist()},
-        "sections": {"section": section.tolist(), "statistics": statistics.tolist(), "found": confound},
-    }
+    return IslandResult(
+        types=Typing(axis=axis.tolist(), type=types.tolist()),
+        sections=Sections(section=section.tolist(), statistics=statistics.tolist(), found=confound),
+    )
 
 
 def test_chapter_5_says_and_shows_whether_the_types_follow_the_sections(tmp_path):
@@ -163,17 +164,18 @@ def test_the_robustness_table_has_the_section_columns():
     rng, section, kind, statistics = _islands(seed=3)
     confound = section_confound(np.column_stack([kind, statistics[section]]), kind * 1.0, kind, section, statistics)
     score = {"ari": [0.9, 0.8, 1.0], "balanced accuracy": [0.9, 0.8, 1.0], "types": 2}
-    result = {
-        "island scores": {"VAE (latent 128)": score, robustness.POOLED: score},
-        "island ceilings": {"VAE (latent 128)": score, robustness.POOLED: score},
-        "match": {"true islands": 24, "found islands": 24, "recall": 1.0, "precision": 1.0},
-        "types": {"k": 2},
-        "found agreement": None,
-        "true islands": {"granular": 12, "parvicellular": 12},
-        "clusters": {"tissue density": 10.0, "density": [10.0, 40.0], "island clusters": [1]},
-        "sections": {"found": confound},
-        "island sections": {robustness.POOLED: confound},
-    }
+    result = IslandResult(
+        types=Typing(k=2),
+        clusters=Clusters(tissue_density=10.0, density=[10.0, 40.0], island_clusters=[1]),
+        sections=Sections(found=confound),
+        truth=TruthScores(
+            island_scores={"VAE (latent 128)": score, robustness.POOLED: score},
+            island_ceilings={"VAE (latent 128)": score, robustness.POOLED: score},
+            match={"true islands": 24, "found islands": 24, "recall": 1.0, "precision": 1.0},
+            true_islands={"granular": 12, "parvicellular": 12},
+            island_sections={robustness.POOLED: confound},
+        ),
+    )
     row = robustness.entry(result)
     rows = section_rows({"seed 1": row})
     assert rows[0]["ARI"] == confound["types ~ sections ARI"] < 0.1

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from islandvae.islands.features import MEASURES
+from islandvae.islands.records import IslandResult
 
 CATALOGUE = (
     "brain",
@@ -30,13 +31,13 @@ def catalogue_path(config) -> Path:
     return config.paths.results / f"islands-{config.name}.csv"
 
 
-def catalogue_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
+def catalogue_rows(infos: list, arrays: dict, result: IslandResult) -> list[dict]:
     """Per found island its image, bounding box (px, bottom and right exclusive), tiles, footprint area (px; in
     um2 only where the file gives a pixel size, which the course file does not), type (1 .. k, or 'set apart'
     for islands at the section's edge) and its core's measured cells."""
-    tile = result["grid"]["tile"]
+    tile = result.grid.tile
     rows = []
-    for k, (kind, cells) in enumerate(zip(result["types"]["type"], result["morphology"])):
+    for k, (kind, cells) in enumerate(zip(result.types.type, result.morphology)):
         tiles = np.flatnonzero(arrays["island"] == k)
         info = infos[int(arrays["image"][tiles[0]])]
         top, left = arrays["row"][tiles], arrays["col"][tiles]
@@ -68,7 +69,7 @@ def catalogue_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
     return rows
 
 
-def catalogue_csv(infos: list, arrays: dict, result: dict) -> bytes:
+def catalogue_csv(infos: list, arrays: dict, result: IslandResult) -> bytes:
     """The island catalogue (catalogue_rows) as CSV, measures to three decimals."""
     import csv
     import io

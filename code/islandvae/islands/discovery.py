@@ -45,6 +45,7 @@ from islandvae.islands.features import (
 from islandvae.islands.finder import edge_islands, empty_images, find_islands, majority_types, match_found
 from islandvae.islands.grid import TYPES, Grid, grid_measures, tissue_grid, true_islands
 from islandvae.islands.morphology import blob_sigma, detector_scale
+from islandvae.islands.records import Clusters, Found, GridSize, IslandResult, Sections, TruthScores, Typing
 from islandvae.islands.sections import (
     island_sections,
     ordinary_tiles,
@@ -57,7 +58,7 @@ from islandvae.latent.measures import score_features
 from islandvae.model.runs import Run
 from islandvae.tiles.tissue import tissue_map
 
-VERSION = "discovery-6"
+VERSION = "discovery-7"
 
 
 def scores_path(config) -> Path:
@@ -87,7 +88,7 @@ def source_digest() -> str:
     import hashlib
 
     from islandvae import bootstrap
-    from islandvae.islands import catalogue, finder, grid, morphology, sections, types
+    from islandvae.islands import catalogue, finder, grid, morphology, records, sections, types
     from islandvae.islands import features as island_features
     from islandvae.latent import baselines, measures
     from islandvae.latent import codes as latent
@@ -105,15 +106,17 @@ def source_digest() -> str:
         latent,
         baselines,
         bootstrap,
+        records,
     )
     for path in [Path(m.__file__) for m in modules] + [Path(__file__)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
-def read_discovery(config, *, baselines: bool = True) -> dict | None:
+def read_discovery(config, *, baselines: bool = True) -> IslandResult | None:
     """The cached result when it belongs to the config's present checkpoints, else None (loads nothing else)."""
-    return cached_json(Run.of(config).folder / "discovery.json", discovery_key(config, baselines=baselines))
+    saved = cached_json(Run.of(config).folder / "discovery.json", discovery_key(config, baselines=baselines))
+    return None if saved is None else IslandResult.from_json(saved)
 
 
 class Discovery:
@@ -127,10 +130,11 @@ class Discovery:
         self.baselines = baselines
         self.key = discovery_key(self.config, baselines=baselines)
 
-    def result(self) -> dict:
+    def result(self) -> IslandResult:
         """Everything the chapter reports (computed once, then read from discovery.json); the island catalogue
         is written beside the other results whenever it is missing or belongs to other results."""
-        result = cached_json(self.folder / "discovery.json", self.key, self._compute)
+        saved = cached_json(self.folder / "discovery.json", self.key, lambda: self._compute().to_json())
+        result = IslandResult.from_json(saved)
         path = catalogue_path(self.config)
         table = catalogue_csv(self.a.test_images.infos(), self.arrays(), result)
         if not path.is_file() or path.read_bytes() != table:  # missing, or from earlier results
@@ -177,7 +181,7 @@ class Discovery:
         }
         return arrays, grid, found
 
-    def _compute(self) -> dict:
+    def _compute(self) -> IslandResult:
         arrays, grid, found = self._grid_arrays()
         cached(self.folder / "discovery.npz", self.key, lambda: arrays)
         island, core = arrays["island"], arrays["core"]
@@ -201,56 +205,55 @@ class Discovery:
         typing = island_types(
             pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True, typed=~edge, sections=section
         )
-        out = {
-            "grid": {"tiles": len(grid), "images": len(grid.infos), "tile": grid.tile, "stride": grid.stride},
-            "clusters": {
-                "k": len(found["density"]),
-                "density": found["density"],
-                "rank": found["rank"],
-                "tiles": np.bincount(found["cluster"], minlength=len(found["density"])).tolist(),
-                "island clusters": [int(c) for c in found["island clusters"]],
-                "tissue density": found["tissue density"],
-                "threshold": found["threshold"],
-            },
-            "found": {
-                "islands": int(island.max() + 1),
-                "tiles": int((island >= 0).sum()),
-                "candidates": found["candidates"],
-                "set apart": int(edge.sum()),
-            },
-            "types": {
-                "k": typing["k"],
-                "bic": {str(k): v for k, v in typing["bic"].items()},
-                "type": typing["type"].tolist(),
-                "axis": typing["axis"].tolist(),
-                "margin": BIC_MARGIN,
-                "bic spread": {str(k): v for k, v in typing.get("bic spread", {}).items()},
-                "k chosen": {str(k): v for k, v in typing.get("k chosen", {}).items()},
-                "k rule": typing["k rule"],
-                "k over sections": {str(k): v for k, v in typing["k over sections"].items()},
-            },
-        }
-        out["morphology"] = found["morphology"]
-        out["blob scale"] = {"sigma": float(arrays["blob"][0]), "scale": float(arrays["blob"][1])}
-        out["described"] = describe_types(out["morphology"], typing["type"], typing["k"])
-        # Whether the types follow the sections: each section's ordinary tissue measured away from the islands
-        statistics = tissue_statistics(
+        statistics = tissue_statistics(  # each section's ordinary tissue, measured away from the islands
             grid, self.a.test_images, ordinary_tiles(grid, island), seed=self.config.sampling.seed
         )
-        out["sections"] = {
-            "statistics": statistics.tolist(),
-            "section": section.tolist(),
-            "found": section_confound(
-                describe(pooled, np.where(core, island, -1)),
-                typing["axis"],
-                typing["type"],
-                section,
-                statistics,
-                seed=self.config.train.seed,
+        out = IslandResult(
+            grid=GridSize(tiles=len(grid), images=len(grid.infos), tile=grid.tile, stride=grid.stride),
+            clusters=Clusters(
+                k=len(found["density"]),
+                density=found["density"],
+                rank=found["rank"],
+                tiles=np.bincount(found["cluster"], minlength=len(found["density"])).tolist(),
+                island_clusters=[int(c) for c in found["island clusters"]],
+                tissue_density=found["tissue density"],
+                threshold=found["threshold"],
             ),
-        }
+            found=Found(
+                islands=int(island.max() + 1),
+                tiles=int((island >= 0).sum()),
+                candidates=found["candidates"],
+                set_apart=int(edge.sum()),
+            ),
+            types=Typing(
+                k=typing["k"],
+                bic=typing["bic"],
+                type=typing["type"].tolist(),
+                axis=typing["axis"].tolist(),
+                margin=BIC_MARGIN,
+                bic_spread=typing.get("bic spread", {}),
+                k_chosen=typing.get("k chosen", {}),
+                k_rule=typing["k rule"],
+                k_over_sections=typing["k over sections"],
+            ),
+            morphology=found["morphology"],
+            blob_scale={"sigma": float(arrays["blob"][0]), "scale": float(arrays["blob"][1])},
+            described=describe_types(found["morphology"], typing["type"], typing["k"]),
+            sections=Sections(
+                statistics=statistics.tolist(),
+                section=section.tolist(),
+                found=section_confound(  # whether the types follow the sections
+                    describe(pooled, np.where(core, island, -1)),
+                    typing["axis"],
+                    typing["type"],
+                    section,
+                    statistics,
+                    seed=self.config.train.seed,
+                ),
+            ),
+        )
         if grid.label is not None:
-            out |= self._truth_scores(grid, arrays, typing, pooled, picks, rng, statistics)
+            out.truth = self._truth_scores(grid, arrays, typing, pooled, picks, rng, statistics)
         return out
 
     def _truth_scores(
@@ -262,20 +265,20 @@ class Discovery:
         picks: tuple,
         rng: np.random.Generator,
         statistics: np.ndarray,
-    ) -> dict:
+    ) -> TruthScores:
         a, config = self.a, self.config
         true, kinds = true_islands(grid)
         found = arrays["island"]
-        out = {
-            "match": match_found(found, true) | empty_images(grid, found),
-            "true islands": {t: int((kinds == t).sum()) for t in TYPES},
-        }
         majority = majority_types(found, grid.label)
         known = (majority != "") & (np.array(typing["type"]) >= 0)  # islands set apart have no type to score
-        out["found agreement"] = (
-            agreement(np.array(typing["type"])[known], majority[known]) if len(set(majority[known])) > 1 else None
+        out = TruthScores(
+            match=match_found(found, true) | empty_images(grid, found),
+            true_islands={t: int((kinds == t).sum()) for t in TYPES},
+            found_agreement=(
+                agreement(np.array(typing["type"])[known], majority[known]) if len(set(majority[known])) > 1 else None
+            ),
+            without_true_island=int((majority == "").sum()),
         )
-        out["found islands without a true island"] = int((majority == "").sum())
         test, train, train_island, train_kinds, picked = enriched_sets(config, a, grid, picks, rng)
         spaces = feature_spaces(
             a,
@@ -286,7 +289,7 @@ class Discovery:
             baselines=self.baselines,
             scale=float(arrays["blob"][1]),
         )
-        out["measures"] = [
+        out.measures = [
             score_features(name, f["train"], f["test"], train, test, f.get("mse")) for name, f in spaces.items()
         ]
         island_of_test = np.where(test.group < len(kinds), test.group, -1)  # plain tiles carry group ids >= islands
@@ -304,7 +307,7 @@ class Discovery:
                 statistics,
                 seed=config.train.seed,
             )
-        out["island scores"], out["island ceilings"], out["island sections"] = scores, ceilings, confounds
+        out.island_scores, out.island_ceilings, out.island_sections = scores, ceilings, confounds
         vae = next(iter(spaces))
         table = {
             name: {"ari": list(v["ari"]), "balanced accuracy": list(v["balanced accuracy"])}

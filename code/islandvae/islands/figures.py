@@ -7,6 +7,7 @@ import numpy as np
 
 from islandvae.data.hdf5 import ImageSource
 from islandvae.islands.features import MEASURES
+from islandvae.islands.records import IslandResult
 
 TYPE_COLOURS = ("tab:orange", "tab:purple", "tab:green", "tab:brown")
 APART = "0.55"  # islands set apart (at the section's edge): grey
@@ -67,11 +68,11 @@ def found_islands_figure(images: ImageSource, arrays: dict, types: list[int], *,
     return fig
 
 
-def axis_figure(result: dict, majority: list[str] | None):
+def axis_figure(result: IslandResult, majority: list[str] | None):
     """Each found island's place on the typing axis, coloured by its type; with truth, marked by its true type."""
     import matplotlib.pyplot as plt
 
-    place, types = np.array(result["types"]["axis"]), np.array(result["types"]["type"])
+    place, types = np.array(result.types.axis), np.array(result.types.type)
     rng = np.random.default_rng(0)
     fig, ax = plt.subplots(figsize=(6.4, 2.3))
     marks = np.array(majority) if majority is not None else np.full(len(place), "")
@@ -96,7 +97,14 @@ def axis_figure(result: dict, majority: list[str] | None):
 
 
 def examples_figure(
-    images: ImageSource, arrays: dict, result: dict, *, tile: int, per: int = 5, height: int = 160, titles: bool = True
+    images: ImageSource,
+    arrays: dict,
+    result: IslandResult,
+    *,
+    tile: int,
+    per: int = 5,
+    height: int = 160,
+    titles: bool = True,
 ):
     """A row per type: its `per` largest found islands, whole (the footprint of their tiles), scaled to one height;
     each titled with its type and size unless `titles` is False (the summary's crops)."""
@@ -104,7 +112,7 @@ def examples_figure(
 
     from islandvae.islands.grid import Grid, island_crop
 
-    types = np.array(result["types"]["type"])
+    types = np.array(result.types.type)
     k = int(types.max()) + 1 if len(types) else 0
     infos = images.infos()
     keys = [
@@ -127,16 +135,16 @@ def examples_figure(
     return fig
 
 
-def measures_figure(result: dict):
+def measures_figure(result: IslandResult):
     """Per measure, every found island's value by type, with each type's mean and 95 % interval."""
     import matplotlib.pyplot as plt
 
-    types = np.array(result["types"]["type"])
+    types = np.array(result.types.type)
     fig, axes = plt.subplots(1, len(MEASURES), figsize=(6.5, 2.3))
     rng = np.random.default_rng(0)
     for ax, measure in zip(axes, MEASURES):
-        values = np.array([m[measure] for m in result["morphology"]], dtype=float)
-        for row in result["described"]:
+        values = np.array([m[measure] for m in result.morphology], dtype=float)
+        for row in result.described:
             t = row["type"] - 1
             pick = types == t
             ax.scatter(
@@ -148,51 +156,51 @@ def measures_figure(result: dict):
             )
             mean, lo, hi = row[measure]
             ax.errorbar(t + 0.3, mean, yerr=[[mean - lo], [hi - mean]], fmt="o", color="black", ms=3, capsize=2)
-        ax.set_xticks(range(len(result["described"])), [f"type {r['type']}" for r in result["described"]])
+        ax.set_xticks(range(len(result.described)), [f"type {r['type']}" for r in result.described])
         ax.set_title(measure, fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def bic_figure(result: dict):
+def bic_figure(result: IslandResult):
     """Left: the BIC of 1 .. k types on the typing axis, with its 95 % range over bootstrap resamples of the
     islands, and the margin within which the fewest types are chosen. Right: how often that rule chooses each
     number of types over resamples of the islands and of whole sections (the number taken: the most frequent
     over sections, where there are enough)."""
     import matplotlib.pyplot as plt
 
-    t = result["types"]
-    ks = sorted(int(k) for k in t["bic"])
-    bic = np.array([t["bic"][str(k)] for k in ks])
+    t = result.types
+    ks = sorted(t.bic)
+    bic = np.array([t.bic[k] for k in ks])
     fig, (ax, bars) = plt.subplots(1, 2, figsize=(6.4, 2.3), gridspec_kw={"width_ratios": (1.25, 1)})
-    if t.get("bic spread"):
-        lo, hi = (np.array([t["bic spread"][str(k)][i] for k in ks]) for i in (0, 1))
+    if t.bic_spread:
+        lo, hi = (np.array([t.bic_spread[k][i] for k in ks]) for i in (0, 1))
         ax.fill_between(ks, lo, hi, color="0.85", label="95 % over resamples\nof the islands")
     ax.plot(ks, bic, "o-", color="black", ms=4, label="BIC of the found islands")
     ax.axhspan(
         bic.min(),
-        bic.min() + t.get("margin", 6.0),
+        bic.min() + t.margin,
         color="tab:orange",
         alpha=0.25,
-        label=f"within {t.get('margin', 6.0):g} of the lowest",
+        label=f"within {t.margin:g} of the lowest",
     )
-    ax.axvline(t["k"], color="tab:orange", lw=1, ls="--")
+    ax.axvline(t.k, color="tab:orange", lw=1, ls="--")
     ax.set(xticks=ks, xlabel="number of types", ylabel="BIC")
     ax.legend(fontsize=7, loc="best", frameon=False)
     shares = [
-        ("resampling islands", t.get("k chosen", {}), "0.6"),
-        ("resampling whole sections", t.get("k over sections", {}), "tab:orange"),
+        ("resampling islands", t.k_chosen, "0.6"),
+        ("resampling whole sections", t.k_over_sections, "tab:orange"),
     ]
     width = 0.38
     for i, (label, share, colour) in enumerate(shares):
         bars.bar(
             np.array(ks) + (i - 0.5) * width,
-            [share.get(str(k), 0.0) * 100 for k in ks],
+            [share.get(k, 0.0) * 100 for k in ks],
             width,
             color=colour,
             label=label if share else f"{label} (too few)",
         )
-    bars.axvline(t["k"], color="tab:orange", lw=1, ls="--")
+    bars.axvline(t.k, color="tab:orange", lw=1, ls="--")
     bars.set(
         xticks=ks,
         xlabel="number of types",
@@ -209,7 +217,7 @@ def bic_figure(result: dict):
     return fig
 
 
-def sections_figure(result: dict, names: list[str]):
+def sections_figure(result: IslandResult, names: list[str]):
     """Does the typing follow the sections? Left: each found island on the typing axis in the row of its section
     (named by `names`, the test images), coloured by its type: types that follow the cells mix within the rows.
     Right: the typing axis against the section statistic it correlates with most (sections.section_confound)."""
@@ -217,9 +225,9 @@ def sections_figure(result: dict, names: list[str]):
 
     from islandvae.tiles.imaging import STATISTICS
 
-    place, types = np.array(result["types"]["axis"]), np.array(result["types"]["type"])
-    section = np.array(result["sections"]["section"], dtype=int)
-    statistics = np.array(result["sections"]["statistics"], dtype=float)
+    place, types = np.array(result.types.axis), np.array(result.types.type)
+    section = np.array(result.sections.section, dtype=int)
+    statistics = np.array(result.sections.statistics, dtype=float)
     shown = sorted(set(section.tolist()))
     rng = np.random.default_rng(0)
     fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 1.2 + 0.18 * len(shown)), width_ratios=(1.6, 1))
@@ -237,7 +245,7 @@ def sections_figure(result: dict, names: list[str]):
     left.set_yticks(range(len(shown)), [names[s] for s in shown], fontsize=6)
     left.set_xlabel("typing axis", fontsize=8)
     left.legend(fontsize=6, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False)  # above the rows
-    r = result["sections"]["found"].get("axis ~ section r", {})
+    r = result.sections.found.get("axis ~ section r", {})
     known = {name: v for name, v in r.items() if v is not None}
     if known:
         name = max(known, key=lambda n: abs(known[n]))

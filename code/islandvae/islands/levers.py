@@ -72,10 +72,11 @@ def results_path(config: Config):
     return config.paths.results / f"levers-{config.name}.json"
 
 
-def scored(name: str, result: dict, features: str) -> dict:
-    """One table row from a discovery result: the island-level and tile-level scores of `features`."""
-    island = result["island scores"][features]
-    tile = next(r for r in result["measures"] if r["features"] == features)
+def scored(name: str, result, features: str) -> dict:
+    """One table row from a discovery result (records.IslandResult, with truth): the island-level and tile-level
+    scores of `features`."""
+    island = result.truth.island_scores[features]
+    tile = next(r for r in result.truth.measures if r["features"] == features)
     row = {"features": name, "island ARI": island["ari"], "island balanced accuracy": island["balanced accuracy"]}
     return row | {k: tile[k] for k in ("island type", "brain probe", "recon MSE") if k in tile}
 
@@ -98,7 +99,7 @@ def measure_levers(config: Config, progress=print) -> dict:
             progress(f"{label}: the data has no truth file; nothing to score")
             return {}
         result = Discovery(analysis, baselines=label == "as configured").result()  # the baselines once
-        vae = next(iter(result["island scores"]))
+        vae = next(iter(result.truth.island_scores))
         steps = checkpoint.load(run.last, c)["step"]
         rows.append(scored(label, result, vae) | {"steps": steps})
         if label == "as configured":
@@ -109,7 +110,9 @@ def measure_levers(config: Config, progress=print) -> dict:
             rows.append(scored("8 orientations pooled", result, POOLED) | {"steps": steps})
             progress(f"{FINE_LABEL}: the true islands on a finer grid")
             rows.append({"features": FINE_LABEL, "steps": steps} | fine_stride_scores(analysis))
-            baselines = [scored(name, result, name) for name in result["island scores"] if name.startswith(BASELINES)]
+            baselines = [
+                scored(name, result, name) for name in result.truth.island_scores if name.startswith(BASELINES)
+            ]
     old = read_levers(config)  # lever runs measured before and not here any more: kept, marked with their commit
     if old is not None:
         here = {r["features"] for r in rows}

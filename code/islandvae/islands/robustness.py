@@ -86,22 +86,23 @@ def results_path(config: Config):
     return config.paths.results / f"robustness-{config.name}.json"
 
 
-def entry(result: dict) -> dict:
-    """One data set's row of the table from its discovery result."""
-    scores = {name: {k: list(v[k]) for k in SCORED} for name, v in result["island scores"].items()}
-    ceilings = {name: {k: list(v[k]) for k in SCORED} for name, v in result["island ceilings"].items()}
-    found = result.get("found agreement")
+def entry(result) -> dict:
+    """One data set's row of the table from its discovery result (records.IslandResult, with truth)."""
+    truth, clusters = result.truth, result.clusters
+    scores = {name: {k: list(v[k]) for k in SCORED} for name, v in truth.island_scores.items()}
+    ceilings = {name: {k: list(v[k]) for k in SCORED} for name, v in truth.island_ceilings.items()}
+    found = truth.found_agreement
     return {
         "scores": scores,
         "ceilings": ceilings,
-        "types found": {name: v["types"] for name, v in result["island scores"].items()},
-        "found": {k: result["match"][k] for k in ("true islands", "found islands", "recall", "precision")}
-        | {"types": result["types"]["k"], "agreement": {k: list(found[k]) for k in SCORED} if found else None},
-        "true islands": result["true islands"],
-        "tissue density": result["clusters"]["tissue density"],
-        "island cluster density": [result["clusters"]["density"][c] for c in result["clusters"]["island clusters"]],
-        "sections": {"found": section_summary(result["sections"]["found"])}
-        | {name: section_summary(v) for name, v in result.get("island sections", {}).items()},
+        "types found": {name: v["types"] for name, v in truth.island_scores.items()},
+        "found": {k: truth.match[k] for k in ("true islands", "found islands", "recall", "precision")}
+        | {"types": result.types.k, "agreement": {k: list(found[k]) for k in SCORED} if found else None},
+        "true islands": truth.true_islands,
+        "tissue density": clusters.tissue_density,
+        "island cluster density": [clusters.density[c] for c in clusters.island_clusters],
+        "sections": {"found": section_summary(result.sections.found)}
+        | {name: section_summary(v) for name, v in truth.island_sections.items()},
     }
 
 
@@ -156,7 +157,7 @@ def measure_robustness(config: Config, progress=print) -> dict:
         progress(f"{label}: island pipeline")
         analysis = Analysis(c)
         result = Discovery(analysis).result()
-        if "island scores" not in result:
+        if result.truth is None:
             progress(f"{label}: no truth to score against; left out")
             continue
         row = entry(result)
@@ -176,7 +177,7 @@ def measure_robustness(config: Config, progress=print) -> dict:
     return table
 
 
-def set_levers(analysis, result: dict, progress=print) -> dict:
+def set_levers(analysis, result, progress=print) -> dict:
     """The levers on one robustness set, as chapter 5 scores them on the default stand-in: the VAE and its
     8-orientation pooled readout at the set's own budget, the quarter-tile stride (no training), and the same
     model trained for LEVER_BUDGETS steps (each trained once, beside the set's run). `analysis`: the set's own
@@ -190,8 +191,8 @@ def set_levers(analysis, result: dict, progress=print) -> dict:
         return {k: list(scores[name][k]) for k in SCORED}
 
     c = analysis.config
-    vae = vae_name(result["island scores"])
-    out = {"VAE": pick(result["island scores"], vae), "8 orientations pooled": pick(result["island scores"], POOLED)}
+    scores = result.truth.island_scores
+    out = {"VAE": pick(scores, vae_name(scores)), "8 orientations pooled": pick(scores, POOLED)}
     fine = fine_stride_scores(analysis)
     out[FINE_LABEL] = {"ari": list(fine["island ARI"]), "balanced accuracy": list(fine["island balanced accuracy"])}
     for steps in LEVER_BUDGETS:
@@ -201,7 +202,7 @@ def set_levers(analysis, result: dict, progress=print) -> dict:
         if not Run.of(budget).done(budget):
             progress(f"training {show(Run.of(budget).folder)} ({steps:,} steps)")
             train(budget, progress=True)
-        scores = Discovery(Analysis(budget), baselines=False).result()["island scores"]
+        scores = Discovery(Analysis(budget), baselines=False).result().truth.island_scores
         out[f"{steps:,} steps"] = pick(scores, vae_name(scores))
         out[f"{steps:,} steps, 8 orientations pooled"] = pick(scores, POOLED)
     return out

@@ -11,12 +11,12 @@ import numpy as np
 from islandvae.islands.catalogue import catalogue_rows
 from islandvae.islands.features import MEASURES
 from islandvae.islands.finder import BORDER_RANK, CORE_QUANTILE, CORE_RANK, EDGE_SHARE
-from islandvae.islands.types import BIC_MARGIN
+from islandvae.islands.records import IslandResult
 from islandvae.latent.measures import fmt
 from islandvae.tables import span
 
 
-def extent_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
+def extent_rows(infos: list, arrays: dict, result: IslandResult) -> list[dict]:
     """Per type (and the islands set apart): how many islands, and their footprint area (median, quartiles and
     the largest, px) and bounding-box side (median of the longer side, px)."""
     rows = catalogue_rows(infos, arrays, result)
@@ -39,15 +39,15 @@ def extent_rows(infos: list, arrays: dict, result: dict) -> list[dict]:
     return out
 
 
-def finding_text(result: dict) -> str:
+def finding_text(result: IslandResult) -> str:
     """How the islands were found (the rule and its numbers) and, with truth, how well they match the true ones."""
-    c, f = result["clusters"], result["found"]
-    cores = [f"{100 * c['rank'][k]:.0f} % ({c['density'][k]:.0f} cells)" for k in c["island clusters"]]
+    c, f, g = result.clusters, result.found, result.grid
+    cores = [f"{100 * c.rank[k]:.0f} % ({c.density[k]:.0f} cells)" for k in c.island_clusters]
     text = (
-        f"The {result['grid']['tiles']:,} tissue tiles of the test brain ({result['grid']['tile']} px, stride "
-        f"{result['grid']['stride']} px) fall into {c['k']} clusters by the lowest BIC. The blob detector counts "
+        f"The {g.tiles:,} tissue tiles of the test brain ({g.tile} px, stride "
+        f"{g.stride} px) fall into {c.k} clusters by the lowest BIC. The blob detector counts "
         f"the cells on every tile: the tissue (the largest cluster) holds a median of "
-        f"{c['tissue density']:.0f} cells per 10,000 px. Each other cluster's tiles are compared with the "
+        f"{c.tissue_density:.0f} cells per 10,000 px. Each other cluster's tiles are compared with the "
         f"tissue's by rank, so no ratio of island to tissue density is assumed: "
     )
     text += (
@@ -59,21 +59,21 @@ def finding_text(result: dict) -> str:
         else f"no cluster is denser in {100 * CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs, "
         "so the section holds no island by this rule. "
     )
-    if not f["islands"]:
+    if not f.islands:
         return text + "No island was found in the test brain, so there is nothing to type."
     text += (
-        f"Of {f['candidates']} connected regions of such tiles, {f['islands']} ({f['tiles']:,} tiles) have a core "
+        f"Of {f.candidates} connected regions of such tiles, {f.islands} ({f.tiles:,} tiles) have a core "
         f"at least as dense on its own pixels as {100 * CORE_QUANTILE:.0f} % of the tissue's tiles "
-        f"({c['threshold']:.0f} cells per 10,000 px) and are the found islands"
+        f"({c.threshold:.0f} cells per 10,000 px) and are the found islands"
     )
     text += (
-        f"; {f['set apart']} of them lie at the section's edge (on average less than {100 * EDGE_SHARE:.0f} % "
+        f"; {f.set_apart} of them lie at the section's edge (on average less than {100 * EDGE_SHARE:.0f} % "
         "of their tiles is tissue) and are set apart, not typed."
-        if f.get("set apart")
+        if f.set_apart
         else "."
     )
-    if "match" in result:
-        m = result["match"]
+    if result.truth is not None:
+        m = result.truth.match
         text += (
             f" On the stand-in the truth has {m['true islands']} islands on the same grid: "
             f"{100 * m['recall']:.0f} % "
@@ -89,62 +89,62 @@ def finding_text(result: dict) -> str:
     return text
 
 
-def types_text(result: dict) -> str:
+def types_text(result: IslandResult) -> str:
     """The number of types and why."""
-    t = result["types"]
-    if not t["bic"]:
+    t = result.types
+    if not t.bic:
         return (
-            f"With {result['found']['islands']} islands there are too few to split into types "
+            f"With {result.found.islands} islands there are too few to split into types "
             "(at least four per type are needed); they are described as one group."
         )
-    bic = ", ".join(f"{k}: {float(v):,.1f}" for k, v in t["bic"].items())
-    typed = np.array(t["type"])
-    counts = np.bincount(typed[typed >= 0], minlength=t["k"])
-    best = min(t["bic"], key=lambda k: t["bic"][k])
-    smallest = min(int(k) for k, v in t["bic"].items() if v <= t["bic"][best] + t.get("margin", BIC_MARGIN))
+    bic = ", ".join(f"{k}: {float(v):,.1f}" for k, v in t.bic.items())
+    typed = np.array(t.type)
+    counts = np.bincount(typed[typed >= 0], minlength=t.k)
+    best = min(t.bic, key=lambda k: t.bic[k])
+    smallest = min(k for k, v in t.bic.items() if v <= t.bic[best] + t.margin)
     text = (
-        f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t['bic'])} types (lowest for {best}); "
-        f"a further type must lower it by more than {t.get('margin', BIC_MARGIN):g} (strong evidence), so the "
+        f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t.bic)} types (lowest for {best}); "
+        f"a further type must lower it by more than {t.margin:g} (strong evidence), so the "
         f"number of types is the smallest within that margin of the lowest, {smallest}"
     )
-    if t.get("k chosen"):
+    if t.k_chosen:
         text += (
             " (over bootstrap resamples of the islands this rule gives "
-            + ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t["k chosen"].items() if v)
+            + ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t.k_chosen.items() if v)
             + ")"
         )
-    if t.get("k rule") == "sections":
+    if t.k_rule == "sections":
         text += (
             ". Sections, not islands, are stained and scanned apart, so the number taken is the one this rule "
             "chooses most often over resamples of whole sections ("
-            + ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t["k over sections"].items() if v)
-            + f"), {t['k']}"
+            + ", ".join(f"{k} in {100 * v:.0f} %" for k, v in t.k_over_sections.items() if v)
+            + f"), {t.k}"
         )
     text += (
         ": " + ", ".join(f"type {k + 1} with {n} islands" for k, n in enumerate(counts)) + "."
-        if t["k"] > 1
+        if t.k > 1
         else ": the islands do not split into types along the axis, and they are described as one group."
     )
-    if result.get("found agreement"):
-        a = result["found agreement"]
+    if result.truth is not None and result.truth.found_agreement:
+        a = result.truth.found_agreement
         text += (
             f" Against the truth (each found island named by the type most of its tiles have; "
-            f"{result['found islands without a true island']} found islands hold no true island tile and are "
+            f"{result.truth.without_true_island} found islands hold no true island tile and are "
             f"left out), the found types agree at ARI {fmt(a['ari'])} and balanced accuracy "
             f"{fmt(a['balanced accuracy'])}."
         )
     return text
 
 
-def sections_text(result: dict) -> str:
+def sections_text(result: IslandResult) -> str:
     """Whether the found types follow the cells or the sections (sections.section_confound), said without any
     island type: the section probe against chance, the types' agreement with the sections, the axis's largest
     correlation with the sections' tissue statistics, and the verdict against sections.LIMITS."""
     from islandvae.islands.sections import LIMITS, follows_sections
 
-    if "sections" not in result:
+    c = result.sections.found
+    if not c:
         return ""
-    c = result["sections"]["found"]
     text = []
     if c.get("types ~ sections ARI") is not None:
         probe = (
@@ -183,18 +183,18 @@ def sections_text(result: dict) -> str:
     return " ".join(text)
 
 
-def described_rows(result: dict) -> list[dict]:
+def described_rows(result: IslandResult) -> list[dict]:
     """The types' measures as table rows: (mean, low, high) per measure (tables.DIGITS for their decimals)."""
     return [
         {"type": f"type {r['type']}", "islands": r["islands"], **{m: tuple(r[m]) for m in MEASURES}}
-        for r in result["described"]
+        for r in result.described
     ]
 
 
-def differences_text(result: dict) -> str:
+def differences_text(result: IslandResult) -> str:
     """What distinguishes the types, from the measures: each pair of types, the measures whose intervals are
     apart, with the direction; the measures that do not separate them."""
-    rows = result["described"]
+    rows = result.described
     if len(rows) < 2:
         return "With one type there is no difference between types to describe; the table gives the islands' measures."
     words = {
@@ -223,21 +223,21 @@ def differences_text(result: dict) -> str:
     )
 
 
-def measurable(result: dict) -> bool:
+def measurable(result: IslandResult) -> bool:
     """Whether the island-level scores say anything: the truth has islands of both types in the test brain."""
-    return "island scores" in result and all(t > 0 for t in result["true islands"].values())
+    return result.truth is not None and result.truth.measurable()
 
 
-def not_measurable_text(result: dict) -> str:
+def not_measurable_text(result: IslandResult) -> str:
     """Why there are no island-level scores."""
-    counts = ", ".join(f"{n} {t}" for t, n in result.get("true islands", {}).items())
+    counts = ", ".join(f"{n} {t}" for t, n in (result.truth.true_islands if result.truth else {}).items())
     return (
         f"The truth has {counts} islands in the test brain: with fewer than two types, agreement with the true "
         "types cannot be measured, so the island-level scores are left out (choose a test brain with both types)."
     )
 
 
-def scores_rows(result: dict) -> list[dict]:
+def scores_rows(result: IslandResult) -> list[dict]:
     """The island-level scores table: per feature space, the types found, ARI, balanced accuracy, and the
     supervised ceiling's balanced accuracy."""
     return [
@@ -246,19 +246,19 @@ def scores_rows(result: dict) -> list[dict]:
             "types": v["types"],
             "ARI": tuple(v["ari"]),
             "balanced accuracy": tuple(v["balanced accuracy"]),
-            "ceiling": tuple(result["island ceilings"][name]["balanced accuracy"]),
+            "ceiling": tuple(result.truth.island_ceilings[name]["balanced accuracy"]),
         }
-        for name, v in result["island scores"].items()
+        for name, v in result.truth.island_scores.items()
     ]
 
 
-def island_verdict(result: dict) -> str:
+def island_verdict(result: IslandResult) -> str:
     """Where the VAE stands against every baseline on the island-level scores (intervals decide)."""
     from islandvae.latent.measures import verdict
 
     rows = [
         {"features": name, "island ARI": tuple(v["ari"]), "island balanced accuracy": tuple(v["balanced accuracy"])}
-        for name, v in result["island scores"].items()
+        for name, v in result.truth.island_scores.items()
     ]
     return verdict(rows, "VAE", [("island ARI", True), ("island balanced accuracy", True)])
 
@@ -269,11 +269,11 @@ LEARNED = ("recon MSE", "linear probe", "kNN", "island type")  # what the featur
 STRUCTURE = ("k-means ARI", "k-means NMI", "silhouette", "brain probe")  # how the labels lie without training on them
 
 
-def measures_rows(result: dict) -> tuple[list[dict], list[dict]]:
+def measures_rows(result: IslandResult) -> tuple[list[dict], list[dict]]:
     """The tile-level measures as two tables by question: what the features hold (reconstruction and the probes)
     and how the labels lie in each space without training (clusters, silhouette, the brain probe); each score a
     (value, low, high) tuple, None where a space has no such score."""
-    rows = result["measures"]
+    rows = result.truth.measures
 
     def table(measures):
         return [{"features": r["features"], **{m: tuple(r[m]) if m in r else None for m in measures}} for r in rows]
@@ -294,9 +294,9 @@ SCORED = [
 # (name, True where higher is better)
 
 
-def measures_verdict(result: dict) -> str:
+def measures_verdict(result: IslandResult) -> str:
     """Which feature space wins the tile-level measures, counted over SCORED (intervals that overlap tie)."""
     from islandvae.latent.measures import verdict
 
-    rows = [{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()} for r in result["measures"]]
+    rows = [{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()} for r in result.truth.measures]
     return verdict(rows, "VAE", SCORED) + " (For recon MSE and the brain probe, lower is better.)"

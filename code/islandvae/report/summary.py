@@ -8,6 +8,7 @@ Every part has a fixed number of lines whatever the values are, so the page stay
 from __future__ import annotations
 
 from islandvae.config import Config
+from islandvae.islands.records import IslandResult
 from islandvae.report.handin import Member
 
 
@@ -62,14 +63,14 @@ def short(name: str) -> str:
     return name if name.startswith("VAE") or " (" not in name else name[: name.index(" (")]
 
 
-def numbers_table(result: dict) -> list[dict]:
+def numbers_table(result: IslandResult) -> list[dict]:
     """Chapter 5's scores that fit a page: per feature space (but LEFT_OUT) the island-level ARI and balanced
     accuracy, and the tile-level island-type probe and brain probe, each (value, low, high)."""
 
     def cell(v):
         return tuple(v) if v is not None else None
 
-    tiles = {r["features"]: r for r in result["measures"]}
+    tiles = {r["features"]: r for r in result.truth.measures}
     return [
         {
             "features": short(name),
@@ -78,14 +79,14 @@ def numbers_table(result: dict) -> list[dict]:
             "tile island type": cell(tiles[name].get("island type")),
             "brain probe": cell(tiles[name].get("brain probe")),
         }
-        for name, v in result["island scores"].items()
+        for name, v in result.truth.island_scores.items()
         if name not in LEFT_OUT
     ]
 
 
-def types_line(result: dict) -> str:
+def types_line(result: IslandResult) -> str:
     """The types found in the test brain, with their measured cells (one sentence, data with or without truth)."""
-    rows = result["described"]
+    rows = result.described
     if not rows:
         return "No island was found in the test brain."
 
@@ -95,7 +96,7 @@ def types_line(result: dict) -> str:
         return listed([format(r[key][0] if isinstance(r[key], (list, tuple)) else r[key], fmt) for r in rows])
 
     return (
-        f"{result['found']['islands']} islands found in the test brain, {len(rows)} type"
+        f"{result.found.islands} islands found in the test brain, {len(rows)} type"
         f"{'s' * (len(rows) != 1)} by the BIC rule ({each('islands', 'd')} islands) with "
         f"{each('cells / 10,000 px', '.0f')} "
         f"cells per 10,000 px, cell diameters {each('cell diameter (px)', '.1f')} px and roundness "
@@ -103,7 +104,7 @@ def types_line(result: dict) -> str:
     )
 
 
-def composed_figure(config: Config, result: dict | None):
+def composed_figure(config: Config, result: IslandResult | None):
     """The summary's figure, drawn at its print size (the summary's text width) so that its text prints at 7.5 pt:
     (a) every found island by its measured cells, coloured by the type found without labels; (b) the largest
     islands of each type, from chapter 5's saved crops without titles (figures/type-examples-plain.png). None
@@ -113,10 +114,10 @@ def composed_figure(config: Config, result: dict | None):
     from islandvae.islands.figures import colour, type_name
 
     crops = config.paths.figures / f"{EXAMPLES_PLAIN}.png"
-    if result is None or not result["found"]["islands"] or not crops.is_file():
+    if result is None or not result.found.islands or not crops.is_file():
         return None
-    types = [t for t in result["types"]["type"]]
-    cells = [(m["cells / 10,000 px"], m["cell diameter (px)"]) for m in result["morphology"]]
+    types = list(result.types.type)
+    cells = [(m["cells / 10,000 px"], m["cell diameter (px)"]) for m in result.morphology]
     picture = plt.imread(crops)
     fig = plt.figure(figsize=(6.8, 1.45))
     # (b) as wide as the crops are at the axes' height, so that no white space pads it and the figure at the
