@@ -45,21 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"islandvae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser(
-        "inventory", parents=[common, data], help="list the images of the data file", description=cmd_inventory.__doc__
-    )
+    def command(name: str, run, help: str, parents: list) -> argparse.ArgumentParser:
+        """A sub-command that runs `run`, described by its docstring."""
+        p = commands.add_parser(name, parents=parents, help=help, description=run.__doc__)
+        p.set_defaults(run=run)
+        return p
+
+    p = command("inventory", cmd_inventory, "list the images of the data file", [common, data])
     p.add_argument("--totals", action="store_true", help="print only the per-brain totals")
-    p.set_defaults(run=cmd_inventory)
 
-    p = commands.add_parser(
-        "stats", parents=[common, data], help="pixel statistics of the training brains", description=cmd_stats.__doc__
-    )
+    p = command("stats", cmd_stats, "pixel statistics of the training brains", [common, data])
     p.add_argument("--recompute", action="store_true", help="ignore the cached result")
-    p.set_defaults(run=cmd_stats)
 
-    p = commands.add_parser(
-        "synth", help="write a synthetic stand-in and its truth file", description=cmd_synth.__doc__
-    )
+    p = command("synth", cmd_synth, "write a synthetic stand-in and its truth file", [])
     p.add_argument("--preset", default="small", help="tiny (tests), small (the report's default), full (real scale)")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical files")
     p.add_argument("--out", required=True, metavar="H5", help="data file to write; the truth goes beside it")
@@ -93,30 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="replace existing files")
     p.add_argument("--workers", type=int, default=None, help="processes drawing images (default: up to 2)")
-    p.set_defaults(run=cmd_synth)
 
-    p = commands.add_parser(
-        "data",
-        parents=[common],
-        help="generate the configured data file if it is synthetic and missing",
-        description=cmd_data.__doc__,
-    )
-    p.set_defaults(run=cmd_data)
+    command("data", cmd_data, "generate the configured data file if it is synthetic and missing", [common])
 
-    p = commands.add_parser(
-        "calibration",
-        parents=[common, data],
-        help="compare the data with the course file's published figures",
-        description=cmd_calibration.__doc__,
-    )
-    p.set_defaults(run=cmd_calibration)
+    command("calibration", cmd_calibration, "compare the data with the course file's published figures", [common, data])
 
-    p = commands.add_parser(
-        "train",
-        parents=[common],
-        help="train the config's model (resumes an unfinished run)",
-        description=cmd_train.__doc__,
-    )
+    p = command("train", cmd_train, "train the config's model (resumes an unfinished run)", [common])
     which = p.add_mutually_exclusive_group()
     which.add_argument(
         "--overfit",
@@ -134,35 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: chapter 5's lever runs, one setting changed each (tile normalisation, latent "
         "map, texture term, encoder input, sampling, beta) and the budget curve",
     )
-    p.set_defaults(run=cmd_train)
 
-    p = commands.add_parser(
-        "analyse",
-        parents=[common],
-        help="cache chapter 5's embeddings, 2-D maps and scores",
-        description=cmd_analyse.__doc__,
-    )
-    p.set_defaults(run=cmd_analyse)
+    command("analyse", cmd_analyse, "cache chapter 5's embeddings, 2-D maps and scores", [common])
 
-    p = commands.add_parser(
-        "levers",
-        parents=[common],
-        help="score the main run and the lever runs; write results/levers-<name>.json",
-        description=cmd_levers.__doc__,
-    )
-    p.set_defaults(run=cmd_levers)
+    command("levers", cmd_levers, "score the main run and the lever runs; write results/levers-<name>.json", [common])
 
-    p = commands.add_parser(
+    command(
         "robustness",
-        parents=[common],
-        help="train and score the pipeline on eight other stand-ins; write results/robustness-<name>.json",
-        description=cmd_robustness.__doc__,
+        cmd_robustness,
+        "train and score the pipeline on eight other stand-ins; write results/robustness-<name>.json",
+        [common],
     )
-    p.set_defaults(run=cmd_robustness)
 
-    p = commands.add_parser(
-        "zip", parents=[common], help="pack the hand-in zip from the rendered report", description=cmd_zip.__doc__
-    )
+    p = command("zip", cmd_zip, "pack the hand-in zip from the rendered report", [common])
     p.add_argument("--team", metavar="TOML", help="team file (default: team.toml, or ${ISLANDVAE_TEAM})")
     p.add_argument(
         "--out",
@@ -174,11 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the rendered report's folder (default: _output/ from _quarto.yml, "
         "_output/<name>/ for a config other than the default)",
     )
-    p.set_defaults(run=cmd_zip)
 
-    p = commands.add_parser(
-        "render", help="render the report without Quarto (HTML and PDF)", description=cmd_render.__doc__
-    )
+    p = command("render", cmd_render, "render the report without Quarto (HTML and PDF)", [])
     p.add_argument("documents", nargs="*", metavar="QMD", help="documents to render (default: the project's list)")
     p.add_argument(
         "--output-dir",
@@ -191,7 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOML",
         help="config file (default: ${ISLANDVAE_CONFIG} or configs/default.toml); the chunks read the same",
     )
-    p.set_defaults(run=cmd_render)
     return parser
 
 

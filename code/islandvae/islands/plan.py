@@ -17,7 +17,7 @@ from islandvae.data.hdf5 import read_inventory
 from islandvae.islands.features import TRAIN_ISLAND_TILES
 from islandvae.islands.grid import grid_positions
 from islandvae.latent.codes import TRAIN_TILES
-from islandvae.model.speed import CPU_CEILING, GPU_CLASSES, flops_per_tile, gpu_rate
+from islandvae.model.speed import CPU_CEILING, GPU_CLASSES, flops_per_tile, gpu_rate, too_long
 
 ORIENTATIONS = 8  # the pooled readout's views
 MODELS = 4  # the main VAE and chapter 5's comparison models (autoencoder, latent 2, latent 4096) embed the fixed sets
@@ -58,8 +58,6 @@ def check_analysis_plan(config: Config, device: torch.device) -> None:
     """Stop before `analyse` starts when its plan takes longer than train.max_hours on `device`: one line with the
     estimate and the ways on. On the CPU the encoder's rate is measured for 2 s, where the plan could exceed the
     limit at all (at CPU_CEILING)."""
-    from islandvae.errors import UserError
-    from islandvae.files import show
     from islandvae.machine import for_seconds
     from islandvae.model.vae import VAE
 
@@ -80,11 +78,5 @@ def check_analysis_plan(config: Config, device: torch.device) -> None:
         rate, how = calls * len(x) * plan["GFLOP per pass"] * 1e9 / seconds, "this CPU, measured for 2 s"
     hours = total / rate / 3600
     if hours > limit:
-        where = show(config.source) if config.source else "the config"
-        raise UserError(
-            f"analysing {config.name} here would take about {hours:,.0f} h by its plan "
-            f"({plan['PFLOP']:.3g} "
-            f"PFLOP of encoder passes, at most; {rate / 1e12:.3g} TFLOP/s: {how}), more than "
-            f"train.max_hours = {limit:g}; analyse on a GPU (docs/gpu.md), or set train.max_hours = "
-            f"{int(hours) + 1} in {where} if you mean it"
-        )
+        estimate = {"hours": hours, "PFLOP": plan["PFLOP"], "TFLOP/s": rate / 1e12, "how": how}
+        raise too_long(config, "analysing", estimate, "analyse on a GPU (docs/gpu.md)")

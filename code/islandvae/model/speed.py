@@ -236,19 +236,31 @@ def gpu_rate(device: torch.device) -> tuple[float, str]:
     return GPU_CLASSES[label]["sustained"], f"{name}, at the {label} rate assumed in model/speed.py"
 
 
-def check_run_plan(config: Config, device: torch.device, *, done=lambda: 0) -> None:
-    """Stop before a run starts when its plan takes longer than train.max_hours here: one line with the estimate
-    and the ways on (a GPU, a smaller config, or train.max_hours raised by someone who means it)."""
+def too_long(config: Config, doing: str, estimate: dict, ways: str):
+    """The one-line refusal of a plan longer than train.max_hours (check_run_plan, and the analysis's in
+    islands/plan.py): what would run, its estimate (`estimate`: hours, PFLOP, TFLOP/s and how that rate was
+    found), and the ways on (`ways`, then always train.max_hours raised by someone who means it)."""
     from islandvae.errors import UserError
     from islandvae.files import show
 
+    where = show(config.source) if config.source else "the config"
+    return UserError(
+        f"{doing} {config.name} here would take about {estimate['hours']:,.0f} h by its plan "
+        f"({estimate['PFLOP']:.3g} PFLOP at {estimate['TFLOP/s']:.3g} TFLOP/s: {estimate['how']}), more than "
+        f"train.max_hours = {config.train.max_hours:g}; {ways}, or set train.max_hours = "
+        f"{math.ceil(estimate['hours'])} in {where} if you mean it"
+    )
+
+
+def check_run_plan(config: Config, device: torch.device, *, done=lambda: 0) -> None:
+    """Stop before a run starts when its plan takes longer than train.max_hours here: one line with the estimate
+    and the ways on (a GPU, a smaller config, or train.max_hours raised by someone who means it)."""
     estimate = run_estimate(config, device, done=done)
     if estimate is None or estimate["hours"] <= config.train.max_hours:
         return
-    where = show(config.source) if config.source else "the config"
-    raise UserError(
-        f"training {config.name} here would take about {estimate['hours']:,.0f} h by its plan ({estimate['PFLOP']:.3g} "
-        f"PFLOP at {estimate['TFLOP/s']:.3g} TFLOP/s: {estimate['how']}), more than train.max_hours = "
-        f"{config.train.max_hours:g}; train on a GPU (docs/gpu.md), choose a smaller config (configs/default.toml), or "
-        f"set train.max_hours = {math.ceil(estimate['hours'])} in {where} if you mean it"
+    raise too_long(
+        config,
+        "training",
+        estimate,
+        "train on a GPU (docs/gpu.md), choose a smaller config (configs/default.toml)",
     )
