@@ -53,8 +53,7 @@ def continued(previous, config) -> None:
     source, target = Run.of(previous), Run.of(config)
     target.folder.mkdir(parents=True, exist_ok=True)
     for path, into in ((source.best, target.best), (source.last, target.last)):  # last.pt last: it marks a run
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        assert state["signature"] == checkpoint.run_signature(previous), path
+        state = checkpoint.load(path, previous)  # refused unless it is `previous`'s
         state["signature"] = checkpoint.run_signature(config)
         if into == target.last:
             state["done"], state["reason"] = False, ""

@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from islandvae.islands.types import BIC_MARGIN
+
 
 @dataclass
 class GridSize:
@@ -60,7 +62,7 @@ class Typing:
     bic: dict[int, float] = field(default_factory=dict)
     type: list[int] = field(default_factory=list)
     axis: list[float] = field(default_factory=list)
-    margin: float = 6.0
+    margin: float = BIC_MARGIN
     bic_spread: dict[int, list[float]] = field(default_factory=dict)
     k_chosen: dict[int, float] = field(default_factory=dict)
     k_rule: str = "bic"
@@ -138,9 +140,8 @@ def _record(kind, data: dict):
     """A record of `kind` from its JSON form (unknown keys ignored, integer keys restored)."""
     names = {f.name for f in dataclasses.fields(kind)}
     values = {k: v for k, v in data.items() if k in names}
-    for k in INT_KEYED:
-        if k in values and kind is Typing:
-            values[k] = {int(n): v for n, v in values[k].items()}
+    if kind is Typing:
+        values |= {k: {int(n): v for n, v in values[k].items()} for k in INT_KEYED if k in values}
     return kind(**values)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 from islandvae.config import Config
 from islandvae.files import show, write_atomic
@@ -68,8 +69,6 @@ def each_set(config: Config, measure, *, json_path=None, progress=print):
     result); a set where it returns None (no trained run, no cached pipeline) is named and skipped. With
     `json_path`, every result so far is written there after each set, so an interrupted benchmark keeps what it
     measured."""
-    from pathlib import Path
-
     done = {}
     for label, c in ({"default": config} | robustness_configs(config)).items():
         result = measure(c)

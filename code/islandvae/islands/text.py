@@ -12,6 +12,7 @@ from islandvae.islands.catalogue import catalogue_rows
 from islandvae.islands.features import MEASURES
 from islandvae.islands.finder import BORDER_RANK, CORE_QUANTILE, CORE_RANK, EDGE_SHARE
 from islandvae.islands.records import IslandResult
+from islandvae.islands.types import chosen_types
 from islandvae.latent.measures import fmt
 from islandvae.tables import span
 
@@ -101,11 +102,10 @@ def types_text(result: IslandResult) -> str:
     typed = np.array(t.type)
     counts = np.bincount(typed[typed >= 0], minlength=t.k)
     best = min(t.bic, key=lambda k: t.bic[k])
-    smallest = min(k for k, v in t.bic.items() if v <= t.bic[best] + t.margin)
     text = (
         f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t.bic)} types (lowest for {best}); "
         f"a further type must lower it by more than {t.margin:g} (strong evidence), so the "
-        f"number of types is the smallest within that margin of the lowest, {smallest}"
+        f"number of types is the smallest within that margin of the lowest, {chosen_types(t.bic)}"
     )
     if t.k_chosen:
         text += (

@@ -155,24 +155,26 @@ def chosen_types(bic: dict) -> int:
     return min(k for k, v in bic.items() if v <= best + BIC_MARGIN)
 
 
+def bic_curve(places: np.ndarray, ks: list[int], *, seed: int = 0) -> dict:
+    """The BIC of tied-covariance mixtures of each k in `ks` components on a resample of the places (3 starts:
+    the resamples' curves are compared with each other, not used to type)."""
+    from sklearn.mixture import GaussianMixture
+
+    return {
+        k: float(GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed).fit(places).bic(places))
+        for k in ks
+    }
+
+
 def bic_spread(places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = BIC_SPREAD) -> dict:
     """The BIC curve on bootstrap resamples of the islands' places: per k its 2.5 and 97.5 percentiles, and the
     share of resamples in which each k would be chosen."""
-    from sklearn.mixture import GaussianMixture
-
     curves = []
     for pick in draws(np.random.default_rng(seed), len(places), reps):
         sample = places[pick]
         if len(np.unique(sample)) < max(ks):
             continue
-        curves.append(
-            {
-                k: float(
-                    GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed).fit(sample).bic(sample)
-                )
-                for k in ks
-            }
-        )
+        curves.append(bic_curve(sample, ks, seed=seed))
     if not curves:
         return {"bic spread": {}, "k chosen": {}}
     choices = [chosen_types(c) for c in curves]
@@ -188,24 +190,13 @@ def section_spread(
     """The share of resamples of whole sections (as many as there are, drawn with replacement, each bringing all
     its islands' `places`) in which each k of `ks` is the BIC rule's number of types (chosen_types; a resample
     tries only the k that its islands support, MIN_ISLANDS per type)."""
-    from sklearn.mixture import GaussianMixture
-
     names = np.unique(sections)
     members = [np.flatnonzero(sections == s) for s in names]
     choices = []
     for pick in draws(np.random.default_rng(seed), len(names), reps):
         sample = places[np.concatenate([members[p] for p in pick])]
         tried = [k for k in ks if k <= max(1, len(sample) // MIN_ISLANDS) and k <= len(np.unique(sample))]
-        choices.append(
-            chosen_types(
-                {
-                    k: float(
-                        GaussianMixture(k, covariance_type="tied", n_init=3, random_state=seed).fit(sample).bic(sample)
-                    )
-                    for k in tried
-                }
-            )
-        )
+        choices.append(chosen_types(bic_curve(sample, tried, seed=seed)))
     return {k: choices.count(k) / len(choices) for k in ks}
 
 
