@@ -1,5 +1,6 @@
-"""Two typing levers, with and without, on the default stand-in and the robustness sets: the number of types
-chosen over resamples of whole sections, and islands described by their histogram over tile phenotypes.
+"""Typing levers, with and without, on the default stand-in and the robustness sets: the number of types chosen
+over resamples of whole sections, islands described by their histogram over tile phenotypes, and islands placed
+by the median of their (section-normalised) tile features.
 
     .venv/bin/python bench/typing_levers.py [--config configs/default.toml] [--phenotypes 16] [--json FILE]
 
@@ -16,7 +17,13 @@ them again three ways:
   standardised readout of the test brain's tiles, fitted on at most 6,000 of them), each island described by the
   share of its core tiles in each phenotype (Quiros et al., Nature Communications 2024, type slides by such
   compositions), the square roots of the shares (Hellinger) put on their first principal component, and typed
-  there by the same mixture and section rule.
+  there by the same mixture and section rule;
+- "tile features, mean", "tile features, median" and "normalised features, median": the pipeline's typing
+  (types.island_types, with the section rule) run again on the cached one-view readout of the core tiles (the
+  pipeline types the readout pooled over 8 orientations, which is not cached: the first of the three is the
+  "without" of the other two), each island placed by the mean or the median of its tiles on the typing axis, the
+  last after each section's tile features are robustly scaled (median and interquartile range, normalise.py
+  "robustize") against its ordinary tissue tiles (neither in nor next to a found island).
 
 Prints per set and lever: the number of types, the ARI of the found types with the true type most of each
 island's tiles have (the pipeline's "found agreement"), and the section confound's types ~ sections ARI. No
@@ -32,10 +39,11 @@ import sys
 import numpy as np
 
 from islandvae.config import load_config
-from islandvae.islands.finder import majority_types
+from islandvae.islands.finder import majority_types, next_to
+from islandvae.islands.normalise import normalised
 from islandvae.islands.records import IslandResult
 from islandvae.islands.robustness import each_set
-from islandvae.islands.types import agreement, types_on_axis
+from islandvae.islands.types import agreement, island_types, types_on_axis
 from islandvae.latent.measures import adjusted_rand
 from islandvae.model.runs import Run
 
@@ -63,6 +71,33 @@ def phenotype_axis(
     return PCA(1, random_state=seed).fit_transform(shares)[:, 0]
 
 
+class Places:
+    """The grid's places of the cached tiles (image, gy, gx), as finder.next_to reads them."""
+
+    def __init__(self, arrays: dict):
+        self.image, self.gy, self.gx = arrays["image"], arrays["gy"], arrays["gx"]
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+
+def placed_types(arrays: dict, typed: np.ndarray, section: np.ndarray, seed: int) -> dict:
+    """The pipeline's typing on the cached one-view readout: islands placed by the mean or the median of their
+    core tiles on the typing axis, and by the median after robust scaling against each section's ordinary tiles."""
+    island, core, features = arrays["island"], arrays["core"], arrays["features"]
+    ordinary = ~((island >= 0) | next_to(Places(arrays), island >= 0))
+    scaled = normalised(features, arrays["image"], ordinary, "robustize")
+    cores = np.where(core, island, -1)
+    return {
+        lever: island_types(x, cores, seed=seed, typed=typed, sections=section, median=median)
+        for lever, x, median in (
+            ("tile features, mean", features, False),
+            ("tile features, median", features, True),
+            ("normalised features, median", scaled, True),
+        )
+    }
+
+
 def set_levers(config, phenotypes: int) -> dict | None:
     """Every lever's typing of one data set's found islands, or None where its cached pipeline is missing."""
     path = Run.of(config).folder / "discovery.json"
@@ -71,7 +106,7 @@ def set_levers(config, phenotypes: int) -> dict | None:
     if result is None or result.found.islands < 2:
         return None
     with np.load(Run.of(config).folder / "discovery.npz") as saved:
-        arrays = {k: saved[k] for k in ("island", "core", "label", "features")}
+        arrays = {k: saved[k] for k in ("island", "core", "label", "features", "image", "gy", "gx")}
     if not (arrays["label"] != "").any():  # no truth to score against
         return None
     island, core = arrays["island"], arrays["core"]
@@ -86,13 +121,16 @@ def set_levers(config, phenotypes: int) -> dict | None:
         "pipeline axis": np.array(result.types.axis),
         "phenotype histogram": phenotype_axis(arrays["features"], island, core, n, phenotypes, seed),
     }
+    typings = {
+        lever: types_on_axis(axis, sizes, typed, seed=seed, sections=sections)
+        for lever, axis, sections in (
+            ("BIC on all islands", axes["pipeline axis"], None),
+            ("k over sections", axes["pipeline axis"], section),
+            ("phenotype histogram", axes["phenotype histogram"], section),
+        )
+    } | placed_types(arrays, typed, section, seed)
     out = {}
-    for lever, axis, sections in (
-        ("BIC on all islands", axes["pipeline axis"], None),
-        ("k over sections", axes["pipeline axis"], section),
-        ("phenotype histogram", axes["phenotype histogram"], section),
-    ):
-        typing = types_on_axis(axis, sizes, typed, seed=seed, sections=sections)
+    for lever, typing in typings.items():
         found = typing["type"]
         score = agreement(found[known], majority[known])["ari"] if len(set(majority[known])) > 1 else None
         on = typed & (np.bincount(section[typed], minlength=section.max() + 1)[section] >= 2)

@@ -365,8 +365,11 @@ def test_the_main_model_stands_in_for_itself_when_the_comparison_budget_is_its_w
 
 @pytest.mark.slow
 def test_the_cli_analyses_a_trained_run_and_refuses_a_missing_one(trained, run_cli, tmp_path):
+    (trained.paths.runs / trained.name / "discovery.json").unlink(missing_ok=True)  # the island pipeline runs again
     code, out, err = run_cli("analyse", "--config", trained.source)
     assert code == 0, err
+    for part in ("every grid tile encoded", "islands found", "feature space: texture statistics"):
+        assert part in out, out  # the island pipeline says what it has done, part by part (minutes at scale)
     for name in ("discovery.json", "reductions.npz", "islands.json"):
         assert (trained.paths.runs / trained.name / name).is_file(), name
     code, out, err = run_cli("analyse", "--config", write_config(tmp_path, trained.data.path))

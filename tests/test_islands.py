@@ -290,7 +290,7 @@ def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from islandvae.islands.discovery import describe_types
+    from islandvae.islands.catalogue import describe_types
     from islandvae.islands.figures import (
         axis_figure,
         bic_figure,

@@ -45,3 +45,31 @@ def test_ordered_map_yields_in_order_and_reads_items_only_as_workers_free_up():
         out.append(float(value))
         assert len(read) <= k + 3  # at most one item per worker ahead of the one handed out
     assert out == [4.0 * k for k in range(7)]
+
+
+def test_peak_memory_counts_a_child_process_and_each_shared_page_once():
+    """machine.PeakMemory samples the process and its children together (what the benchmarks report): a child
+    holding 200 MB shows, and a forked child's copy-on-write pages of its parent do not count twice."""
+    import os
+    import subprocess
+    import sys
+
+    from islandvae.machine import PeakMemory, tree_rss
+
+    program = "import time, numpy as np; a = np.ones(25_000_000); time.sleep(1.5)"  # 200 MB, held for 1.5 s
+    base = tree_rss(os.getpid())
+    with PeakMemory(every=0.1) as peak:
+        subprocess.run([sys.executable, "-c", program], check=True)
+    assert peak.bytes - base > 150e6, (base, peak.bytes)
+    held = np.ones(25_000_000)  # 200 MB here, then two forked workers that only read it
+    with PeakMemory(every=0.1) as shared:
+        parallel.chunked(_sleep_rows, np.arange(2), processes=2)
+    assert shared.bytes < tree_rss(os.getpid()) + 150e6, shared.bytes  # not 3 x 200 MB
+    del held
+
+
+def _sleep_rows(items: np.ndarray) -> np.ndarray:
+    import time
+
+    time.sleep(1.0)
+    return items

@@ -44,3 +44,19 @@ def test_islands_on_few_sections_keep_the_bic_rule_on_all_islands(monkeypatch):
     monkeypatch.setattr(types, "section_spread", lambda *a, **k: pytest.fail("resampled too few sections"))
     typing = types_on_axis(places, np.full(len(places), 8), np.ones(len(places), dtype=bool), sections=few)
     assert typing["k rule"] == "bic" and typing["k over sections"] == {} and typing["k"] == 2
+
+
+@pytest.mark.parametrize("median", [False, True])
+def test_islands_are_placed_by_the_mean_or_the_median_of_their_tiles(median):
+    """On one feature the typing axis is a linear map of it, so the places follow each island's mean, or its median
+    (which one outlying tile per island does not move)."""
+    rng = np.random.default_rng(0)
+    island = np.repeat(np.arange(16), 9)
+    x = (island % 2) * 5.0 + rng.normal(0, 1, len(island))
+    x[::9] += rng.uniform(20, 60, 16)  # one far tile in every island
+    places = types.island_types(x[:, None], island, median=median)["axis"]
+    summary = np.median if median else np.mean
+    expected = np.array([summary(x[island == k]) for k in range(16)])
+    assert abs(np.corrcoef(places, expected)[0, 1]) > 0.9999
+    other = np.array([(np.mean if median else np.median)(x[island == k]) for k in range(16)])
+    assert abs(np.corrcoef(places, other)[0, 1]) < 0.99

@@ -172,7 +172,7 @@ def cmd_analyse(args: argparse.Namespace) -> None:
         ("latent sizes", analysis.latent_sizes),
         (
             "islands: found, typed, described" + (" and scored against the truth" if analysis.has_truth else ""),
-            lambda: Discovery(analysis).result(),
+            lambda: Discovery(analysis, progress=lambda line: print(f"    {line}", flush=True)).result(),
         ),
     )
     for what, step in steps:  # each cached: a second call only reads

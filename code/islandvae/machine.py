@@ -4,13 +4,15 @@ Every measurement runs its unit of work (a batch, a training step, a matmul) aga
 time budget is spent and reports the rate it reached, so a slow CPU shows a lower rate and never a
 longer render. A precision this CPU has no native instructions for (bfloat16 without AVX512-BF16 or
 AMX, where a bf16 matmul runs about a hundred times slower than fp32) is reported as such, not timed.
-`describe_cpu()` names the processor beside every published rate (tiles/speed.py, model/speed.py, bench/).
+`describe_cpu()` names the processor beside every published rate (tiles/speed.py, model/speed.py, bench/);
+`PeakMemory` samples the resident memory of a process and all its descendants together (the benchmarks').
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import threading
 import time
 
 import torch
@@ -78,3 +80,53 @@ def one_core(measure):
         return measure()
     finally:
         torch.set_num_threads(threads)
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of process `root` and all its descendants together, from /proc (Linux; 0 elsewhere): each
+    process's proportional share (Pss: a page shared by forked workers counted once over them), or its VmRSS
+    where the kernel gives no Pss."""
+    parents = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    family, grew = {root}, True
+    while grew:
+        new = {pid for pid, parent in parents.items() if parent in family} - family
+        family |= new
+        grew = bool(new)
+    total = 0
+    for pid in family:
+        for file, field in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
+            try:
+                with open(file) as f:
+                    total += next(int(line.split()[1]) * 1024 for line in f if line.startswith(field))
+                break
+            except (OSError, StopIteration):
+                continue
+    return total
+
+
+class PeakMemory:
+    """`with PeakMemory(pid) as peak:` samples tree_rss(pid) every `every` seconds; `peak.bytes` is the largest."""
+
+    def __init__(self, pid: int | None = None, every: float = 0.2):
+        self.pid, self.every, self.bytes = pid or os.getpid(), every, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.every):
+            self.bytes = max(self.bytes, tree_rss(self.pid))
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()

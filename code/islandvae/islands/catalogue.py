@@ -1,5 +1,6 @@
 """The island catalogue (results/islands-<config>.csv): every found island with its section, bounding box,
-tiles, footprint area, type and measured cells, as chapter 5 lists it and the hand-in zip holds it."""
+tiles, footprint area, type and measured cells, as chapter 5 lists it and the hand-in zip holds it; and each
+type described by its islands' measured cells (`describe_types`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from islandvae.bootstrap import BOOTSTRAP, draws, interval
 from islandvae.islands.features import MEASURES
 from islandvae.islands.records import IslandResult
 
@@ -80,3 +82,21 @@ def catalogue_csv(infos: list, arrays: dict, result: IslandResult) -> bytes:
     for row in catalogue_rows(infos, arrays, result):
         writer.writerow([f"{v:.3f}" if k in MEASURES else v for k, v in row.items()])
     return text.getvalue().encode()
+
+
+def describe_types(morphology: list[dict], types: np.ndarray, k: int, *, reps: int = BOOTSTRAP, seed: int = 0) -> list:
+    """Per type: its islands and, per measure, the mean over its islands with a 95 % bootstrap interval."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in range(k):
+        members = [m for m, ty in zip(morphology, types) if ty == t]
+        row = {"type": t + 1, "islands": len(members)}
+        for measure in MEASURES:
+            values = np.array([m[measure] for m in members], dtype=float)
+            values = values[np.isfinite(values)]
+            if not len(values):
+                row[measure] = (float("nan"),) * 3
+                continue
+            row[measure] = (float(values.mean()), *interval(values[p].mean() for p in draws(rng, len(values), reps)))
+        out.append(row)
+    return out

@@ -24,18 +24,17 @@ Everything is cached in the run folder (discovery.json, discovery.npz), keyed by
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 
-from islandvae.bootstrap import BOOTSTRAP, draws, interval
 from islandvae.caches import cached, cached_json
 from islandvae.data.stats import cache_key, data_identity, file_identity
 from islandvae.data.truth import TruthFile, truth_path
 from islandvae.files import write_atomic
-from islandvae.islands.catalogue import catalogue_csv, catalogue_path
+from islandvae.islands.catalogue import catalogue_csv, catalogue_path, describe_types
 from islandvae.islands.features import (
-    MEASURES,
     enriched_sets,
     feature_spaces,
     features_of,
@@ -122,8 +121,10 @@ def read_discovery(config, *, baselines: bool = True) -> IslandResult | None:
 class Discovery:
     """The island pipeline of one config's trained models."""
 
-    def __init__(self, analysis: Analysis, *, baselines: bool = True):
-        """`baselines`: score every baseline beside the VAE (False: the VAE alone, as the lever runs need)."""
+    def __init__(self, analysis: Analysis, *, baselines: bool = True, progress=None):
+        """`baselines`: score every baseline beside the VAE (False: the VAE alone, as the lever runs need);
+        `progress`: called with a line as each part of a computation ends (minutes at the course file's scale)."""
+        self.progress, self._tick = progress or (lambda line: None), time.perf_counter()
         self.a = analysis
         self.config = analysis.config
         self.folder = analysis.run.folder
@@ -147,8 +148,15 @@ class Discovery:
 
     # The computation ------------------------------------------------------------------------------------------
 
+    def _done(self, what: str) -> None:
+        """Tell `progress` that a part of the computation ended, with its seconds."""
+        now = time.perf_counter()
+        self.progress(f"{what} ({now - self._tick:.0f} s)")
+        self._tick = now
+
     def _grid_arrays(self) -> tuple[dict, Grid, np.ndarray]:
         a, s = self.a, self.config.sampling.tile_size
+        self._tick = time.perf_counter()
         truth = TruthFile(truth_path(self.config.data.path)) if a.has_truth else None
         try:
             grid = tissue_grid(
@@ -157,11 +165,15 @@ class Discovery:
         finally:
             if truth is not None:
                 truth.close()
+        self._done(f"the test brain's grid: {len(grid):,} tissue tiles on {len(grid.infos)} images")
         features = features_of(a.model, a.test_images, grid.keys, a.stats)
+        self._done("every grid tile encoded")
         sigma = blob_sigma(a.test_images)
         scale = detector_scale(sigma)  # the blob detector's sizes follow the data's cells
         measures = grid_measures(grid, a.test_images, scale)
+        self._done("cells counted on every grid tile")
         found = find_islands(grid, features, a.test_images, seed=self.config.train.seed, measures=measures, scale=scale)
+        self._done(f"{int(found['island'].max()) + 1} islands found")
         true = true_islands(grid)[0] if grid.label is not None else np.full(len(grid), -1)
         arrays = {
             "image": grid.image,
@@ -201,6 +213,7 @@ class Discovery:
             pooled=True,
             first=arrays["features"][need],
         )
+        self._done(f"{len(need):,} core and scored tiles encoded in 8 orientations")
         section = island_sections(grid, island)
         typing = island_types(
             pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True, typed=~edge, sections=section
@@ -208,6 +221,7 @@ class Discovery:
         statistics = tissue_statistics(  # each section's ordinary tissue, measured away from the islands
             grid, self.a.test_images, ordinary_tiles(grid, island), seed=self.config.sampling.seed
         )
+        self._done(f"islands typed ({typing['k']} types) and the sections' tissue measured")
         out = IslandResult(
             grid=GridSize(tiles=len(grid), images=len(grid.infos), tile=grid.tile, stride=grid.stride),
             clusters=Clusters(
@@ -280,6 +294,7 @@ class Discovery:
             without_true_island=int((majority == "").sum()),
         )
         test, train, train_island, train_kinds, picked = enriched_sets(config, a, grid, picks, rng)
+        self._done(f"island-enriched tiles cut: {len(test.tiles):,} of the test brain, {len(train.tiles):,} training")
         spaces = feature_spaces(
             a,
             test,
@@ -288,10 +303,12 @@ class Discovery:
             pooled_test=pooled[picked],
             baselines=self.baselines,
             scale=float(arrays["blob"][1]),
+            progress=self._done,
         )
         out.measures = [
             score_features(name, f["train"], f["test"], train, test, f.get("mse")) for name, f in spaces.items()
         ]
+        self._done(f"{len(spaces)} feature spaces' tile-level measures")
         island_of_test = np.where(test.group < len(kinds), test.group, -1)  # plain tiles carry group ids >= islands
         true_sections = island_sections(grid, true)
         scores, ceilings, confounds = {}, {}, {}
@@ -308,6 +325,7 @@ class Discovery:
                 seed=config.train.seed,
             )
         out.island_scores, out.island_ceilings, out.island_sections = scores, ceilings, confounds
+        self._done("every feature space's typing of the true islands and its supervised ceiling")
         vae = next(iter(spaces))
         table = {
             name: {"ari": list(v["ari"]), "balanced accuracy": list(v["balanced accuracy"])}
@@ -317,21 +335,3 @@ class Discovery:
         if self.baselines:  # islands.json holds the whole comparison
             write_atomic(scores_path(config), json.dumps(table, indent=1).encode())
         return out
-
-
-def describe_types(morphology: list[dict], types: np.ndarray, k: int, *, reps: int = BOOTSTRAP, seed: int = 0) -> list:
-    """Per type: its islands and, per measure, the mean over its islands with a 95 % bootstrap interval."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for t in range(k):
-        members = [m for m, ty in zip(morphology, types) if ty == t]
-        row = {"type": t + 1, "islands": len(members)}
-        for measure in MEASURES:
-            values = np.array([m[measure] for m in members], dtype=float)
-            values = values[np.isfinite(values)]
-            if not len(values):
-                row[measure] = (float("nan"),) * 3
-                continue
-            row[measure] = (float(values.mean()), *interval(values[p].mean() for p in draws(rng, len(values), reps)))
-        out.append(row)
-    return out

@@ -103,11 +103,12 @@ def feature_spaces(
     pooled_test: np.ndarray | None = None,
     baselines: bool = True,
     scale: float = 1.0,
+    progress=None,
 ) -> dict:
     """Every feature space on the same tiles: name -> {"train", "test", "mse" (test reconstruction, or absent)}.
     The first is the VAE (`vae_test`: its readout of the test tiles when already at hand), the second the same VAE
     pooled over each tile's 8 orientations (a lever that needs no training; `pooled_test` when at hand); without
-    `baselines` they are the only ones."""
+    `baselines` they are the only ones. `progress` is called with each space's name once it is computed."""
     config, d = a.config, a.config.model.latent
     vae_train = readout(a.model, train.tiles)
     spaces = {
@@ -123,28 +124,37 @@ def feature_spaces(
     }
     if not baselines:
         return spaces
+    done = progress or (lambda line: None)
+    done("feature spaces: the VAE's, one view and pooled over 8 orientations")
+
+    def add(name: str, **value) -> None:
+        spaces[name] = value
+        done(f"feature space: {name}")
+
     if "autoencoder" in a.comparisons:
         ae = a.comparisons["autoencoder"][0]
         seen = posterior(ae, test.tiles, mse=True)
-        spaces[f"autoencoder ({config.train.comparison_steps} steps)"] = {
-            "train": readout(ae, train.tiles),
-            "test": readout(ae, test.tiles, codes=seen),
-            "mse": seen["mse"],
-        }
+        add(
+            f"autoencoder ({config.train.comparison_steps} steps)",
+            train=readout(ae, train.tiles),
+            test=readout(ae, test.tiles, codes=seen),
+            mse=seen["mse"],
+        )
     torch.manual_seed(config.train.seed)  # the VAE's weights before its first step
     untrained = VAE(config.model, config.sampling.tile_size).to(memory_format=torch.channels_last).eval()
-    spaces["untrained encoder"] = {"train": readout(untrained, train.tiles), "test": readout(untrained, test.tiles)}
+    add("untrained encoder", train=readout(untrained, train.tiles), test=readout(untrained, test.tiles))
     pca = pixel_pca(config, test, train, d)
-    spaces[f"pixel PCA-{pca['test'].shape[1]}"] = {"train": pca["train"], "test": pca["test"], "mse": pca["test_mse"]}
-    spaces["tile mean + std"] = {"train": trivial_features(train), "test": trivial_features(test)}
-    spaces["texture statistics"] = {"train": texture_of(train, a.stats), "test": texture_of(test, a.stats)}
-    spaces[MEASURED] = {"train": measured_of(train, a.stats, scale), "test": measured_of(test, a.stats, scale)}
+    add(f"pixel PCA-{pca['test'].shape[1]}", train=pca["train"], test=pca["test"], mse=pca["test_mse"])
+    add("tile mean + std", train=trivial_features(train), test=trivial_features(test))
+    add("texture statistics", train=texture_of(train, a.stats), test=texture_of(test, a.stats))
+    add(MEASURED, train=measured_of(train, a.stats, scale), test=measured_of(test, a.stats, scale))
     return spaces
 
 
 def grey_of(tiles: TileSet, stats) -> np.ndarray:
     """Standardised tiles back in grey values, (N, h, w) uint8."""
-    return (tiles.tiles[:, 0] * stats.std + stats.mean).clamp(0, 255).numpy().astype(np.uint8)
+    grey = tiles.tiles[:, 0] * stats.std  # one float copy of the tiles, then in place
+    return grey.add_(stats.mean).clamp_(0, 255).numpy().astype(np.uint8)
 
 
 def measured_of(tiles: TileSet, stats, scale: float = 1.0) -> np.ndarray:

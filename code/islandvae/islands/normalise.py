@@ -5,7 +5,7 @@ al., Nature Methods 2017; pycytominer's `normalize`). Here the plate is the sect
 and the controls are its ordinary tissue tiles (tiles neither in nor next to a found island:
 sections.ordinary_tiles). `normalised` does it with scikit-learn's scalers, which compute what pycytominer's
 three methods compute without its table layer. bench/section_levers.py measures it as a lever of the typing;
-the island pipeline does not use it (it lost there: docs/levers.md).
+the island pipeline does not use it (it lost there: docs/method.md).
 """
 
 from __future__ import annotations

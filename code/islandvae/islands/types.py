@@ -54,24 +54,25 @@ def island_types(
     spread: bool = False,
     typed: np.ndarray | None = None,
     sections: np.ndarray | None = None,
+    median: bool = False,
 ) -> dict:
     """Island types from tile features (N, d) and each tile's island number (N,; -1 for tiles outside islands).
 
     The standardised features are projected on the direction along which islands differ most relative to how
     much the tiles within one island vary (linear discriminant analysis with the islands as classes: it needs
     no island type, only which tiles belong together). Each island is placed by the mean of its tiles on that
-    axis, and Gaussian mixtures with 1 .. max_types components (fewer with few islands) are fitted to the
-    places of the islands of at least TYPED_TILES tiles (a smaller island's mean is too noisy to shape the
-    types; it is assigned to the nearest afterwards); the number of types is the smallest whose BIC is within
-    BIC_MARGIN of the lowest (a further type must earn its parameters clearly). With `sections` (each island's
-    section) and islands on at least MIN_SECTIONS sections, the same rule runs on SECTION_RESAMPLES resamples of
-    whole sections and the number of types is the one chosen most often (the smaller at a tie): the full data's
-    BIC can rest on the islands of one or two sections. With `spread`, the BIC curve is
-    also fitted on BIC_SPREAD bootstrap resamples of the islands (its 2.5 and 97.5 percentiles per k, and how
-    often each k would be chosen). Returns k, which rule chose it ("k rule": "sections" or "bic") with the shares
-    over section resamples, the BIC per k, each island's type (0 .. k-1, ordered along the axis) and its place
-    on the axis. `typed` (bool per island): the islands to type; the others (set apart)
-    shape neither the axis nor the mixture, get type -1 and still a place on the axis."""
+    axis (with `median`, their median: a lever, bench/typing_levers.py), and Gaussian mixtures with 1 ..
+    max_types components (fewer with few islands) are fitted to the places of the islands of at least TYPED_TILES
+    tiles (a smaller island's mean is too noisy to shape the types; it is assigned to the nearest afterwards); the
+    number of types is the smallest whose BIC is within BIC_MARGIN of the lowest (a further type must earn its
+    parameters clearly). With `sections` (each island's section) and islands on at least MIN_SECTIONS sections,
+    the same rule runs on SECTION_RESAMPLES resamples of whole sections and the number of types is the one chosen
+    most often (the smaller at a tie): the full data's BIC can rest on the islands of one or two sections. With
+    `spread`, the BIC curve is also fitted on BIC_SPREAD bootstrap resamples of the islands (its 2.5 and 97.5
+    percentiles per k, and how often each k would be chosen). Returns k, which rule chose it ("k rule":
+    "sections" or "bic") with the shares over section resamples, the BIC per k, each island's type (0 .. k-1,
+    ordered along the axis) and its place on the axis. `typed` (bool per island): the islands to type; the others
+    (set apart) shape neither the axis nor the mixture, get type -1 and still a place on the axis."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.preprocessing import StandardScaler
 
@@ -94,10 +95,13 @@ def island_types(
         axis = LinearDiscriminantAnalysis(n_components=1, solver="eigen", shrinkage="auto").fit(
             scale.transform(features[used]), island[used]
         )
-    # (n, 1): the mean of each island's tiles on the axis
-    place = describe(axis.transform(scale.transform(features[inside])), island[inside])[:, :1]
+    on_axis = axis.transform(scale.transform(features[inside]))[:, 0]
+    if median:
+        place = np.array([np.median(on_axis[island[inside] == k]) if (island == k).any() else 0.0 for k in range(n)])
+    else:  # the mean of each island's tiles on the axis
+        place = describe(on_axis[:, None], island[inside])[:, 0]
     return types_on_axis(
-        place[:, 0],
+        place,
         np.bincount(island[inside], minlength=n),
         typed,
         seed=seed,

@@ -82,7 +82,8 @@ def texture_features(tiles: TileSet) -> np.ndarray:
 def texture_rows(tiles: np.ndarray) -> np.ndarray:
     """texture_features of grey tiles (N, h, w), in this process."""
     rows = []
-    for tile in tiles.astype(np.float64):
+    for tile in tiles:  # one tile at a time in float64 (a whole chunk would be GBs at the course file's scale)
+        tile = tile.astype(np.float64)
         z = (tile - tile.mean()) / max(tile.std(), 1e-6)
         smooth = [ndimage.gaussian_filter(z, s) for s in (1, 2, 4, 8)]
         bands = [np.mean((a - b) ** 2) for a, b in zip(smooth, smooth[1:])]

@@ -39,6 +39,7 @@ TRAIN_TILES = 2000  # fixed tiles from the training brains for the PCA baseline 
 BATCH = 64  # tiles encoded at a time (on the CPU): the fastest measured (a batch's activations stay in cache; 512
 # took 1.7 times as long); chapter 5's results came out bit for bit the same as with 512
 GPU_BATCH_PIXELS = 1024 * 128 * 128  # an encoder pass's batch on a GPU, in pixels (device_batch)
+PCA_BLOCK = 1024  # tiles reconstructed at a time by the pixel PCA baseline (its reconstruction error)
 GATHER = 4096  # tiles cut from images in RAM at a time (64 MB of float32 at 64 px), then joined: bounded scratch
 
 
@@ -270,11 +271,16 @@ def pixel_pca(config: Config, test: TileSet, train: TileSet, components: int) ->
         k = min(components, *x_train.shape)
         pca = PCA(n_components=k, random_state=0).fit(x_train)
         f_test = pca.transform(x_test)
-        recon = pca.inverse_transform(f_test)
+        # the reconstructions a block of tiles at a time: all at once they are several copies of the test tiles
+        # (GBs at the course file's scale)
+        mse = [
+            ((pca.inverse_transform(f_test[i : i + PCA_BLOCK]) - x_test[i : i + PCA_BLOCK]) ** 2).mean(1)
+            for i in range(0, len(x_test), PCA_BLOCK)
+        ]
         return {
             "test": f_test,
             "train": pca.transform(x_train),
-            "test_mse": ((recon - x_test) ** 2).mean(1),
+            "test_mse": np.concatenate(mse) if mse else np.zeros(0, dtype=f_test.dtype),
             "explained": np.array(pca.explained_variance_ratio_.sum()),
         }
 
