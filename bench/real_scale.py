@@ -175,12 +175,13 @@ def journey(args) -> int:
 
 def grid_line(found: Path) -> None:
     """Chapter 5's grid and what the island pipeline found there, from its cached result (when there is one)."""
+    from islandvae.islands.records import IslandResult
+
     if found.is_file():
-        value = json.loads(found.read_text())["value"]
+        r = IslandResult.from_json(json.loads(found.read_text())["value"])
         print(
-            f"chapter 5's grid: {value['grid']['tiles']:,} tissue tiles of {value['grid']['images']} test images "
-            f"(tile {value['grid']['tile']} px, stride {value['grid']['stride']} px), {value['clusters']['k']} "
-            f"clusters, {value['found']['islands']} islands found, {value['types']['k']} types"
+            f"chapter 5's grid: {r.grid.tiles:,} tissue tiles of {r.grid.images} test images (tile {r.grid.tile} px, "
+            f"stride {r.grid.stride} px), {r.clusters.k} clusters, {r.found.islands} islands found, {r.types.k} types"
         )
 
 
@@ -191,19 +192,20 @@ def course_plan(data: Path, elsewhere: float) -> None:
 
     from islandvae.config import load_config
     from islandvae.islands.plan import analysis_plan
-    from islandvae.model.speed import GPU_CLASSES, training_plan
+    from islandvae.model.speed import GPU_CLASSES, plan_hours, training_plan
 
     real = load_config(ROOT / "configs" / "real.toml")
     real = dataclasses.replace(real, data=dataclasses.replace(real.data, path=data))
-    train = sum(r["PFLOP"] for r in training_plan(real))
+    plan = training_plan(real)
     analysis = analysis_plan(real)
     print(
-        f"configs/real.toml on this layout: training {train:.3g} PFLOP, analysis {analysis['PFLOP']:.3g} PFLOP "
+        f"configs/real.toml on this layout: training {sum(r['PFLOP'] for r in plan):.3g} PFLOP, "
+        f"analysis {analysis['PFLOP']:.3g} PFLOP "
         f"({analysis['grid tiles']:,} grid tiles; encoder passes at most "
         f"{sum(analysis['passes'].values()):,}); render and zip as measured here {elsewhere / 60:.1f} min"
     )
     for name, c in GPU_CLASSES.items():
-        hours = train * 1e15 / (c["sustained"] * 1e12) / 3600
+        hours = plan_hours(plan, c["sustained"])
         total = hours + analysis["hours"][name] + elsewhere / 3600
         print(
             f"  {name} at {c['sustained']:g} TFLOP/s (assumed): training {hours:.2f} h, analysis "

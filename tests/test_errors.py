@@ -92,7 +92,7 @@ def test_corrupt_pixels_are_refused_by_stats(tmp_path, run_cli):
     assert not (tmp_path / "cache").exists()
 
 
-@pytest.mark.parametrize("command", ["inventory", "stats"])
+@pytest.mark.parametrize("command", ["inventory", "stats", "analyse"])
 def test_missing_file_says_where_the_course_file_goes(tmp_path, run_cli, command):
     config = write_config(tmp_path, tmp_path / "nowhere.h5")
     code, out, err = run_cli(command, "--config", config)

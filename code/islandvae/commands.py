@@ -152,6 +152,7 @@ def cmd_analyse(args: argparse.Namespace) -> None:
     """Compute and cache chapter 5's embeddings, 2-D maps, island pipeline and scores (the report then reads them)."""
     import time
 
+    from islandvae.data.hdf5 import open_h5
     from islandvae.islands.discovery import Discovery, read_discovery
     from islandvae.islands.plan import check_analysis_plan
     from islandvae.latent.analysis import Analysis
@@ -160,6 +161,7 @@ def cmd_analyse(args: argparse.Namespace) -> None:
     config = _config(args)
     start = time.perf_counter()
     print(f"analysing the runs of config {config.name}")
+    open_h5(config.data.path).close()  # a missing or unreadable data file: its one line, before any cache is keyed
     if read_discovery(config) is None:  # the island pipeline is the bulk: with it cached, nothing long is left
         check_analysis_plan(config, pick_device(config))  # no silent days: a plan too long here stops
     analysis = Analysis(config, train_missing=True)

@@ -73,6 +73,7 @@ def island_types(
     "sections" or "bic") with the shares over section resamples, the BIC per k, each island's type (0 .. k-1,
     ordered along the axis) and its place on the axis. `typed` (bool per island): the islands to type; the others
     (set apart) shape neither the axis nor the mixture, get type -1 and still a place on the axis."""
+    from scipy import ndimage
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.preprocessing import StandardScaler
 
@@ -96,13 +97,14 @@ def island_types(
             scale.transform(features[used]), island[used]
         )
     on_axis = axis.transform(scale.transform(features[inside]))[:, 0]
-    if median:
-        place = np.array([np.median(on_axis[island[inside] == k]) if (island == k).any() else 0.0 for k in range(n)])
+    sizes = np.bincount(island[inside], minlength=n)
+    if median:  # scipy's median per label gives no defined value for a number without tiles: 0, as describe
+        place = np.where(sizes > 0, ndimage.median(on_axis, labels=island[inside], index=np.arange(n)), 0.0)
     else:  # the mean of each island's tiles on the axis
         place = describe(on_axis[:, None], island[inside])[:, 0]
     return types_on_axis(
         place,
-        np.bincount(island[inside], minlength=n),
+        sizes,
         typed,
         seed=seed,
         max_types=max_types,
