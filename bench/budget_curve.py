@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/budget_curve.py [--config configs/default.toml] [--sets default "seed 2" ...]
                                            [--steps 500 1000 2000 4000 8000] [--json FILE]
+                                           [--schedule cosine] [--lr 0.003]
 
 The levers table's budget rows keep the stopping rule, so on the default stand-in its 2,000- and 4,000-step runs
 both stopped at step 1,600 and the curve said nothing past it. Here every point is a run of its own
@@ -14,8 +15,9 @@ the test loss of its best checkpoint, the pipeline's found islands (recall, numb
 truth) and the VAE's and the pooled VAE's island ARI on the true islands, with training seconds. The figures are
 printed and, with --json, written after every point (an interrupted curve keeps what it measured and a rerun
 resumes it). `--sets`: "default" and the robustness sets by name (islands/robustness.py SETS); the robustness
-sets must be generated (`make robustness`). About 4.5 minutes per 1,000 steps plus 1.5 minutes per point on a
-2-core Xeon.
+sets must be generated (`make robustness`). `--schedule cosine` (and `--lr`) trains every point with a
+learning rate that falls to 0 at its budget (train.schedule), each point from step 0. About 4.5 minutes per
+1,000 steps plus 1.5 minutes per point on a 2-core Xeon.
 """
 
 from __future__ import annotations
@@ -36,15 +38,21 @@ from islandvae.islands.robustness import robustness_configs, vae_name
 from islandvae.latent.analysis import Analysis
 from islandvae.model import checkpoint
 from islandvae.model.runs import Run
+from islandvae.model.steps import SCHEDULES
 from islandvae.model.train import train
 
 NO_STOP = 10**9  # train.patience: evaluations without improvement before stopping; never reached
 
 
-def curve_config(config, steps: int):
-    """The config trained for `steps` steps with early stopping off, in a run folder of its own."""
-    t = dataclasses.replace(config.train, max_steps=steps, patience=NO_STOP)
-    return dataclasses.replace(config, name=f"{config.name}-curve-{steps}-steps", train=t)
+def curve_config(config, steps: int, *, schedule: str = "constant", lr: float | None = None):
+    """The config trained for `steps` steps with early stopping off, in a run folder of its own; `schedule` and
+    `lr` (train.schedule, train.lr) other than the config's name the folder too."""
+    lr = config.train.lr if lr is None else lr
+    t = dataclasses.replace(config.train, max_steps=steps, patience=NO_STOP, schedule=schedule, lr=lr)
+    other = (f"-{schedule}" if schedule != config.train.schedule else "") + (
+        f"-lr-{lr:g}" if lr != config.train.lr else ""
+    )
+    return dataclasses.replace(config, name=f"{config.name}-curve-{steps}-steps{other}", train=t)
 
 
 def continued(previous, config) -> None:
@@ -89,6 +97,13 @@ def main(argv=None) -> int:
     parser.add_argument("--sets", nargs="+", default=["default", "seed 2", "larger cells (seed 5)"])
     parser.add_argument("--steps", nargs="+", type=int, default=[500, 1000, 2000, 4000, 8000])
     parser.add_argument("--json", help="write the figures to this file after every point")
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="constant",
+        help="train.schedule of every point; cosine falls to 0 at each point's budget, so each point trains from 0",
+    )
+    parser.add_argument("--lr", type=float, help="train.lr of every point (default: the config's)")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     every = {"default": config} | robustness_configs(config)
@@ -100,10 +115,10 @@ def main(argv=None) -> int:
     for label in args.sets:
         previous = None
         for steps in sorted(args.steps):
-            c = curve_config(every[label], steps)
+            c = curve_config(every[label], steps, schedule=args.schedule, lr=args.lr)
             run = Run.of(c)
             if not run.done(c):
-                if previous is not None and not run.last.is_file():
+                if previous is not None and args.schedule == "constant" and not run.last.is_file():
                     continued(previous, c)
                 started = time.perf_counter()
                 train(c, progress=False)
@@ -122,7 +137,16 @@ def main(argv=None) -> int:
             )
             if args.json:
                 write_atomic(
-                    args.json, json.dumps({"measured": time.strftime("%Y-%m-%d"), "sets": table}, indent=1).encode()
+                    args.json,
+                    json.dumps(
+                        {
+                            "measured": time.strftime("%Y-%m-%d"),
+                            "schedule": args.schedule,
+                            "lr": c.train.lr,
+                            "sets": table,
+                        },
+                        indent=1,
+                    ).encode(),
                 )
             previous = c
     return 0

@@ -1,5 +1,7 @@
 """The model and its training: shapes, the loss, resume, load_or_train, distributed training, and bad input."""
 
+import csv
+import dataclasses
 import os
 import socket
 
@@ -7,13 +9,14 @@ import pytest
 import torch
 from conftest import write_config
 
-from islandvae.config import PROJECT_ROOT, ModelConfig, load_config
+from islandvae.config import PROJECT_ROOT, Config, DataConfig, ModelConfig, TrainConfig, load_config
 from islandvae.data.synth import generate
 from islandvae.errors import UserError
 from islandvae.model import checkpoint
 from islandvae.model.device import pick_device
 from islandvae.model.runs import Run
-from islandvae.model.train import load_or_train, train
+from islandvae.model.steps import learning_rate
+from islandvae.model.train import check_train, load_or_train, train
 from islandvae.model.vae import VAE, Decoder, Encoder, architecture, loss_terms
 
 SMALL_RUN = """
@@ -175,12 +178,27 @@ def test_the_comparison_snapshot_is_written_on_a_step_neither_logged_nor_evaluat
     )  # the weights of step 7, not of the end
 
 
+def test_the_learning_rate_schedules():
+    constant = TrainConfig(lr=2e-3, max_steps=1000)
+    assert {learning_rate(constant, s) for s in range(0, 1000, 7)} == {2e-3}
+    cosine = dataclasses.replace(constant, schedule="cosine")  # rises over 50 steps, falls to 0 at step 1,000
+    rates = [learning_rate(cosine, s) for s in range(1000)]
+    assert rates[0] == pytest.approx(2e-3 / 50) and rates[49] == pytest.approx(2e-3)
+    assert all(a < b for a, b in zip(rates[:49], rates[1:50]))  # the rise
+    assert all(a >= b for a, b in zip(rates[49:], rates[50:])) and rates[-1] < 1e-7  # the fall, to 0
+    assert learning_rate(cosine, 525) == pytest.approx(1e-3, rel=1e-2)  # half way down half way through the fall
+    with pytest.raises(UserError, match="train.schedule must be one of constant, cosine, got 'linear'"):
+        check_train(Config(data=DataConfig(path=PROJECT_ROOT), train=dataclasses.replace(cosine, schedule="linear")))
+
+
 @pytest.mark.slow
-def test_an_interrupted_run_resumes_to_the_same_weights(tiny, tmp_path):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_an_interrupted_run_resumes_to_the_same_weights(tiny, tmp_path, schedule):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-    whole = load_config(write_config(tmp_path / "a", tiny, extra=SMALL_RUN))
-    broken = load_config(write_config(tmp_path / "b", tiny, extra=SMALL_RUN))
+    extra = SMALL_RUN + f'schedule = "{schedule}"\n'
+    whole = load_config(write_config(tmp_path / "a", tiny, extra=extra))
+    broken = load_config(write_config(tmp_path / "b", tiny, extra=extra))
     train(whole, progress=False)
     train(broken, progress=False, stop_at=13)  # killed after step 13: steps 9-13 are lost
     assert checkpoint.load(Run.of(broken).last, broken)["step"] == 8
@@ -190,6 +208,9 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [line.split(",")[0] for line in Run.of(broken).metrics.read_text().splitlines()[1:]]
     assert steps == [str(s) for s in range(4, 25, 4)]  # no duplicated rows from the lost steps
+    logged = [(int(r["step"]), float(r["lr"])) for r in csv.DictReader(open(Run.of(broken).metrics))]
+    assert all(lr == pytest.approx(learning_rate(broken.train, s - 1)) for s, lr in logged)  # each row's last step
+    assert len({lr for _, lr in logged}) == (1 if schedule == "constant" else len(logged))
 
 
 @pytest.mark.slow

@@ -81,6 +81,8 @@ class TrainConfig:
 
     max_steps: int = 1000  # minutes of the default model on 2 CPU cores (docs/performance.md gives them per CPU)
     lr: float = 1e-3
+    schedule: str = "constant"  # the learning rate over the run: constant, or cosine (a linear rise over the first
+    # LR_RISE of max_steps, then a cosine fall to 0 at max_steps: more learnt per step at a fixed budget)
     beta: float = 0.1  # weight of the KL term; the decoder noise it implies has variance beta / 2
     l2: float = 1e-6  # weight of the sum of squared parameters
     texture: float = 0.0  # weight of a term on the local energy of three frequency bands (model.band_energy)

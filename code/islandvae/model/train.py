@@ -37,12 +37,14 @@ from islandvae.model.saver import Progress, Saver, finished_steps
 from islandvae.model.speed import check_run_plan
 from islandvae.model.steps import (
     RANK_NOISE,
+    SCHEDULES,
     Data,
     RunningMeans,
     build_model,
     encoder_input,
     evaluate,
     evaluation_tiles,
+    learning_rate,
     optimise,
     warm_beta,
 )
@@ -57,6 +59,8 @@ def check_train(config: Config) -> None:
             raise UserError(f"train.{key} must be at least 1, got {getattr(t, key)}")
     if not (t.lr > 0 and math.isfinite(t.lr)):
         raise UserError(f"train.lr must be a positive number, got {t.lr}")
+    if t.schedule not in SCHEDULES:
+        raise UserError(f"train.schedule must be one of {', '.join(SCHEDULES)}, got {t.schedule!r}")
     if not t.checkpoint_minutes > 0:
         raise UserError(f"train.checkpoint_minutes must be a positive number, got {t.checkpoint_minutes}")
     if t.beta < 0 or t.l2 < 0 or t.warmup_steps < 0 or t.min_delta < 0:
@@ -144,7 +148,9 @@ def _train_run(
                         f"training {config.name} stopped after step {state.step:,}; {show(run.last)} is "
                         "saved and `make train` resumes from it"
                     )
-                beta = warm_beta(t, state.step)
+                beta, lr = warm_beta(t, state.step), learning_rate(t, state.step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
                 x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 terms = optimise(
                     trained,
@@ -181,7 +187,7 @@ def _train_run(
                 row = {
                     "step": state.step,
                     "epoch": epoch,
-                    "lr": t.lr,
+                    "lr": lr,
                     "beta": beta,
                     "seconds": round(seconds(), 2),
                     **means.take(),
