@@ -12,7 +12,8 @@ constant and a resumed run goes on bit for bit, so each point starts from the pr
 (its last.pt and best.pt re-signed for the larger budget) instead of from step 0: a set's whole curve costs
 its longest point's steps. Each point is scored as the lever runs are (discovery.Discovery without baselines):
 the test loss of its best checkpoint, the pipeline's found islands (recall, number of types, ARI against the
-truth) and the VAE's and the pooled VAE's island ARI on the true islands, with training seconds. The figures are
+truth, and how closely the found islands' places on the typing axis follow their true type, types.axis_follows)
+and the VAE's and the pooled VAE's island ARI on the true islands, with training seconds. The figures are
 printed and, with --json, written after every point (an interrupted curve keeps what it measured and a rerun
 resumes it). `--sets`: "default" and the robustness sets by name (islands/robustness.py SETS); the robustness
 sets must be generated (`make robustness`). `--schedule cosine` (and `--lr`) trains every point with a
@@ -29,12 +30,15 @@ import json
 import sys
 import time
 
+import numpy as np
 import torch
 
 from islandvae.config import load_config
 from islandvae.files import write_atomic
 from islandvae.islands.discovery import Discovery
+from islandvae.islands.finder import majority_types
 from islandvae.islands.robustness import robustness_configs, vae_name
+from islandvae.islands.types import axis_follows
 from islandvae.latent.analysis import Analysis
 from islandvae.model import checkpoint
 from islandvae.model.runs import Run
@@ -78,6 +82,9 @@ def point(config) -> dict:
     result = Discovery(Analysis(config), baselines=False).result()
     scores = result.truth.island_scores
     found = result.truth.found_agreement
+    with np.load(run.folder / "discovery.npz") as saved:  # the found islands' true types, as the pipeline took them
+        majority = majority_types(saved["island"], saved["label"])
+    known = (majority != "") & (np.array(result.types.type) >= 0)
     return {
         "steps": int(last["step"]),
         "seconds": round(float(last["seconds"]), 1),
@@ -86,6 +93,7 @@ def point(config) -> dict:
         "recall": result.truth.match["recall"],
         "types": result.types.k,
         "pipeline ARI": list(found["ari"]) if found else None,
+        "axis ~ type |r|": axis_follows(np.array(result.types.axis)[known], majority[known]),
         "VAE ARI": list(scores[vae_name(scores)]["ari"]),
         "pooled VAE ARI": list(scores["orientation-pooled VAE"]["ari"]),
     }
@@ -131,7 +139,8 @@ def main(argv=None) -> int:
             }
             print(
                 f"{label:24s} {steps:>6,} steps (best at {p['best step']:,}; test loss {p['test loss']:.2f}): "
-                f"recall {p['recall']:.2f}, {p['types']} types, pipeline ARI {ari['pipeline ARI']}, VAE "
+                f"recall {p['recall']:.2f}, {p['types']} types, pipeline ARI {ari['pipeline ARI']} (axis ~ type |r| "
+                f"{'-' if p['axis ~ type |r|'] is None else format(p['axis ~ type |r|'], '.2f')}), VAE "
                 f"{ari['VAE ARI']}, pooled {ari['pooled VAE ARI']}; {p['seconds']:.0f} s of training",
                 flush=True,
             )

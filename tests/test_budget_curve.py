@@ -45,3 +45,13 @@ def test_a_curve_point_continued_from_the_previous_one_is_the_run_trained_straig
     assert (
         checkpoint.load(Run.of(second).best, second)["step"] == checkpoint.load(Run.of(straight).best, straight)["step"]
     )
+
+
+def test_a_curve_with_another_schedule_or_rate_trains_in_folders_of_its_own(tmp_path):
+    bench = _bench()
+    config = load_config(write_config(tmp_path, tmp_path / "any.h5", extra=QUICK_TRAINING))
+    plain, cosine = bench.curve_config(config, 500), bench.curve_config(config, 500, schedule="cosine", lr=0.002)
+    assert (plain.train.schedule, plain.train.lr) == ("constant", config.train.lr)
+    assert (cosine.train.schedule, cosine.train.lr, cosine.train.max_steps) == ("cosine", 0.002, 500)
+    assert cosine.name == f"{plain.name}-cosine-lr-0.002" and Run.of(cosine).folder != Run.of(plain).folder
+    assert bench.curve_config(config, 500, lr=config.train.lr).name == plain.name  # the config's own rate: no suffix

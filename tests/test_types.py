@@ -60,3 +60,12 @@ def test_islands_are_placed_by_the_mean_or_the_median_of_their_tiles(median):
     assert abs(np.corrcoef(places, expected)[0, 1]) > 0.9999
     other = np.array([(np.mean if median else np.median)(x[island == k]) for k in range(16)])
     assert abs(np.corrcoef(places, other)[0, 1]) < 0.99
+
+
+def test_how_closely_the_axis_follows_a_known_type():
+    kinds = np.array(["granular"] * 5 + ["parvicellular"] * 5)
+    assert types.axis_follows(np.r_[np.arange(5.0), np.arange(5.0) + 10], kinds) == pytest.approx(0.962, abs=1e-3)
+    assert types.axis_follows(-np.r_[np.zeros(5), np.ones(5)], kinds) == pytest.approx(1.0)  # |r|, either sign
+    assert types.axis_follows(np.tile([0.0, 1.0], 5), kinds) == pytest.approx(0.2)  # nearly unrelated
+    assert types.axis_follows(np.arange(10.0), np.array(["granular"] * 10)) is None  # one type: nothing to follow
+    assert types.axis_follows(np.zeros(0), np.zeros(0, dtype=str)) is None

@@ -206,6 +206,16 @@ def section_spread(
     return {k: choices.count(k) / len(choices) for k in ks}
 
 
+def axis_follows(place: np.ndarray, kinds: np.ndarray) -> float | None:
+    """How closely islands' places on the typing axis follow a known type of two values (`kinds`, one per island):
+    |r|, the point-biserial correlation; None unless both values occur. High |r| with one type found means the
+    axis holds the type and the number of types failed; low |r|, that the axis does not hold it."""
+    first = np.asarray(kinds) == np.asarray(kinds)[0] if len(kinds) else np.zeros(0, dtype=bool)
+    if not first.any() or first.all():
+        return None
+    return float(abs(np.corrcoef(np.asarray(place, dtype=float), first)[0, 1]))
+
+
 def agreement(types: np.ndarray, truth: np.ndarray, *, reps: int = BOOTSTRAP, seed: int = 0) -> dict:
     """Island-level agreement of found types with true types: the adjusted Rand index and the balanced accuracy
     after naming each type by the true type most of its islands have, each as (value, low, high) with a 95 %
