@@ -95,3 +95,19 @@ def test_a_second_config_renders_and_zips_into_folders_of_its_own(run_cli):
     for config, folder in (("configs/default.toml", "_output"), ("configs/real.toml", "_output/real")):
         status, out, _ = run_cli("render", "--print-output-dir", "--config", config)
         assert status == 0 and out.strip() == folder
+
+
+def test_the_long_config_is_the_default_trained_to_its_budget():
+    """configs/long.toml is the budget curve's 4,000-step point (bench/budget_curve.py): the default's run in all
+    but the budget and a patience that cannot end it first."""
+    from islandvae.model.checkpoint import run_signature
+
+    default, long = (load_config(PROJECT_ROOT / "configs" / f"{n}.toml") for n in ("default", "long"))
+    a, b = run_signature(default), run_signature(long)
+    assert {k: v for k, v in b["train"].items() if k not in ("max_steps", "patience")} == {
+        k: v for k, v in a["train"].items() if k not in ("max_steps", "patience")
+    }
+    assert {s: b[s] for s in b if s != "train"} == {s: a[s] for s in a if s != "train"}
+    t = long.train
+    assert t.max_steps == 4000 and (t.patience + 1) * t.eval_every > t.max_steps  # the first stop: after the budget
+    assert long.data.path == default.data.path and long.paths.runs == default.paths.runs
