@@ -374,3 +374,33 @@ def test_a_core_of_fewer_than_min_core_tiles_is_not_an_island(monkeypatch):
     fewer = find_islands(grid, features, source, measures=measures)
     assert fewer["island"].max() + 1 == found["island"].max() + 1 - int((cores == cores.min()).sum())
     assert fewer["candidates"] == found["candidates"]  # the same candidates, one rule more
+
+
+def test_split_clusters_splits_only_the_named_clusters_and_numbers_the_parts_after_the_last():
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, (300, 2)), rng.normal((20, 0), 1, (150, 2)), rng.normal((20, 20), 1, (150, 2))])
+    cluster = np.array([0] * 300 + [1] * 300)  # cluster 1 holds two well-separated groups
+    out, split = finder_module.split_clusters(x, cluster, [1])
+    assert split == [1] and (out[:300] == 0).all()  # cluster 0 untouched
+    assert set(out[300:]) == {1, 2}  # the first part keeps its number, the second is numbered after the last
+    assert len(set(out[300:450])) == 1 and len(set(out[450:])) == 1 and out[300] != out[450]
+
+
+def test_islands_merged_with_dense_tissue_are_found_by_splitting_the_denser_cluster(monkeypatch):
+    # The tile mixture sees a marker that puts the island tiles and half as many tissue tiles apart from the rest;
+    # only within that group does the measured density separate islands from tissue. With two clusters at most,
+    # the group is one cluster denser than the tissue, but not clearly: only the split finds the islands.
+    grid, source, _, measures = _tiled(_section(8.0)[0], 64, 32)
+    density = measures[:, 0]
+    island = density > np.quantile(density, 0.85)
+    rng = np.random.default_rng(1)
+    group = island.copy()
+    group[rng.choice(np.flatnonzero(~island), island.sum() // 2, replace=False)] = True
+    features = np.column_stack([20.0 * group + rng.normal(0, 1, len(grid)), density + rng.normal(0, 1, len(grid))])
+    monkeypatch.setattr(finder_module, "MAX_CLUSTERS", 2)
+    found = find_islands(grid, features, source, measures=measures)
+    assert found["refined"] and found["island"].max() + 1 >= 1  # the group was split and islands were found
+    assert found["core"][island].mean() > 0.5 and found["core"][~group].sum() == 0
+    monkeypatch.setattr(finder_module, "split_clusters", lambda x, cluster, which, seed=0: (cluster, []))
+    unsplit = find_islands(grid, features, source, measures=measures)
+    assert unsplit["island"].max() + 1 == 0, unsplit["rank"]  # without the split: no cluster clearly denser

@@ -235,3 +235,17 @@ def test_make_robustness_generates_trains_and_scores_each_set(tmp_path, monkeypa
     again = []
     robustness.measure_robustness(config, progress=again.append)
     assert not any("generating" in line or "training" in line for line in again)  # each step once
+    # one set measured again apart: the table keeps when it was measured, the row says when, where and on what
+    earlier = robustness.read_robustness(config)
+    earlier["measured"], earlier["commit"] = "2000-01-01", "abc1234"
+    robustness.results_path(config).write_text(json.dumps(earlier))
+    apart = robustness.measure_robustness(config, progress=again.append, sets=["seed 7"])
+    assert (apart["measured"], apart["commit"]) == ("2000-01-01", "abc1234")
+    assert set(apart["sets"]["seed 7"]["measured"]) == {"date", "commit", "cpu"}
+    text = robustness_text.measured_text(apart)
+    assert "Measured on 2000-01-01 (commit abc1234)" in text and "measured again apart" in text and "seed 7 on" in text
+    with pytest.raises(UserError, match="--sets: no robustness set 'seed 9'"):
+        robustness.measure_robustness(config, sets=["seed 9"])
+    robustness.results_path(config).unlink()
+    with pytest.raises(UserError, match="measure every set first"):  # no table to keep the other rows of
+        robustness.measure_robustness(config, sets=["seed 7"])

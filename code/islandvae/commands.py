@@ -192,10 +192,11 @@ def cmd_levers(args: argparse.Namespace) -> None:
 
 
 def cmd_robustness(args: argparse.Namespace) -> None:
-    """Generate, train and score the eight robustness stand-ins (each step kept once done); write the table."""
+    """Generate, train and score the eight robustness stand-ins, or those of --sets (each step kept once done);
+    write the table."""
     from islandvae.islands.robustness import measure_robustness
 
-    measure_robustness(_config(args))
+    measure_robustness(_config(args), sets=args.sets)
 
 
 def cmd_zip(args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ from islandvae.islands.grid import EIGHT, TYPES, Grid, grid_measures, island_cro
 
 FIT_TILES = 6000  # tiles the tile clustering is fitted on (all tiles are then assigned)
 MAX_CLUSTERS = 8
+SPLIT_CLUSTERS = range(2, 5)  # where no cluster is clearly denser, the denser clusters are split in 2 to 4 parts
 CLUSTER_COMPONENTS = 10  # principal components of the standardised tile features the tile clustering sees
 # The finder compares tile cell densities by rank with the tissue's own tiles (the tiles of the largest cluster):
 # the share of (cluster tile, tissue tile) pairs in which the cluster's tile is the denser.
@@ -62,13 +63,15 @@ def find_islands(
     CORE_RANK of the pairs, border clusters those at BORDER_RANK. The rank counts the tiles' sampling noise in:
     a cluster must be denser by more than a tile's count of cells varies. No density ratio is assumed, so the
     rule holds whatever the stain, cell size or how much denser islands are (`scale`: the detector's size
-    factor for the data's cells, morphology.detector_scale); a section without a clearly denser cluster has no
-    island. A found island is a connected region of core tiles with the tiles of border clusters next to them
-    (the island's border cuts through tiles), kept when its core spans at least MIN_CORE tiles and its core's
+    factor for the data's cells, morphology.detector_scale). Where no cluster is clearly denser, every cluster
+    denser at BORDER_RANK is split by a mixture of its own and the parts are ranked again (split_clusters: islands
+    barely denser than the tissue can share a cluster with its densest tiles); without a clearly denser part
+    there is no island. A found island is a connected region of core tiles with the tiles of border clusters next
+    to them (the island's border cuts through tiles), kept when its core spans at least MIN_CORE tiles and its core's
     cells, counted on its own pixels, are at least as dense as the CORE_QUANTILE quantile of the tissue's tiles.
     Returns the cluster of each tile, per cluster its median density and rank against the tissue, the island
-    clusters, the found island of each tile (-1 outside), the core flag, the tile measures, and the measures of
-    each found island's core (morphology.region_measures)."""
+    clusters, the clusters split ("refined"), the found island of each tile (-1 outside), the core flag, the tile
+    measures, and the measures of each found island's core (morphology.region_measures)."""
     from sklearn.decomposition import PCA
     from sklearn.mixture import GaussianMixture
     from sklearn.preprocessing import StandardScaler
@@ -90,6 +93,7 @@ def find_islands(
             "candidates": 0,
             "morphology": [],
             "measures": measures,
+            "refined": [],
         }
     fit = rng.permutation(len(grid))[:FIT_TILES]
     standard = StandardScaler().fit(features[fit])
@@ -104,10 +108,16 @@ def find_islands(
     cluster = fits[best].predict(x)
 
     density = measures[:, 0]
+    tissue_cluster = np.bincount(cluster, minlength=best).argmax()  # the most common kind of tile, not an island
+    tissue = density[cluster == tissue_cluster]
+    rank = ranks(cluster, density, tissue_cluster)
+    refined = []
+    if not any(r >= CORE_RANK for r in rank):  # no clearly denser cluster: look once more, within the denser ones
+        cluster, refined = split_clusters(x, cluster, [c for c, r in enumerate(rank) if r >= BORDER_RANK], seed=seed)
+        rank = ranks(cluster, density, tissue_cluster)
+    best = len(rank)
     sizes = np.bincount(cluster, minlength=best)
     median = np.array([np.median(density[cluster == c]) if sizes[c] else 0.0 for c in range(best)])
-    tissue = density[cluster == sizes.argmax()]  # the most common kind of tile is the tissue, not an island
-    rank = [float("nan") if c == sizes.argmax() else rank_above(density[cluster == c], tissue) for c in range(best)]
     dense = [c for c in range(best) if rank[c] >= CORE_RANK]
     moderate = [c for c in range(best) if rank[c] >= BORDER_RANK]
     core = np.isin(cluster, dense)
@@ -136,7 +146,38 @@ def find_islands(
         "candidates": int(candidate.max()) + 1,
         "morphology": [measured[k] for k in kept],
         "measures": measures,
+        "refined": refined,
     }
+
+
+def ranks(cluster: np.ndarray, density: np.ndarray, tissue_cluster: int) -> list[float]:
+    """Per cluster, rank_above of its tiles' densities against the tissue cluster's (nan for the tissue)."""
+    tissue = density[cluster == tissue_cluster]
+    return [
+        float("nan") if c == tissue_cluster else rank_above(density[cluster == c], tissue)
+        for c in range(int(cluster.max()) + 1)
+    ]
+
+
+def split_clusters(x: np.ndarray, cluster: np.ndarray, which: list[int], *, seed: int = 0) -> tuple[np.ndarray, list]:
+    """Each cluster of `which` split by a mixture of its own (2 .. SPLIT_CLUSTERS components, the number by the
+    lowest BIC, fitted on at most FIT_TILES of its tiles): where islands are barely denser than the tissue, the
+    whole-grid mixture can put island tiles and the densest tissue into one cluster that no rank calls clearly
+    denser. The first part keeps the cluster's number, the others are numbered after the last cluster. Returns the
+    new cluster of each tile and the clusters split."""
+    from sklearn.mixture import GaussianMixture
+
+    cluster, rng, split = cluster.copy(), np.random.default_rng(seed), []
+    for c in which:
+        tiles = np.flatnonzero(cluster == c)
+        if len(tiles) < 2 * MAX_CLUSTERS:
+            continue
+        fit = x[rng.permutation(tiles)[:FIT_TILES]]
+        fits = {k: GaussianMixture(k, covariance_type="full", random_state=seed).fit(fit) for k in SPLIT_CLUSTERS}
+        part = fits[min(fits, key=lambda k: fits[k].bic(fit))].predict(x[tiles])
+        cluster[tiles] = np.where(part == 0, c, cluster.max() + part)
+        split.append(int(c))
+    return cluster, split
 
 
 def edge_islands(grid: Grid, island: np.ndarray) -> np.ndarray:

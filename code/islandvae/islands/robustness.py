@@ -119,24 +119,41 @@ def section_summary(confound: dict) -> dict:
     return {k: confound.get(k) for k in SECTION_KEYS}
 
 
-def measure_robustness(config: Config, progress=print) -> dict:
-    """Generate, train and score every robustness set (each step skipped when already done); write the table
-    after each set, so an interrupted run keeps what it measured."""
+def measure_robustness(config: Config, progress=print, sets: list[str] | None = None) -> dict:
+    """Generate, train and score every robustness set, or those named in `sets` (the table's other rows are kept,
+    each with the date, commit and CPU it was measured on); each step is skipped when already done, and the table
+    is written after each set, so an interrupted run keeps what it measured."""
     from islandvae.data.synth import generate, generated_as, options_of
     from islandvae.islands.discovery import Discovery
     from islandvae.latent.analysis import Analysis
+    from islandvae.machine import describe_cpu
     from islandvae.model.train import check_train, train
 
+    chosen = robustness_configs(config)
+    unknown = [label for label in sets or [] if label not in chosen]
+    if unknown:
+        from islandvae.errors import UserError
+
+        raise UserError(f"--sets: no robustness set {unknown[0]!r}; the sets are " + ", ".join(map(repr, chosen)))
     path = results_path(config)
     signature = checkpoint.run_signature(config)
     old = read_robustness(config) or {}
+    if sets and old.get("signature") != signature:
+        from islandvae.errors import UserError
+
+        raise UserError(
+            f"--sets: {show(path)} belongs to another run signature (or is missing); measure every set first "
+            "(islandvae robustness without --sets)"
+        )
     table = {
         "signature": signature,
-        "measured": time.strftime("%Y-%m-%d"),
-        "commit": _commit(),
+        "measured": old.get("measured") if sets else time.strftime("%Y-%m-%d"),
+        "commit": old.get("commit") if sets else _commit(),
         "sets": dict(old.get("sets", {})),
     }
-    for label, c in robustness_configs(config).items():
+    for label, c in chosen.items():
+        if sets and label not in sets:
+            continue
         start = time.perf_counter()
         if not c.data.path.is_file() or not generated_as(c.data):
             progress(f"{label}: generating {show(c.data.path)}")
@@ -170,6 +187,7 @@ def measure_robustness(config: Config, progress=print) -> dict:
                 for k in ("seed", "difficulty", "island_density", "cell_scale", "section_imaging", "pixel_size")
             },
             "minutes": round((time.perf_counter() - start) / 60, 1),
+            "measured": {"date": time.strftime("%Y-%m-%d"), "commit": _commit(), "cpu": describe_cpu()},
         }
         write_atomic(path, json.dumps(table, indent=1).encode())
         progress(f"{label}: done; wrote {show(path)}")

@@ -93,8 +93,22 @@ def no_levers_text() -> str:
 
 
 def measured_text(table: dict) -> str:
-    """The findings, and when and from which commit the table was measured."""
-    return findings(table) + f" Measured on {table['measured']} (commit {table['commit']}) with `make robustness`."
+    """The findings, and when and from which commit the table was measured (and the rows measured apart, with
+    `islandvae robustness --sets`: their date, commit and CPU)."""
+    text = findings(table) + f" Measured on {table['measured']} (commit {table['commit']}) with `make robustness`"
+    apart = {
+        label: row["measured"]
+        for label, row in table["sets"].items()
+        if "measured" in row and row["measured"]["commit"] != table["commit"]
+    }
+    if not apart:
+        return text + "."
+    return (
+        text
+        + "; measured again apart, with `islandvae robustness --sets`: "
+        + "; ".join(f"{label} on {m['date']} (commit {m['commit']}, {m['cpu']})" for label, m in apart.items())
+        + "."
+    )
 
 
 def summary_line(table: dict) -> str:
