@@ -138,11 +138,11 @@ def measure_robustness(config: Config, progress=print, sets: list[str] | None = 
     path = results_path(config)
     signature = checkpoint.run_signature(config)
     old = read_robustness(config) or {}
-    if sets and old.get("signature") != signature:
+    if sets and not old:
         from islandvae.errors import UserError
 
         raise UserError(
-            f"--sets: {show(path)} belongs to another run signature (or is missing); measure every set first "
+            f"--sets: {show(path)} is missing or belongs to another run signature; measure every set first "
             "(islandvae robustness without --sets)"
         )
     table = {
