@@ -13,6 +13,9 @@ them again three ways:
   before the section resamples);
 - "k over sections": the same mixture with the number of types chosen most often over resamples of whole
   sections (types.section_spread);
+- "k over sections, BIC margin 2": the same with a further type asked to lower the BIC by 2 ("positive"
+  evidence, Kass and Raftery 1995) instead of types.BIC_MARGIN's 6 ("strong"), for places that run as a
+  continuum with two ends (types.BIC_MARGIN is set for this lever only);
 - "phenotype histogram": every grid tile assigned to one of --phenotypes tile phenotypes (k-means on the
   standardised readout of the test brain's tiles, fitted on at most 6,000 of them), each island described by the
   share of its core tiles in each phenotype (Quiros et al., Nature Communications 2024, type slides by such
@@ -41,6 +44,7 @@ import sys
 import numpy as np
 
 from islandvae.config import load_config
+from islandvae.islands import types as types_module
 from islandvae.islands.finder import majority_types, next_to
 from islandvae.islands.normalise import normalised
 from islandvae.islands.records import IslandResult
@@ -50,6 +54,7 @@ from islandvae.latent.measures import adjusted_rand
 from islandvae.model.runs import Run
 
 FIT_TILES = 6000
+LOW_MARGIN = 2.0  # the BIC margin of the "BIC margin 2" lever
 
 
 def phenotype_axis(
@@ -131,6 +136,13 @@ def set_levers(config, phenotypes: int) -> dict | None:
             ("phenotype histogram", axes["phenotype histogram"], section),
         )
     } | placed_types(arrays, typed, section, seed)
+    margin, types_module.BIC_MARGIN = types_module.BIC_MARGIN, LOW_MARGIN
+    try:
+        typings["k over sections, BIC margin 2"] = types_on_axis(
+            axes["pipeline axis"], sizes, typed, seed=seed, sections=section
+        )
+    finally:
+        types_module.BIC_MARGIN = margin
     out = {}
     for lever, typing in typings.items():
         found = typing["type"]
