@@ -13,9 +13,9 @@ them again three ways:
   before the section resamples);
 - "k over sections": the same mixture with the number of types chosen most often over resamples of whole
   sections (types.section_spread);
-- "k over sections, BIC margin 2": the same with a further type asked to lower the BIC by 2 ("positive"
-  evidence, Kass and Raftery 1995) instead of types.BIC_MARGIN's 6 ("strong"), for places that run as a
-  continuum with two ends (types.BIC_MARGIN is set for this lever only);
+- "k over sections, BIC margin 6": the same with a further type asked to lower the BIC by 6 ("strong" evidence,
+  Kass and Raftery 1995), the pipeline's margin before types.BIC_MARGIN's 2 ("positive": islands whose places
+  run as a continuum with two ends were called one type); types.BIC_MARGIN is set for this lever only;
 - "phenotype histogram": every grid tile assigned to one of --phenotypes tile phenotypes (k-means on the
   standardised readout of the test brain's tiles, fitted on at most 6,000 of them), each island described by the
   share of its core tiles in each phenotype (Quiros et al., Nature Communications 2024, type slides by such
@@ -54,7 +54,7 @@ from islandvae.latent.measures import adjusted_rand
 from islandvae.model.runs import Run
 
 FIT_TILES = 6000
-LOW_MARGIN = 2.0  # the BIC margin of the "BIC margin 2" lever
+OTHER_MARGIN = 6.0  # the BIC margin of the "BIC margin 6" lever
 
 
 def phenotype_axis(
@@ -136,9 +136,9 @@ def set_levers(config, phenotypes: int) -> dict | None:
             ("phenotype histogram", axes["phenotype histogram"], section),
         )
     } | placed_types(arrays, typed, section, seed)
-    margin, types_module.BIC_MARGIN = types_module.BIC_MARGIN, LOW_MARGIN
+    margin, types_module.BIC_MARGIN = types_module.BIC_MARGIN, OTHER_MARGIN
     try:
-        typings["k over sections, BIC margin 2"] = types_on_axis(
+        typings["k over sections, BIC margin 6"] = types_on_axis(
             axes["pipeline axis"], sizes, typed, seed=seed, sections=section
         )
     finally:

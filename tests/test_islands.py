@@ -194,6 +194,15 @@ def test_the_number_of_types_is_the_smallest_within_the_bic_margin():
     assert chosen_types({1: 140.6, 2: 141.4, 3: 139.9, 4: 146.8}) == 1  # a BIC difference of 1 is noise
     assert chosen_types({1: 200.0, 2: 150.0, 3: 149.0}) == 2
     assert chosen_types({1: 100.0}) == 1
+    assert chosen_types({1: 245.9, 2: 241.5}) == 2  # seed 3's continuum: 4.4 lower is positive evidence
+    # the chapter, the method page and the summary state the margin the code uses
+    from pathlib import Path
+
+    from islandvae.islands.types import BIC_MARGIN
+
+    root = Path(__file__).resolve().parents[1]
+    assert f"lower the BIC by more than {BIC_MARGIN:g} (" in (root / "chapters/_05-analysis.qmd").read_text()
+    assert f"within {BIC_MARGIN:g} of the lowest" in (root / "docs/method.md").read_text()
 
 
 def test_islands_set_apart_are_not_typed_and_do_not_shape_the_types():

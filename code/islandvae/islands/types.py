@@ -21,8 +21,10 @@ from islandvae.bootstrap import BOOTSTRAP, draws, interval
 MAX_TYPES = 4  # the island-type mixture tries 1 .. MAX_TYPES components
 MIN_ISLANDS = 4  # islands per type at the least, on average: fewer islands are one type
 TYPED_TILES = 4  # the types are fitted on islands of at least this many tiles (smaller ones are then assigned)
-BIC_MARGIN = 6.0  # a mixture of more types must lower the BIC by more than this ("strong" evidence, Kass and
-# Raftery 1995): the number of types is the smallest within this margin of the lowest BIC
+BIC_MARGIN = 2.0  # a mixture of more types must lower the BIC by more than this ("positive" evidence, Kass and
+# Raftery 1995): the number of types is the smallest within this margin of the lowest BIC. Not 6 ("strong"): the
+# number is the one most resamples of whole sections choose, which guards against a type carried by few sections;
+# with 6 as well, islands whose places run as a continuum with two ends were called one type (docs/method.md)
 BIC_SPREAD = 50  # bootstrap resamples of the islands for the spread of the BIC curve
 # Resamples of whole sections (with replacement) for the number of types: sections are the units that are stained
 # and scanned apart, so a type must show over resamples of them (consensus over resamples, Monti et al. 2003).

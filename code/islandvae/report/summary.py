@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from islandvae.config import Config
 from islandvae.islands.records import IslandResult
+from islandvae.islands.types import BIC_MARGIN
 from islandvae.report.handin import Member
 
 
@@ -28,7 +29,8 @@ def approach_line(config: Config) -> str:
         f"{', tiles at their own mean and contrast' if m.normalise else ''}). On the test brain, islands are "
         "connected regions of grid tiles in latent clusters clearly denser in cells than the tissue (by rank, "
         "no density ratio assumed), typed by a Gaussian mixture on the direction that separates islands (the "
-        "fewest types within a BIC margin of 6, as most resamples of whole sections choose) and described by "
+        f"fewest types within a BIC margin of {BIC_MARGIN:g}, as most resamples of whole sections choose) and "
+        "described by "
         "cell density, size and roundness."
     )
 
