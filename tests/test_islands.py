@@ -203,6 +203,10 @@ def test_the_number_of_types_is_the_smallest_within_the_bic_margin():
     root = Path(__file__).resolve().parents[1]
     assert f"lower the BIC by more than {BIC_MARGIN:g} (" in (root / "chapters/_05-analysis.qmd").read_text()
     assert f"within {BIC_MARGIN:g} of the lowest" in (root / "docs/method.md").read_text()
+    from islandvae.islands.text import evidence
+
+    assert [evidence(m) for m in (1, 2, 4.4, 6, 10)] == ["weak", "positive", "positive", "strong", "very strong"]
+    assert f"({evidence(BIC_MARGIN)} evidence in Kass" in (root / "chapters/_05-analysis.qmd").read_text()
 
 
 def test_islands_set_apart_are_not_typed_and_do_not_shape_the_types():

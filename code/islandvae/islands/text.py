@@ -104,7 +104,7 @@ def types_text(result: IslandResult) -> str:
     best = min(t.bic, key=lambda k: t.bic[k])
     text = (
         f"The BIC of the mixtures on the typing axis is {bic} for 1 to {len(t.bic)} types (lowest for {best}); "
-        f"a further type must lower it by more than {t.margin:g} (strong evidence), so the "
+        f"a further type must lower it by more than {t.margin:g} ({evidence(t.margin)} evidence), so the "
         f"number of types is the smallest within that margin of the lowest, {chosen_types(t.bic)}"
     )
     if t.k_chosen:
@@ -300,3 +300,8 @@ def measures_verdict(result: IslandResult) -> str:
 
     rows = [{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()} for r in result.truth.measures]
     return verdict(rows, "VAE", SCORED) + " (For recon MSE and the brain probe, lower is better.)"
+
+
+def evidence(margin: float) -> str:
+    """The grade of evidence that a BIC difference of `margin` stands for on Kass and Raftery's (1995) scale."""
+    return "weak" if margin < 2 else "positive" if margin < 6 else "strong" if margin < 10 else "very strong"
