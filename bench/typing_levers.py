@@ -15,7 +15,7 @@ them again three ways:
   sections (types.section_spread);
 - "k over sections, BIC margin 6": the same with a further type asked to lower the BIC by 6 ("strong" evidence,
   Kass and Raftery 1995), the pipeline's margin before types.BIC_MARGIN's 2 ("positive": islands whose places
-  run as a continuum with two ends were called one type); types.BIC_MARGIN is set for this lever only;
+  run as a continuum with two ends were called one type);
 - "phenotype histogram": every grid tile assigned to one of --phenotypes tile phenotypes (k-means on the
   standardised readout of the test brain's tiles, fitted on at most 6,000 of them), each island described by the
   share of its core tiles in each phenotype (Quiros et al., Nature Communications 2024, type slides by such
@@ -44,7 +44,6 @@ import sys
 import numpy as np
 
 from islandvae.config import load_config
-from islandvae.islands import types as types_module
 from islandvae.islands.finder import majority_types, next_to
 from islandvae.islands.normalise import normalised
 from islandvae.islands.records import IslandResult
@@ -136,13 +135,9 @@ def set_levers(config, phenotypes: int) -> dict | None:
             ("phenotype histogram", axes["phenotype histogram"], section),
         )
     } | placed_types(arrays, typed, section, seed)
-    margin, types_module.BIC_MARGIN = types_module.BIC_MARGIN, OTHER_MARGIN
-    try:
-        typings["k over sections, BIC margin 6"] = types_on_axis(
-            axes["pipeline axis"], sizes, typed, seed=seed, sections=section
-        )
-    finally:
-        types_module.BIC_MARGIN = margin
+    typings["k over sections, BIC margin 6"] = types_on_axis(
+        axes["pipeline axis"], sizes, typed, seed=seed, sections=section, margin=OTHER_MARGIN
+    )
     out = {}
     for lever, typing in typings.items():
         found = typing["type"]

@@ -73,7 +73,6 @@ def find_islands(
     clusters, the clusters split ("refined"), the found island of each tile (-1 outside), the core flag, the tile
     measures, and the measures of each found island's core (morphology.region_measures)."""
     from sklearn.decomposition import PCA
-    from sklearn.mixture import GaussianMixture
     from sklearn.preprocessing import StandardScaler
 
     from islandvae.islands.morphology import region_measures
@@ -101,11 +100,8 @@ def find_islands(
         standard.transform(features[fit])
     )
     x = pca.transform(standard.transform(features))
-    fits = {
-        k: GaussianMixture(k, covariance_type="full", random_state=seed).fit(x[fit]) for k in range(2, MAX_CLUSTERS + 1)
-    }
-    best = min(fits, key=lambda k: fits[k].bic(x[fit]))
-    cluster = fits[best].predict(x)
+    mixture = best_mixture(x[fit], range(2, MAX_CLUSTERS + 1), seed=seed)
+    cluster, best = mixture.predict(x), mixture.n_components
 
     density = measures[:, 0]
     tissue_cluster = np.bincount(cluster, minlength=best).argmax()  # the most common kind of tile, not an island
@@ -165,19 +161,23 @@ def split_clusters(x: np.ndarray, cluster: np.ndarray, which: list[int], *, seed
     whole-grid mixture can put island tiles and the densest tissue into one cluster that no rank calls clearly
     denser. The first part keeps the cluster's number, the others are numbered after the last cluster. Returns the
     new cluster of each tile and the clusters split."""
-    from sklearn.mixture import GaussianMixture
-
     cluster, rng, split = cluster.copy(), np.random.default_rng(seed), []
     for c in which:
         tiles = np.flatnonzero(cluster == c)
         if len(tiles) < 2 * MAX_CLUSTERS:
             continue
-        fit = x[rng.permutation(tiles)[:FIT_TILES]]
-        fits = {k: GaussianMixture(k, covariance_type="full", random_state=seed).fit(fit) for k in SPLIT_CLUSTERS}
-        part = fits[min(fits, key=lambda k: fits[k].bic(fit))].predict(x[tiles])
+        part = best_mixture(x[rng.permutation(tiles)[:FIT_TILES]], SPLIT_CLUSTERS, seed=seed).predict(x[tiles])
         cluster[tiles] = np.where(part == 0, c, cluster.max() + part)
         split.append(int(c))
     return cluster, split
+
+
+def best_mixture(fit: np.ndarray, ks, *, seed: int = 0):
+    """The Gaussian mixture (full covariances) of the number of components in `ks` with the lowest BIC on `fit`."""
+    from sklearn.mixture import GaussianMixture
+
+    fits = [GaussianMixture(k, covariance_type="full", random_state=seed).fit(fit) for k in ks]
+    return min(fits, key=lambda m: m.bic(fit))
 
 
 def edge_islands(grid: Grid, island: np.ndarray) -> np.ndarray:

@@ -124,6 +124,7 @@ def measure_robustness(config: Config, progress=print, sets: list[str] | None = 
     each with the date, commit and CPU it was measured on); each step is skipped when already done, and the table
     is written after each set, so an interrupted run keeps what it measured."""
     from islandvae.data.synth import generate, generated_as, options_of
+    from islandvae.errors import UserError
     from islandvae.islands.discovery import Discovery
     from islandvae.latent.analysis import Analysis
     from islandvae.machine import describe_cpu
@@ -132,15 +133,11 @@ def measure_robustness(config: Config, progress=print, sets: list[str] | None = 
     chosen = robustness_configs(config)
     unknown = [label for label in sets or [] if label not in chosen]
     if unknown:
-        from islandvae.errors import UserError
-
         raise UserError(f"--sets: no robustness set {unknown[0]!r}; the sets are " + ", ".join(map(repr, chosen)))
     path = results_path(config)
     signature = checkpoint.run_signature(config)
     old = read_robustness(config) or {}
     if sets and not old:
-        from islandvae.errors import UserError
-
         raise UserError(
             f"--sets: {show(path)} is missing or belongs to another run signature; measure every set first "
             "(islandvae robustness without --sets)"

@@ -124,9 +124,10 @@ def types_on_axis(
     max_types: int = MAX_TYPES,
     spread: bool = False,
     sections: np.ndarray | None = None,
+    margin: float = BIC_MARGIN,
 ) -> dict:
     """island_types' mixture on the islands' places on the typing axis (n,), given each island's tiles (`sizes`)
-    and which islands to type; the same returns."""
+    and which islands to type; the same returns. `margin`: the BIC margin of the rule (chosen_types)."""
     from sklearn.mixture import GaussianMixture
 
     place = axis[:, None]
@@ -138,9 +139,9 @@ def types_on_axis(
         for k in range(1, min(max_types, len(fit) // MIN_ISLANDS) + 1)
     }
     bic = {k: float(m.bic(fit)) for k, m in fits.items()}
-    k, rule, over_sections = chosen_types(bic), "bic", {}
+    k, rule, over_sections = chosen_types(bic, margin), "bic", {}
     if sections is not None and len(np.unique(np.asarray(sections)[chosen])) >= MIN_SECTIONS:
-        over_sections = section_spread(fit, np.asarray(sections)[chosen], list(fits), seed=seed)
+        over_sections = section_spread(fit, np.asarray(sections)[chosen], list(fits), seed=seed, margin=margin)
         k, rule = max(over_sections, key=lambda j: (over_sections[j], -j)), "sections"
     raw = fits[k].predict(place)
     order = np.argsort(fits[k].means_[:, 0])  # type 0 lies lowest on the axis
@@ -153,14 +154,14 @@ def types_on_axis(
         "axis": axis,
     }
     if spread:
-        out |= bic_spread(fit, list(fits), seed=seed)
+        out |= bic_spread(fit, list(fits), seed=seed, margin=margin)
     return out
 
 
-def chosen_types(bic: dict) -> int:
-    """The smallest number of types whose BIC is within BIC_MARGIN of the lowest."""
+def chosen_types(bic: dict, margin: float = BIC_MARGIN) -> int:
+    """The smallest number of types whose BIC is within `margin` (BIC_MARGIN) of the lowest."""
     best = min(bic.values())
-    return min(k for k, v in bic.items() if v <= best + BIC_MARGIN)
+    return min(k for k, v in bic.items() if v <= best + margin)
 
 
 def bic_curve(places: np.ndarray, ks: list[int], *, seed: int = 0) -> dict:
@@ -174,7 +175,9 @@ def bic_curve(places: np.ndarray, ks: list[int], *, seed: int = 0) -> dict:
     }
 
 
-def bic_spread(places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = BIC_SPREAD) -> dict:
+def bic_spread(
+    places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = BIC_SPREAD, margin: float = BIC_MARGIN
+) -> dict:
     """The BIC curve on bootstrap resamples of the islands' places: per k its 2.5 and 97.5 percentiles, and the
     share of resamples in which each k would be chosen."""
     curves = []
@@ -185,7 +188,7 @@ def bic_spread(places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = 
         curves.append(bic_curve(sample, ks, seed=seed))
     if not curves:
         return {"bic spread": {}, "k chosen": {}}
-    choices = [chosen_types(c) for c in curves]
+    choices = [chosen_types(c, margin) for c in curves]
     return {
         "bic spread": {k: list(interval(c[k] for c in curves)) for k in ks},
         "k chosen": {k: choices.count(k) / len(choices) for k in ks},
@@ -193,7 +196,13 @@ def bic_spread(places: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = 
 
 
 def section_spread(
-    places: np.ndarray, sections: np.ndarray, ks: list[int], *, seed: int = 0, reps: int = SECTION_RESAMPLES
+    places: np.ndarray,
+    sections: np.ndarray,
+    ks: list[int],
+    *,
+    seed: int = 0,
+    reps: int = SECTION_RESAMPLES,
+    margin: float = BIC_MARGIN,
 ) -> dict:
     """The share of resamples of whole sections (as many as there are, drawn with replacement, each bringing all
     its islands' `places`) in which each k of `ks` is the BIC rule's number of types (chosen_types; a resample
@@ -204,7 +213,7 @@ def section_spread(
     for pick in draws(np.random.default_rng(seed), len(names), reps):
         sample = places[np.concatenate([members[p] for p in pick])]
         tried = [k for k in ks if k <= max(1, len(sample) // MIN_ISLANDS) and k <= len(np.unique(sample))]
-        choices.append(chosen_types(bic_curve(sample, tried, seed=seed)))
+        choices.append(chosen_types(bic_curve(sample, tried, seed=seed), margin))
     return {k: choices.count(k) / len(choices) for k in ks}
 
 

@@ -30,8 +30,7 @@ def approach_line(config: Config) -> str:
         "connected regions of grid tiles in latent clusters clearly denser in cells than the tissue (by rank, "
         "no density ratio assumed), typed by a Gaussian mixture on the direction that separates islands (the "
         f"fewest types within a BIC margin of {BIC_MARGIN:g}, as most resamples of whole sections choose) and "
-        "described by "
-        "cell density, size and roundness."
+        "described by cell density, size and roundness."
     )
 
 
