@@ -12,6 +12,8 @@ discovery.json and .npz):
 - "null": the sizes of connected regions that the same number of core-cluster tiles would form on each image if
   they lay at random (20 permutations of the core clusters' tiles within each image): the 95th and 99th
   percentiles, a minimum core size that a permutation null would give;
+- "recall by size": recall over the true islands of at least 1, 3, 5 and 10 tiles, and the sizes (tiles) of the
+  true islands missed (which islands the recall misses: fragments at the size of the stride, or whole islands);
 - "joined": how many true islands each found island holds tiles of, and how many found islands hold tiles of
   both types (a found island that joins islands of two types cannot be typed right as one unit);
 - with --regions, "core regions": islands as connected regions of core tiles alone, each border tile attached to
@@ -42,6 +44,7 @@ from islandvae.islands.types import agreement, axis_follows, island_types
 from islandvae.model.runs import Run
 
 MIN_CORES = (2, 3, 4, 5, 6, 8)
+TRUE_SIZES = (1, 3, 5, 10)  # recall over the true islands of at least this many tiles
 PERMUTATIONS = 20
 
 
@@ -136,6 +139,14 @@ def set_units(config, regions: bool = False) -> dict | None:
         renumber[np.flatnonzero(cores >= size)] = np.arange(int((cores >= size).sum()))
         m = match_found(renumber[island], true)
         out["min core"][size] = {k: m[k] for k in ("found islands", "recall", "precision")}
+    sizes = np.bincount(true[true >= 0])
+    out["recall by size"] = {}
+    for size in TRUE_SIZES:
+        renumber = np.full(len(sizes) + 1, -1)
+        renumber[np.flatnonzero(sizes >= size)] = np.arange(int((sizes >= size).sum()))
+        out["recall by size"][size] = (int((sizes >= size).sum()), match_found(island, renumber[true])["recall"])
+    hit = [match_found(island, np.where(true == t, 0, -1))["recall"] == 1 for t in range(len(sizes))]
+    out["missed sizes"] = sorted(int(sizes[t]) for t in range(len(sizes)) if not hit[t])
     member = np.isin(arrays["cluster"], result.clusters.island_clusters)
     out["null"] = [float(q) for q in np.percentile(null_sizes(arrays, member, config.train.seed), [95, 99])]
     both = (island >= 0) & (true >= 0)
@@ -176,6 +187,8 @@ def main(argv=None) -> int:
         for size, m in row["min core"].items():
             scores = f"recall {m['recall']:.2f}, precision {m['precision']:.2f}"
             print(f"  min core {size}: {m['found islands']} found, {scores}")
+        by_size = ", ".join(f">= {k} tiles {r:.2f} ({n})" for k, (n, r) in row["recall by size"].items())
+        print(f"  recall over true islands of {by_size}; missed: {row['missed sizes']} tiles")
         print("  " + ", ".join(f"{k} {v}" for k, v in row["joined"].items()), flush=True)
         for way, v in row.get("regions", {}).items():
             ari = f"{v['ari'][0]:.2f} [{v['ari'][1]:.2f}, {v['ari'][2]:.2f}]"
