@@ -15,7 +15,7 @@ from islandvae.errors import UserError
 from islandvae.model import checkpoint
 from islandvae.model.device import pick_device
 from islandvae.model.runs import Run
-from islandvae.model.steps import learning_rate
+from islandvae.model.steps import learning_rate, pull_term
 from islandvae.model.train import check_train, load_or_train, train
 from islandvae.model.vae import VAE, Decoder, Encoder, architecture, loss_terms
 
@@ -189,6 +189,23 @@ def test_the_learning_rate_schedules():
     assert learning_rate(cosine, 525) == pytest.approx(1e-3, rel=1e-2)  # half way down half way through the fall
     with pytest.raises(UserError, match="train.schedule must be one of constant, cosine, got 'linear'"):
         check_train(Config(data=DataConfig(path=PROJECT_ROOT), train=dataclasses.replace(cosine, schedule="linear")))
+
+
+def test_the_pull_term_is_a_distance_to_the_unvaried_tiles_means(tiny, tmp_path):
+    mean, target = torch.randn(5, 16, requires_grad=True), torch.randn(5, 16)
+    assert pull_term(target, target) == 0
+    assert pull_term(mean, target).item() == pytest.approx(((mean - target) ** 2).sum(1).mean().item())
+    runs = {}
+    for name, extra in [("plain", ""), ("pull", "pull = 1.0\n"), ("varied", "V"), ("varied-pull", "V pull = 1.0\n")]:
+        (tmp_path / name).mkdir()
+        text = SMALL_RUN.replace("[sampling]\n", "[sampling]\ncorrupt = 1.0\n") if "V" in extra else SMALL_RUN
+        config = load_config(write_config(tmp_path / name, tiny, extra=text + extra.replace("V", "").strip() + "\n"))
+        runs[name] = checkpoint.load(train(config, progress=False).last, config)["model"]
+    same = lambda a, b: all(torch.equal(runs[a][k], runs[b][k]) for k in runs[a])  # noqa: E731
+    assert same("plain", "pull")  # without a varied view there is nothing to pull
+    assert not same("varied", "varied-pull")
+    with pytest.raises(UserError, match="train.pull must not be negative"):
+        check_train(Config(data=DataConfig(path=PROJECT_ROOT), train=TrainConfig(pull=-1.0)))
 
 
 @pytest.mark.slow

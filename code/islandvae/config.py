@@ -86,6 +86,8 @@ class TrainConfig:
     beta: float = 0.1  # weight of the KL term; the decoder noise it implies has variance beta / 2
     l2: float = 1e-6  # weight of the sum of squared parameters
     texture: float = 0.0  # weight of a term on the local energy of three frequency bands (model.band_energy)
+    pull: float = 0.0  # with sampling.imaging or corrupt: weight of the squared distance between the latent means of
+    # the tile the encoder saw and of the tile as it was (summed over dimensions; the tile's own mean is the target)
     warmup_steps: int = 200  # KL weight rises linearly from 0 to beta (a guard against posterior collapse)
     eval_every: int = 100  # steps between test-brain evaluations (and checkpoints)
     eval_tiles: int = 512  # of the fixed test set, used during training

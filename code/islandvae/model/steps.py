@@ -178,9 +178,15 @@ def optimise(
     checkpoint kept)."""
     with torch.autocast(device.type, dtype=precision.dtype or torch.float32, enabled=precision.dtype is not None):
         recon, mean, logvar = trained(x, noise, seen)
+        target = None
+        if t.pull and seen is not None:  # the latent means of the tiles as they were: the target, not trained
+            with torch.no_grad():
+                target = model.encode(x)[0]
     terms = loss_terms(
         x, recon, mean, logvar, model=model, beta=beta, l2=t.l2, variational=model.variational, texture=t.texture
     )
+    if target is not None:
+        terms["total"] = terms["total"] + t.pull * pull_term(mean, target)
     if not torch.isfinite(terms["total"]):
         raise UserError(
             f"step {step + 1}: the loss is not finite (recon {terms['recon'].item():.3g}, "
@@ -192,6 +198,13 @@ def optimise(
     scaler.step(optimizer)
     scaler.update()
     return terms
+
+
+def pull_term(mean: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The squared distance between the latent means of the tiles the encoder saw (varied: sampling.imaging,
+    corrupt) and of the same tiles as they were, summed over dimensions and averaged over the batch (train.pull):
+    what the encoder would have to hold of a section's imaging costs it; the unvaried tile's mean is the target."""
+    return (mean.float() - target.float()).pow(2).sum(1).mean()
 
 
 class RunningMeans:

@@ -63,8 +63,8 @@ def check_train(config: Config) -> None:
         raise UserError(f"train.schedule must be one of {', '.join(SCHEDULES)}, got {t.schedule!r}")
     if not t.checkpoint_minutes > 0:
         raise UserError(f"train.checkpoint_minutes must be a positive number, got {t.checkpoint_minutes}")
-    if t.beta < 0 or t.l2 < 0 or t.warmup_steps < 0 or t.min_delta < 0:
-        raise UserError("train.beta, train.l2, train.warmup_steps and train.min_delta must not be negative")
+    if t.beta < 0 or t.l2 < 0 or t.warmup_steps < 0 or t.min_delta < 0 or t.pull < 0:
+        raise UserError("train.beta, train.l2, train.warmup_steps, train.min_delta and train.pull must not be negative")
     check_model(config.model, config.sampling.tile_size)
 
 

@@ -1,0 +1,111 @@
+"""Imaging augmentation in training (sampling.imaging) as a lever: each set trained with and without it, at the
+config's budget, and put through chapter 5's island pipeline.
+
+    .venv/bin/python bench/imaging_lever.py [--config configs/default.toml]
+                                            [--sets default "seed 1" "seed 3" "sections imaged differently (seed 6)"]
+                                            [--pull 1.0] [--json FILE]
+
+"Without" is the set's own run (runs/<set>, trained by `make report` or `make robustness`; trained here when it is
+missing); "with" is the same config with `sampling.imaging = true` (tiles/imaging.py: the encoder sees each tile as
+another section would have shown it, the decoder reconstructs the tile as it was), in runs/<set>-imaging. Both are
+scored as bench/budget_curve.py scores a point (the pipeline's found islands: recall, number of types, ARI against
+the truth and how closely the typing axis follows the true type; the VAE's and the pooled VAE's typing of the true
+islands), with `--pull W` also a third run, "pull W": imaging augmentation and train.pull = W (the latent means of
+the varied tile pulled towards those of the tile as it was, runs/<set>-imaging-pull-W), and the typing's section
+confound is read from the pipeline's result (types ~ sections ARI, typing axis ~
+section |r|, sections.py). About 7 minutes of training per set and 2 of pipeline per run on a 2-core AMD EPYC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from islandvae.config import load_config
+from islandvae.files import write_atomic
+from islandvae.islands.discovery import Discovery
+from islandvae.islands.robustness import robustness_configs
+from islandvae.latent.analysis import Analysis
+from islandvae.model.runs import Run
+from islandvae.model.train import train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from budget_curve import point  # noqa: E402  (a bench beside this one)
+
+DEFAULT_SETS = ("default", "seed 1", "seed 3", "sections imaged differently (seed 6)")
+
+
+def with_imaging(config, pull: float = 0.0):
+    """The config trained with imaging augmentation (and train.pull), in a run folder of its own."""
+    return dataclasses.replace(
+        config,
+        name=f"{config.name}-imaging" + (f"-pull-{pull:g}" if pull else ""),
+        sampling=dataclasses.replace(config.sampling, imaging=True),
+        train=dataclasses.replace(config.train, pull=pull),
+    )
+
+
+def measured(config) -> dict:
+    """One run's figures: budget_curve.point and the pipeline typing's section confound."""
+    if not Run.of(config).done(config):
+        started = time.perf_counter()
+        train(config, progress=False)
+        print(f"{config.name}: trained in {time.perf_counter() - started:.0f} s", flush=True)
+    out = point(config)
+    confound = Discovery(Analysis(config), baselines=False).result().sections.found
+    out["types ~ sections ARI"] = confound.get("types ~ sections ARI")
+    out["axis ~ section |r|"] = confound.get("axis ~ section |r|")
+    return out
+
+
+def line(label: str, way: str, p: dict) -> str:
+    ari = {
+        k: "-" if p[k] is None else f"{p[k][0]:.2f} [{p[k][1]:.2f}, {p[k][2]:.2f}]"
+        for k in ("pipeline ARI", "VAE ARI", "pooled VAE ARI")
+    }
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    return (
+        f"{label:38s} {way:8s} test loss {p['test loss']:.1f}: recall {p['recall']:.2f}, {p['types']} types, "
+        f"pipeline ARI {ari['pipeline ARI']} (axis ~ type |r| {fmt(p['axis ~ type |r|'])}; types ~ sections ARI "
+        f"{fmt(p['types ~ sections ARI'])}, axis ~ section |r| {fmt(p['axis ~ section |r|'])}), VAE "
+        f"{ari['VAE ARI']}, pooled {ari['pooled VAE ARI']}"
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="configs/default.toml")
+    parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
+    parser.add_argument("--pull", type=float, help="also train with imaging augmentation and this train.pull")
+    parser.add_argument("--json", help="write the figures to this file after every set")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    every = {"default": config} | robustness_configs(config)
+    unknown = [s for s in args.sets if s not in every]
+    if unknown:
+        print(f"bench/imaging_lever.py: unknown set {unknown[0]!r}; choose from {', '.join(every)}", file=sys.stderr)
+        return 2
+    table = {}
+    for label in args.sets:
+        c = every[label]
+        if not c.data.path.is_file():
+            print(f"{label}: {c.data.path} is missing; generate the robustness sets (`make robustness`)", flush=True)
+            continue
+        ways = [("without", c), ("with", with_imaging(c))] + (
+            [(f"pull {args.pull:g}", with_imaging(c, args.pull))] if args.pull else []
+        )
+        table[label] = {way: measured(run) for way, run in ways}
+        for way, p in table[label].items():
+            print(line(label, way, p), flush=True)
+        if args.json:
+            figures = {"measured": time.strftime("%Y-%m-%d"), "sets": table}
+            write_atomic(args.json, json.dumps(figures, indent=1).encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
