@@ -3,16 +3,16 @@ config's budget, and put through chapter 5's island pipeline.
 
     .venv/bin/python bench/imaging_lever.py [--config configs/default.toml]
                                             [--sets default "seed 1" "seed 3" "sections imaged differently (seed 6)"]
-                                            [--pull 1.0] [--json FILE]
+                                            [--pull 1.0 [--pull-only]] [--json FILE]
 
 "Without" is the set's own run (runs/<set>, trained by `make report` or `make robustness`; trained here when it is
 missing); "with" is the same config with `sampling.imaging = true` (tiles/imaging.py: the encoder sees each tile as
-another section would have shown it, the decoder reconstructs the tile as it was), in runs/<set>-imaging. Both are
+another section would have shown it, the decoder reconstructs the tile as it was), in runs/<set>-imaging; with
+`--pull W` a third run, "pull W": imaging augmentation and train.pull = W (the latent means of the varied tile
+pulled towards those of the tile as it was), in runs/<set>-imaging-pull-W (`--pull-only`: that run alone). Each is
 scored as bench/budget_curve.py scores a point (the pipeline's found islands: recall, number of types, ARI against
 the truth and how closely the typing axis follows the true type; the VAE's and the pooled VAE's typing of the true
-islands), with `--pull W` also a third run, "pull W": imaging augmentation and train.pull = W (the latent means of
-the varied tile pulled towards those of the tile as it was, runs/<set>-imaging-pull-W), and the typing's section
-confound is read from the pipeline's result (types ~ sections ARI, typing axis ~
+islands), with the typing's section confound from the pipeline's result (types ~ sections ARI, typing axis ~
 section |r|, sections.py). About 7 minutes of training per set and 2 of pipeline per run on a 2-core AMD EPYC.
 """
 
@@ -81,6 +81,7 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="configs/default.toml")
     parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
     parser.add_argument("--pull", type=float, help="also train with imaging augmentation and this train.pull")
+    parser.add_argument("--pull-only", action="store_true", help="with --pull: the pull runs alone")
     parser.add_argument("--json", help="write the figures to this file after every set")
     args = parser.parse_args(argv)
     config = load_config(args.config)
@@ -95,9 +96,8 @@ def main(argv=None) -> int:
         if not c.data.path.is_file():
             print(f"{label}: {c.data.path} is missing; generate the robustness sets (`make robustness`)", flush=True)
             continue
-        ways = [("without", c), ("with", with_imaging(c))] + (
-            [(f"pull {args.pull:g}", with_imaging(c, args.pull))] if args.pull else []
-        )
+        pull = [(f"pull {args.pull:g}", with_imaging(c, args.pull))] if args.pull else []
+        ways = pull if args.pull_only and pull else [("without", c), ("with", with_imaging(c)), *pull]
         table[label] = {way: measured(run) for way, run in ways}
         for way, p in table[label].items():
             print(line(label, way, p), flush=True)
