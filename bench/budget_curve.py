@@ -99,6 +99,18 @@ def point(config) -> dict:
     }
 
 
+def named_sets(config_path: str, names: list[str], script: str) -> dict | None:
+    """The config's data sets ("default" and the robustness sets) by name; None, with one line naming the first
+    unknown name and the valid ones, where a name is not a set (benches beside this one use it too)."""
+    config = load_config(config_path)
+    every = {"default": config} | robustness_configs(config)
+    unknown = [s for s in names if s not in every]
+    if unknown:
+        print(f"{script}: unknown set {unknown[0]!r}; choose from {', '.join(every)}", file=sys.stderr)
+        return None
+    return every
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="configs/default.toml")
@@ -113,11 +125,8 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--lr", type=float, help="train.lr of every point (default: the config's)")
     args = parser.parse_args(argv)
-    config = load_config(args.config)
-    every = {"default": config} | robustness_configs(config)
-    unknown = [s for s in args.sets if s not in every]
-    if unknown:
-        print(f"bench/budget_curve.py: unknown set {unknown[0]!r}; choose from {', '.join(every)}", file=sys.stderr)
+    every = named_sets(args.config, args.sets, "bench/budget_curve.py")
+    if every is None:
         return 2
     table = {}
     for label in args.sets:

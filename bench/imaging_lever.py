@@ -25,16 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-from islandvae.config import load_config
 from islandvae.files import write_atomic
 from islandvae.islands.discovery import Discovery
-from islandvae.islands.robustness import robustness_configs
 from islandvae.latent.analysis import Analysis
 from islandvae.model.runs import Run
 from islandvae.model.train import train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from budget_curve import point  # noqa: E402  (a bench beside this one)
+from budget_curve import named_sets, point  # noqa: E402  (a bench beside this one)
 
 DEFAULT_SETS = ("default", "seed 1", "seed 3", "sections imaged differently (seed 6)")
 
@@ -84,11 +82,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pull-only", action="store_true", help="with --pull: the pull runs alone")
     parser.add_argument("--json", help="write the figures to this file after every set")
     args = parser.parse_args(argv)
-    config = load_config(args.config)
-    every = {"default": config} | robustness_configs(config)
-    unknown = [s for s in args.sets if s not in every]
-    if unknown:
-        print(f"bench/imaging_lever.py: unknown set {unknown[0]!r}; choose from {', '.join(every)}", file=sys.stderr)
+    every = named_sets(args.config, args.sets, "bench/imaging_lever.py")
+    if every is None:
         return 2
     table = {}
     for label in args.sets:

@@ -28,16 +28,14 @@ import h5py
 import numpy as np
 from scipy import ndimage
 
-from islandvae.config import load_config
 from islandvae.data.hdf5 import LazyImages, training_brains
 from islandvae.data.truth import truth_path
 from islandvae.islands.morphology import blob_sigma, detector_scale
-from islandvae.islands.robustness import robustness_configs
 from islandvae.model.runs import Run
 from islandvae.model.train import train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from budget_curve import point  # noqa: E402  (a bench beside this one)
+from budget_curve import named_sets, point  # noqa: E402  (a bench beside this one)
 
 
 def blob_scales(config) -> tuple[float, float]:
@@ -84,8 +82,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sets", nargs="+", default=["coarser scan (seed 7)"])
     parser.add_argument("--blob-scales", action="store_true", help="print every set's blob scales and factor only")
     args = parser.parse_args(argv)
-    config = load_config(args.config)
-    every = {"default": config} | robustness_configs(config)
+    every = named_sets(args.config, args.sets, "bench/rescale_lever.py")
+    if every is None:
+        return 2
     if args.blob_scales:
         for label, c in every.items():
             train_sigma, test_sigma = blob_scales(c)
@@ -95,10 +94,6 @@ def main(argv=None) -> int:
                 flush=True,
             )
         return 0
-    unknown = [s for s in args.sets if s not in every]
-    if unknown:
-        print(f"bench/rescale_lever.py: unknown set {unknown[0]!r}; choose from {', '.join(every)}", file=sys.stderr)
-        return 2
     for label in args.sets:
         c = every[label]
         zoom = 1 / detector_scale(blob_scales(c)[0])
