@@ -76,7 +76,7 @@ def continued(previous, config) -> None:
 
 
 def point(config) -> dict:
-    """One curve point's figures (the run trained before)."""
+    """One curve point's figures (the run trained before), with its typing's section confound (sections.py)."""
     run = Run.of(config)
     last, best = checkpoint.load(run.last, config), checkpoint.load(run.best, config)
     result = Discovery(Analysis(config), baselines=False).result()
@@ -96,6 +96,8 @@ def point(config) -> dict:
         "axis ~ type |r|": axis_follows(np.array(result.types.axis)[known], majority[known]),
         "VAE ARI": list(scores[vae_name(scores)]["ari"]),
         "pooled VAE ARI": list(scores["orientation-pooled VAE"]["ari"]),
+        "types ~ sections ARI": result.sections.found.get("types ~ sections ARI"),
+        "axis ~ section |r|": result.sections.found.get("axis ~ section |r|"),
     }
 
 

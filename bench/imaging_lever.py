@@ -26,8 +26,6 @@ import time
 from pathlib import Path
 
 from islandvae.files import write_atomic
-from islandvae.islands.discovery import Discovery
-from islandvae.latent.analysis import Analysis
 from islandvae.model.runs import Run
 from islandvae.model.train import train
 
@@ -48,16 +46,12 @@ def with_imaging(config, pull: float = 0.0):
 
 
 def measured(config) -> dict:
-    """One run's figures: budget_curve.point and the pipeline typing's section confound."""
+    """One run's figures (budget_curve.point), trained first where the run is missing."""
     if not Run.of(config).done(config):
         started = time.perf_counter()
         train(config, progress=False)
         print(f"{config.name}: trained in {time.perf_counter() - started:.0f} s", flush=True)
-    out = point(config)
-    confound = Discovery(Analysis(config), baselines=False).result().sections.found
-    out["types ~ sections ARI"] = confound.get("types ~ sections ARI")
-    out["axis ~ section |r|"] = confound.get("axis ~ section |r|")
-    return out
+    return point(config)
 
 
 def line(label: str, way: str, p: dict) -> str:

@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 from scipy import ndimage
 
-from islandvae.data.hdf5 import LazyImages, training_brains
+from islandvae.data.hdf5 import LazyImages, read_inventory, training_brains
 from islandvae.data.truth import truth_path
 from islandvae.islands.morphology import blob_sigma, detector_scale
 from islandvae.model.runs import Run
@@ -40,8 +40,7 @@ from budget_curve import named_sets, point  # noqa: E402  (a bench beside this o
 
 def blob_scales(config) -> tuple[float, float]:
     """The blob scale (px) of the config's training brains and of its test brain."""
-    inventory = LazyImages(config.data.path).inventory
-    brains = training_brains(inventory, config.data.test_brain)
+    brains = training_brains(read_inventory(config.data.path), config.data.test_brain)
     test = LazyImages(config.data.path, [config.data.test_brain])
     return blob_sigma(LazyImages(config.data.path, brains)), blob_sigma(test)
 
