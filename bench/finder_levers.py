@@ -1,7 +1,7 @@
 """The finder's found islands as units: a minimum core size as a lever, and how often found islands join true ones.
 
     .venv/bin/python bench/finder_levers.py [--config configs/default.toml] [--sets default "coarser scan (seed 7)"]
-                                            [--regions]
+                                            [--regions] [--imaging]
 
 Needs the trained runs and the cached island pipeline of `make report` and `make robustness` (a set without them
 is named and skipped; nothing is trained or encoded). Per data set, from the pipeline's cache (runs/<set>/
@@ -16,6 +16,12 @@ discovery.json and .npz):
   true islands missed (which islands the recall misses: fragments at the size of the stride, or whole islands);
 - "joined": how many true islands each found island holds tiles of, and how many found islands hold tiles of
   both types (a found island that joins islands of two types cannot be typed right as one unit);
+- "grown": islands grown through the border clusters (hysteresis, as an edge detector keeps weak edges joined to
+  strong ones): every connected region of tiles of border-rank clusters (finder.BORDER_RANK) that holds a core
+  tile, kept with at least MIN_CORE core tiles, against the pipeline's one ring of border tiles taken the same way
+  ("ring"); both without the pipeline's density test on the core's pixels (it reads the images);
+- with --imaging, every set's run trained with imaging augmentation (runs/<set>-imaging, bench/imaging_lever.py)
+  in place of its own;
 - with --regions, "core regions": islands as connected regions of core tiles alone, each border tile attached to
   a neighbouring core region (the pipeline takes connected regions of core and border tiles together, so two
   islands whose borders touch are one), kept with at least MIN_CORE core tiles; both ways typed again as the
@@ -31,17 +37,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from islandvae.config import load_config
-from islandvae.islands.finder import MIN_CORE, majority_types, match_found
-from islandvae.islands.grid import EIGHT, TYPES
+from islandvae.islands.finder import BORDER_RANK, CORE_RANK, MIN_CORE, majority_types, match_found, next_to
+from islandvae.islands.grid import EIGHT, TYPES, regions
 from islandvae.islands.records import IslandResult
 from islandvae.islands.robustness import each_set
 from islandvae.islands.types import agreement, axis_follows, island_types
 from islandvae.model.runs import Run
+
+sys.path.insert(0, str(Path(__file__).parent))
+from budget_curve import named_sets  # noqa: E402  (benches beside this one)
+from imaging_lever import with_imaging  # noqa: E402
+from typing_levers import Places  # noqa: E402
 
 MIN_CORES = (2, 3, 4, 5, 6, 8)
 TRUE_SIZES = (1, 3, 5, 10)  # recall over the true islands of at least this many tiles
@@ -81,6 +93,28 @@ def core_regions(arrays: dict) -> np.ndarray:
     renumber = np.full(n + 1, -1)
     renumber[np.flatnonzero(kept)] = np.arange(int(kept.sum()))
     return renumber[out]
+
+
+def grown_units(arrays: dict, rank: list) -> dict:
+    """The found islands taken with one ring of border tiles ("ring", as the pipeline takes them) and grown through
+    every connected border tile ("grown"), each kept with at least MIN_CORE core tiles, scored against the truth
+    (no density test on the core's pixels for either)."""
+    ranked = np.array([-1.0 if r is None or r != r else r for r in rank])  # the tissue cluster has no rank
+    tiles = Places(arrays)
+    core = ranked[arrays["cluster"]] >= CORE_RANK
+    border = ranked[arrays["cluster"]] >= BORDER_RANK
+    connected = regions(tiles, border)
+    holds_core = np.bincount(connected[core & (connected >= 0)], minlength=int(connected.max()) + 1) > 0
+    out = {}
+    for way, member in (
+        ("ring", core | (border & next_to(tiles, core))),
+        ("grown", (connected >= 0) & holds_core[connected]),
+    ):
+        units = regions(tiles, member)
+        kept = np.bincount(units[core & (units >= 0)], minlength=int(units.max()) + 1) >= MIN_CORE
+        m = match_found(np.where((units >= 0) & kept[units], units, -1), arrays["true"])
+        out[way] = {k: m[k] for k in ("found islands", "recall", "precision")}
+    return out
 
 
 def typed_units(arrays: dict, units: np.ndarray, pooled: np.ndarray, seed: int) -> dict:
@@ -158,6 +192,7 @@ def set_units(config, regions: bool = False) -> dict | None:
         "holding 2 or more true islands": int((joined >= 2).sum()),
         "holding both types": int((kinds == 2).sum()),
     }
+    out["grown"] = grown_units(arrays, result.clusters.rank)
     if regions:
         pooled = pooled_readout(config, arrays)
         out["regions"] = {
@@ -172,12 +207,17 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="configs/default.toml")
     parser.add_argument("--sets", nargs="+", help="data sets by name (default: every set with a cached pipeline)")
     parser.add_argument("--regions", action="store_true", help="also the found islands as core regions, typed again")
+    parser.add_argument("--imaging", action="store_true", help="the runs trained with imaging augmentation instead")
     args = parser.parse_args(argv)
+    if args.sets and named_sets(args.config, args.sets, "bench/finder_levers.py") is None:
+        return 2
     config = load_config(args.config)
 
     def measure(c):
         label = "default" if c.name == config.name else next(k for k, v in robust.items() if v.name == c.name)
-        return set_units(c, args.regions) if not args.sets or label in args.sets else None
+        if args.sets and label not in args.sets:
+            return None
+        return set_units(with_imaging(c) if args.imaging else c, args.regions)
 
     from islandvae.islands.robustness import robustness_configs
 
@@ -190,6 +230,14 @@ def main(argv=None) -> int:
         by_size = ", ".join(f">= {k} tiles {r:.2f} ({n})" for k, (n, r) in row["recall by size"].items())
         print(f"  recall over true islands of {by_size}; missed: {row['missed sizes']} tiles")
         print("  " + ", ".join(f"{k} {v}" for k, v in row["joined"].items()), flush=True)
+        print(
+            "  "
+            + "; ".join(
+                f"{way}: {m['found islands']} found, recall {m['recall']:.2f}, precision {m['precision']:.2f}"
+                for way, m in row["grown"].items()
+            ),
+            flush=True,
+        )
         for way, v in row.get("regions", {}).items():
             ari = f"{v['ari'][0]:.2f} [{v['ari'][1]:.2f}, {v['ari'][2]:.2f}]"
             print(

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from islandvae.files import write_atomic
+from islandvae.machine import describe_cpu
 from islandvae.model.runs import Run
 from islandvae.model.train import train
 
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
         for way, p in table[label].items():
             print(line(label, way, p), flush=True)
         if args.json:
-            figures = {"measured": time.strftime("%Y-%m-%d"), "sets": table}
+            figures = {"measured": time.strftime("%Y-%m-%d"), "cpu": describe_cpu(), "sets": table}
             write_atomic(args.json, json.dumps(figures, indent=1).encode())
     return 0
 

@@ -3,6 +3,7 @@ over resamples of whole sections, islands described by their histogram over tile
 by the median of their (section-normalised) tile features.
 
     .venv/bin/python bench/typing_levers.py [--config configs/default.toml] [--phenotypes 16] [--json FILE]
+                                            [--imaging]
 
 Needs the trained runs and the cached island pipeline of `make report` and `make robustness` (a set without
 them is named and skipped; nothing is trained or encoded). Per data set it reads the found islands, their place
@@ -13,6 +14,9 @@ them again three ways:
   before the section resamples);
 - "k over sections": the same mixture with the number of types chosen most often over resamples of whole
   sections (types.section_spread);
+- "k over sections, median": the number of types that half the section resamples choose or fewer and half
+  choose or more (the median of an ordinal choice) instead of the one chosen most often: with three numbers
+  chosen, the most frequent can be a minority against two neighbours that agree on "more than one";
 - "k over sections, BIC margin 6": the same with a further type asked to lower the BIC by 6 ("strong" evidence,
   Kass and Raftery 1995), the pipeline's margin before types.BIC_MARGIN's 2 ("positive": islands whose places
   run as a continuum with two ends were called one type);
@@ -32,7 +36,8 @@ Prints per set and lever: the number of types, the ARI of the found types with t
 island's tiles have (the pipeline's "found agreement"), how well the islands' places on the lever's axis follow
 that true type (|r|, the point-biserial correlation: where it is high and the ARI is 0, the axis holds the type and
 the number of types is what failed), and the section confound's types ~ sections ARI. No
-timing; a few seconds a set.
+timing; a few seconds a set. With --imaging, every set's run trained with imaging augmentation (runs/<set>-imaging,
+bench/imaging_lever.py) in place of its own.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -51,6 +57,9 @@ from islandvae.islands.robustness import each_set
 from islandvae.islands.types import agreement, axis_follows, island_types, types_on_axis
 from islandvae.latent.measures import adjusted_rand
 from islandvae.model.runs import Run
+
+sys.path.insert(0, str(Path(__file__).parent))
+from imaging_lever import with_imaging  # noqa: E402  (a bench beside this one)
 
 FIT_TILES = 6000
 OTHER_MARGIN = 6.0  # the BIC margin of the "BIC margin 6" lever
@@ -135,6 +144,9 @@ def set_levers(config, phenotypes: int) -> dict | None:
             ("phenotype histogram", axes["phenotype histogram"], section),
         )
     } | placed_types(arrays, typed, section, seed)
+    typings["k over sections, median"] = types_on_axis(
+        axes["pipeline axis"], sizes, typed, seed=seed, sections=section, consensus="median"
+    )
     typings["k over sections, BIC margin 6"] = types_on_axis(
         axes["pipeline axis"], sizes, typed, seed=seed, sections=section, margin=OTHER_MARGIN
     )
@@ -158,10 +170,15 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="configs/default.toml")
     parser.add_argument("--phenotypes", type=int, default=16, help="tile phenotypes of the histogram lever")
     parser.add_argument("--json", help="write the figures to this file as well")
+    parser.add_argument("--imaging", action="store_true", help="the runs trained with imaging augmentation instead")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     table = {}
-    for label, row in each_set(config, lambda c: set_levers(c, args.phenotypes), json_path=args.json):
+
+    def measure(c):
+        return set_levers(with_imaging(c) if args.imaging else c, args.phenotypes)
+
+    for label, row in each_set(config, measure, json_path=args.json):
         table[label] = row
         for lever, v in row.items():
             ari = "-" if v["ari"] is None else f"{v['ari'][0]:.2f} [{v['ari'][1]:.2f}, {v['ari'][2]:.2f}]"

@@ -63,3 +63,14 @@ def run_cli(capsys):
         return code, out, err
 
     return run
+
+
+def load_bench(name: str):
+    """A script of bench/ (by file name without .py) imported as a module, for the tests of its functions."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

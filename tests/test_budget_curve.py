@@ -2,12 +2,10 @@
 straight to its budget, bit for bit (the curve's cost rests on it)."""
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import QUICK_TRAINING, write_config
+from conftest import QUICK_TRAINING, load_bench, write_config
 
 from islandvae.config import load_config
 from islandvae.data.synth import generate
@@ -15,14 +13,9 @@ from islandvae.model import checkpoint
 from islandvae.model.runs import Run
 from islandvae.model.train import train
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "budget_curve.py"
-
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("budget_curve", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("budget_curve")
 
 
 @pytest.mark.slow

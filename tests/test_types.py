@@ -69,3 +69,19 @@ def test_how_closely_the_axis_follows_a_known_type():
     assert types.axis_follows(np.tile([0.0, 1.0], 5), kinds) == pytest.approx(0.2)  # nearly unrelated
     assert types.axis_follows(np.arange(10.0), np.array(["granular"] * 10)) is None  # one type: nothing to follow
     assert types.axis_follows(np.zeros(0), np.zeros(0, dtype=str)) is None
+
+
+def test_the_median_number_over_sections_is_the_middle_of_the_choices(monkeypatch):
+    """consensus "median": the smallest k that half the resamples chose or went under; "mode" the most frequent."""
+    assert types.consensus_types({1: 0.42, 2: 0.30, 3: 0.24, 4: 0.04}, "median") == 2
+    assert types.consensus_types({1: 0.42, 2: 0.30, 3: 0.24, 4: 0.04}, "mode") == 1
+    assert types.consensus_types({1: 0.5, 2: 0.5, 3: 0.0, 4: 0.0}, "median") == 1  # as the mode's tie
+    assert types.consensus_types({1: 0.28, 2: 0.0, 3: 0.62, 4: 0.1}, "median") == 3
+    with pytest.raises(ValueError, match="consensus"):
+        types.consensus_types({1: 1.0}, "mean")
+    places, sections, _ = _places(2)
+    monkeypatch.setattr(types, "section_spread", lambda *a, **k: {1: 0.4, 2: 0.2, 3: 0.3, 4: 0.1})
+    every, sizes = np.ones(len(places), dtype=bool), np.full(len(places), 8)
+    assert types_on_axis(places, sizes, every, sections=sections)["k"] == 1  # the default: the mode
+    typing = types_on_axis(places, sizes, every, sections=sections, consensus="median")
+    assert typing["k"] == 2 and set(typing["type"]) == {0, 1}
