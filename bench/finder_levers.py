@@ -112,7 +112,9 @@ def grown_units(arrays: dict, rank: list) -> dict:
     ):
         units = regions(tiles, member)
         kept = np.bincount(units[core & (units >= 0)], minlength=int(units.max()) + 1) >= MIN_CORE
-        m = match_found(np.where((units >= 0) & kept[units], units, -1), arrays["true"])
+        renumber = np.full(len(kept) + 1, -1)  # kept units numbered 0, 1, ...; -1 (outside) maps to the last
+        renumber[np.flatnonzero(kept)] = np.arange(int(kept.sum()))
+        m = match_found(renumber[units], arrays["true"])
         out[way] = {k: m[k] for k in ("found islands", "recall", "precision")}
     return out
 
