@@ -44,7 +44,8 @@ from scipy import ndimage
 
 from islandvae.config import load_config
 from islandvae.islands.finder import BORDER_RANK, CORE_RANK, MIN_CORE, majority_types, match_found, next_to
-from islandvae.islands.grid import EIGHT, TYPES, regions
+from islandvae.islands.grid import EIGHT, TYPES
+from islandvae.islands.grid import regions as connected_regions
 from islandvae.islands.records import IslandResult
 from islandvae.islands.robustness import each_set
 from islandvae.islands.types import agreement, axis_follows, island_types
@@ -103,14 +104,14 @@ def grown_units(arrays: dict, rank: list) -> dict:
     tiles = Places(arrays)
     core = ranked[arrays["cluster"]] >= CORE_RANK
     border = ranked[arrays["cluster"]] >= BORDER_RANK
-    connected = regions(tiles, border)
+    connected = connected_regions(tiles, border)
     holds_core = np.bincount(connected[core & (connected >= 0)], minlength=int(connected.max()) + 1) > 0
     out = {}
     for way, member in (
         ("ring", core | (border & next_to(tiles, core))),
         ("grown", (connected >= 0) & holds_core[connected]),
     ):
-        units = regions(tiles, member)
+        units = connected_regions(tiles, member)
         kept = np.bincount(units[core & (units >= 0)], minlength=int(units.max()) + 1) >= MIN_CORE
         renumber = np.full(len(kept) + 1, -1)  # kept units numbered 0, 1, ...; -1 (outside) maps to the last
         renumber[np.flatnonzero(kept)] = np.arange(int(kept.sum()))
