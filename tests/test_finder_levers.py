@@ -17,9 +17,10 @@ def test_growing_through_border_tiles_finds_the_whole_island_that_one_ring_cuts(
     true = np.full(72, -1)
     true[[at(1, x) for x in range(1, 9)]] = 0
     arrays = {"image": np.zeros(72, dtype=int), "gy": gy, "gx": gx, "cluster": cluster, "true": true}
-    out = load_bench("finder_levers").grown_units(arrays, [float("nan"), 0.95, 0.8])
+    grown_units = load_bench("finder_levers").grown_units
+    out = grown_units(arrays, [float("nan"), 0.95, 0.8])
     assert out["ring"] == {"found islands": 1, "recall": 0.0, "precision": 1.0}
     assert out["grown"] == {"found islands": 1, "recall": 1.0, "precision": 1.0}
     # below the border rank the chain is tissue: grown and ring are the core alone
-    alone = load_bench("finder_levers").grown_units(arrays, [float("nan"), 0.95, 0.5])
+    alone = grown_units(arrays, [float("nan"), 0.95, 0.5])
     assert alone["ring"] == alone["grown"] == {"found islands": 1, "recall": 0.0, "precision": 1.0}
