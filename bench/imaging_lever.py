@@ -55,17 +55,28 @@ def measured(config) -> dict:
     return point(config)
 
 
+def figure(v) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def interval(v) -> str:
+    """A score with its 95 % interval, [value, low, high] ("-" for none)."""
+    return "-" if v is None else f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
+
+
+def follows(p: dict) -> str:
+    """How a typing's axis follows the true type, and how the typing follows the sections."""
+    return (
+        f"axis ~ type |r| {figure(p['axis ~ type |r|'])}; types ~ sections ARI {figure(p['types ~ sections ARI'])}, "
+        f"axis ~ section |r| {figure(p['axis ~ section |r|'])}"
+    )
+
+
 def line(label: str, way: str, p: dict) -> str:
-    ari = {
-        k: "-" if p[k] is None else f"{p[k][0]:.2f} [{p[k][1]:.2f}, {p[k][2]:.2f}]"
-        for k in ("pipeline ARI", "VAE ARI", "pooled VAE ARI")
-    }
-    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     return (
         f"{label:38s} {way:8s} test loss {p['test loss']:.1f}: recall {p['recall']:.2f}, {p['types']} types, "
-        f"pipeline ARI {ari['pipeline ARI']} (axis ~ type |r| {fmt(p['axis ~ type |r|'])}; types ~ sections ARI "
-        f"{fmt(p['types ~ sections ARI'])}, axis ~ section |r| {fmt(p['axis ~ section |r|'])}), VAE "
-        f"{ari['VAE ARI']}, pooled {ari['pooled VAE ARI']}"
+        f"pipeline ARI {interval(p['pipeline ARI'])} ({follows(p)}), VAE {interval(p['VAE ARI'])}, pooled "
+        f"{interval(p['pooled VAE ARI'])}"
     )
 
 
@@ -81,20 +92,31 @@ def main(argv=None) -> int:
     if every is None:
         return 2
     table = {}
-    for label in args.sets:
-        c = every[label]
-        if not c.data.path.is_file():
-            print(f"{label}: {c.data.path} is missing; generate the robustness sets (`make robustness`)", flush=True)
-            continue
+    for label, c in present_sets(every, args.sets):
         pull = [(f"pull {args.pull:g}", with_imaging(c, args.pull))] if args.pull else []
         ways = pull if args.pull_only and pull else [("without", c), ("with", with_imaging(c)), *pull]
         table[label] = {way: measured(run) for way, run in ways}
         for way, p in table[label].items():
             print(line(label, way, p), flush=True)
-        if args.json:
-            figures = {"measured": time.strftime("%Y-%m-%d"), "cpu": describe_cpu(), "sets": table}
-            write_atomic(args.json, json.dumps(figures, indent=1).encode())
+        save_figures(args.json, table)
     return 0
+
+
+def present_sets(every: dict, names: list[str]):
+    """(label, config) of the named sets whose data file exists; a missing one is named and skipped."""
+    for label in names:
+        c = every[label]
+        if not c.data.path.is_file():
+            print(f"{label}: {c.data.path} is missing; generate the robustness sets (`make robustness`)", flush=True)
+            continue
+        yield label, c
+
+
+def save_figures(path: str | None, table: dict) -> None:
+    """The figures so far, with the date and the CPU, written to `path` (none: nothing written)."""
+    if path:
+        figures = {"measured": time.strftime("%Y-%m-%d"), "cpu": describe_cpu(), "sets": table}
+        write_atomic(path, json.dumps(figures, indent=1).encode())
 
 
 if __name__ == "__main__":

@@ -248,6 +248,94 @@ def test_a_second_analysis_reads_every_cache_without_the_training_brains(trained
     a.reductions(), a.latent_sizes(), a.midpoint_distances(), Discovery(a).result()
 
 
+@pytest.fixture
+def true_islands_found(monkeypatch):
+    """The finder made to find pieces of about 5 tiles of the true islands (the tiny stand-in's briefly trained
+    model finds no island, and it holds two): what is typed, and on which model, is then the test's point."""
+    import numpy as np
+
+    from islandvae.islands import discovery
+    from islandvae.islands.finder import find_islands
+    from islandvae.islands.grid import island_crop, true_islands
+    from islandvae.islands.morphology import region_measures
+
+    def found(grid, features, images, **kw):
+        out = find_islands(grid, features, images, **kw)
+        true, pieces = true_islands(grid)[0], []
+        for k in range(true.max() + 1):
+            tiles = np.flatnonzero(true == k)
+            pieces += np.array_split(tiles, max(1, len(tiles) // 5))
+        island = np.full(len(true), -1)
+        for k, tiles in enumerate(pieces):
+            island[tiles] = k
+        crops = [island_crop(images, grid, island, k, margin=0) for k in range(len(pieces))]
+        return out | {
+            "island": island,
+            "core": island >= 0,
+            "morphology": [region_measures(*crop, scale=kw["scale"]) for crop in crops],
+        }
+
+    def forget(folder):  # the run's cached pipeline, found by the real finder before or by this one after
+        for name in ("discovery.json", "discovery.npz"):
+            (folder / name).unlink(missing_ok=True)
+
+    monkeypatch.setattr(discovery, "find_islands", found)
+    yield forget
+    monkeypatch.undo()
+
+
+@pytest.mark.slow
+def test_islands_typed_on_the_imaging_model_are_the_same_islands_typed_on_its_readout(trained, true_islands_found):
+    from islandvae.model.runs import Run
+
+    true_islands_found(Run.of(trained).folder)
+    try:
+        typed_on_imaging(trained)
+    finally:
+        true_islands_found(Run.of(trained).folder)
+
+
+def typed_on_imaging(trained):
+    import dataclasses
+
+    import numpy as np
+
+    from islandvae.islands.discovery import Discovery, discovery_key, pooled_features
+    from islandvae.islands.types import island_types
+    from islandvae.latent.analysis import Analysis
+    from islandvae.model.runs import Run, typing_config
+
+    config = dataclasses.replace(trained, islands=dataclasses.replace(trained.islands, typing="imaging"))
+    other = typing_config(config)
+    assert other.sampling.imaging and other.name == f"{trained.name}-imaging" and typing_config(other) is None
+    with pytest.raises(UserError, match="islands.typing = 'imaging'.*no finished run; run `make train`"):
+        Discovery(Analysis(config)).result()  # the imaging model is not trained, and this analysis may not train it
+    main = Discovery(Analysis(trained)).result()
+    a = Analysis(config, train_missing=True)
+    result = Discovery(a).result()  # trains runs/<name>-imaging first
+    assert Run.of(other).done(other) and discovery_key(config) != discovery_key(trained)
+    assert result.found.islands == main.found.islands >= 8 and result.truth.match == main.truth.match
+    with np.load(Run.of(config).folder / "discovery.npz") as saved:
+        island, core = saved["island"], saved["core"]
+    # typed on the imaging model's readout of the islands' core tiles, pooled over 8 orientations
+    typed = np.flatnonzero(core & (island >= 0))
+    grid = Discovery(a)._grid_arrays()[1]
+    features = pooled_features(a.typing, grid, typed)
+    again = island_types(
+        features,
+        np.where(core, island, -1),
+        seed=config.train.seed,
+        typed=np.array(result.types.type) >= 0,
+        sections=np.array(result.sections.section),
+    )
+    assert np.ptp(result.types.axis) > 0  # placed on an axis (not too few islands to type)
+    assert again["type"].tolist() == result.types.type and np.allclose(again["axis"], result.types.axis)
+    assert not np.allclose(features[typed], pooled_features(Analysis(trained), grid, typed)[typed])  # another model
+    bad = dataclasses.replace(trained, islands=dataclasses.replace(trained.islands, typing="stain"))
+    with pytest.raises(UserError, match="islands.typing must be one of main, imaging, got 'stain'"):
+        typing_config(bad)
+
+
 @pytest.mark.slow
 def test_too_many_test_tiles_for_the_test_brain_is_an_error(trained, tmp_path):
     from islandvae.data.hdf5 import InMemoryImages

@@ -111,3 +111,20 @@ def test_the_long_config_is_the_default_trained_to_its_budget():
     t = long.train
     assert t.max_steps == 4000 and (t.patience + 1) * t.eval_every > t.max_steps  # the first stop: after the budget
     assert long.data.path == default.data.path and long.paths.runs == default.paths.runs
+
+
+def test_islands_typed_on_the_imaging_model_name_its_run_and_a_wrong_model_is_refused(tmp_path):
+    from islandvae.model.checkpoint import run_signature
+    from islandvae.model.runs import typing_config
+
+    path = tmp_path / "typing.toml"
+    path.write_text('[data]\npath = "f.h5"\n[islands]\ntyping = "imaging"\n')
+    config = load_config(path)
+    other = typing_config(config)
+    assert other.name == "typing-imaging" and other.sampling.imaging and typing_config(other) is None
+    plain = load_config(path.write_text('[data]\npath = "f.h5"\n') and path)
+    assert typing_config(plain) is None and run_signature(plain) == run_signature(config)  # the main run is the same
+    path.write_text('[data]\npath = "f.h5"\n[islands]\ntyping = "stain"\n')
+    with pytest.raises(UserError) as err:
+        typing_config(load_config(path))
+    assert "islands.typing must be one of main, imaging, got 'stain'" in str(err.value) and "\n" not in str(err.value)

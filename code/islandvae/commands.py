@@ -135,17 +135,23 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    """Train the config's model, or resume its unfinished run; a finished run is left as it is."""
-    from islandvae.model.runs import comparison_configs, debug_config
+    """Train the config's model (and the model its islands are typed on, islands.typing), or resume an unfinished
+    run; a finished run is left as it is."""
+    from islandvae.model.runs import comparison_configs, debug_config, typing_config
 
     config = _config(args)
+    typing = typing_config(config)  # a wrong islands.typing is named before anything trains
     if args.comparisons or args.levers:
         from islandvae.islands.levers import lever_configs
 
         for variant in (comparison_configs(config) if args.comparisons else lever_configs(config)).values():
             _train_once(variant)
         return
-    _train_once(debug_config(config) if args.overfit else config)
+    if args.overfit:
+        _train_once(debug_config(config))
+        return
+    for c in (config, typing) if typing else (config,):
+        _train_once(c)
 
 
 def cmd_analyse(args: argparse.Namespace) -> None:

@@ -108,6 +108,14 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class IslandsConfig:
+    """Chapter 5's island pipeline."""
+
+    typing: str = "main"  # the latent the found islands are typed on: "main" (the model that found them) or
+    # "imaging": a second VAE of the same design trained with sampling.imaging, runs/<name>-imaging (model/runs.py)
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     """Where derived results go: cached statistics, training runs, the report's figures, kept result tables."""
 
@@ -125,6 +133,7 @@ class Config:
     sampling: SamplingConfig = SamplingConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    islands: IslandsConfig = IslandsConfig()
     paths: PathsConfig = PathsConfig()
     name: str = ""
     source: Path | None = field(default=None, metadata={"toml": False})

@@ -32,7 +32,8 @@ import numpy as np
 from islandvae.caches import cached, cached_json
 from islandvae.data.stats import cache_key, data_identity, file_identity
 from islandvae.data.truth import TruthFile, truth_path
-from islandvae.files import write_atomic
+from islandvae.errors import UserError
+from islandvae.files import show, write_atomic
 from islandvae.islands.catalogue import catalogue_csv, catalogue_path, describe_types
 from islandvae.islands.features import (
     enriched_sets,
@@ -54,7 +55,7 @@ from islandvae.islands.sections import (
 from islandvae.islands.types import BIC_MARGIN, agreement, describe, island_types
 from islandvae.latent.analysis import Analysis
 from islandvae.latent.measures import score_features
-from islandvae.model.runs import Run
+from islandvae.model.runs import Run, typing_config
 from islandvae.tiles.tissue import tissue_map
 
 VERSION = "discovery-7"
@@ -69,7 +70,9 @@ def discovery_key(config, *, baselines: bool = True) -> str:
     """What the island pipeline depends on: the main and autoencoder checkpoints, the data and the settings."""
     from islandvae.latent.analysis import budget_models
 
+    typing = typing_config(config)  # the model the islands are typed on, where it is not the main one
     paths = [Run.of(config).best] + [p for label, (_, p) in budget_models(config).items() if label == "autoencoder"]
+    paths += [Run.of(typing).best] if typing else []
     return cache_key(
         VERSION,
         [file_identity(p) for p in paths if p.is_file()],
@@ -79,6 +82,7 @@ def discovery_key(config, *, baselines: bool = True) -> str:
         config.train.seed,
         source_digest(),
         baselines,
+        config.islands.typing,
     )
 
 
@@ -110,6 +114,16 @@ def source_digest() -> str:
     for path in [Path(m.__file__) for m in modules] + [Path(__file__)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def pooled_features(a: Analysis, grid: Grid, tiles: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
+    """Per grid tile, `a`'s model's readout pooled over 8 orientations for `tiles` (zeros elsewhere); `first`: the
+    one-view readout of every grid tile by the same model, where it is at hand."""
+    keys, first = [grid.keys[t] for t in tiles], None if first is None else first[tiles]
+    some = features_of(a.model, a.test_images, keys, a.stats, pooled=True, first=first)
+    out = np.zeros((len(grid), some.shape[1]), dtype=np.float32)
+    out[tiles] = some
+    return out
 
 
 def read_discovery(config, *, baselines: bool = True) -> IslandResult | None:
@@ -198,26 +212,25 @@ class Discovery:
         cached(self.folder / "discovery.npz", self.key, lambda: arrays)
         island, core = arrays["island"], arrays["core"]
         edge = edge_islands(grid, island)
-        # The types from the core tiles' readout pooled over their 8 orientations (the lever that types best);
-        # pooled once for them and, with truth, the scored tiles (most of them the same).
-        pooled = np.zeros_like(arrays["features"])
+        # The types from the core tiles' readout pooled over their 8 orientations (the lever that types best), of
+        # the model islands.typing names; the main model's pooled readout also for the scored tiles, with truth.
         typed = np.flatnonzero(core & (island >= 0))
         rng = np.random.default_rng(self.config.sampling.seed)  # draws the scored plain tiles, then the training ones
         picks = test_picks(rng, grid, arrays["true"]) if grid.label is not None else None
-        need = np.union1d(typed, picks[0]) if picks is not None else typed
-        pooled[need] = features_of(
-            self.a.model,
-            self.a.test_images,
-            [grid.keys[t] for t in need],
-            self.a.stats,
-            pooled=True,
-            first=arrays["features"][need],
-        )
-        self._done(f"{len(need):,} core and scored tiles encoded in 8 orientations")
+        other = self.a.typing
+        if not other.available:
+            raise UserError(
+                f"config {self.config.name}: islands.typing = {self.config.islands.typing!r} types the islands on "
+                f"{show(other.run.folder)}, which has no finished run; run `make train` first"
+            )
+        need = typed if other is self.a else np.array([], dtype=int)
+        need = np.union1d(need, picks[0]) if picks is not None else need
+        pooled = pooled_features(self.a, grid, need, arrays["features"])
+        features = pooled if other is self.a else pooled_features(other, grid, typed)
+        self._done(f"{len(np.union1d(typed, need)):,} core and scored tiles encoded in 8 orientations")
         section = island_sections(grid, island)
-        typing = island_types(
-            pooled, np.where(core, island, -1), seed=self.config.train.seed, spread=True, typed=~edge, sections=section
-        )
+        cores, seed = np.where(core, island, -1), self.config.train.seed
+        typing = island_types(features, cores, seed=seed, spread=True, typed=~edge, sections=section)
         statistics = tissue_statistics(  # each section's ordinary tissue, measured away from the islands
             grid, self.a.test_images, ordinary_tiles(grid, island), seed=self.config.sampling.seed
         )
@@ -257,7 +270,7 @@ class Discovery:
                 statistics=statistics.tolist(),
                 section=section.tolist(),
                 found=section_confound(  # whether the types follow the sections
-                    describe(pooled, np.where(core, island, -1)),
+                    describe(features, cores),
                     typing["axis"],
                     typing["type"],
                     section,

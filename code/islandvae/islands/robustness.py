@@ -26,7 +26,7 @@ from islandvae.config import Config
 from islandvae.files import show, write_atomic
 from islandvae.islands.levers import FINE_LABEL, _commit, fine_stride_scores, kept_result, slug
 from islandvae.model import checkpoint
-from islandvae.model.runs import Run
+from islandvae.model.runs import Run, typing_config
 
 # name -> the data settings that differ from the config's
 SETS = {
@@ -163,10 +163,11 @@ def measure_robustness(config: Config, progress=print, sets: list[str] | None = 
                 force=True,
             )
         check_train(c)
-        run = Run.of(c)
-        if not run.done(c):
-            progress(f"{label}: training {show(run.folder)}")
-            train(c, progress=True)
+        for trained in filter(None, (c, typing_config(c))):  # and the model the islands are typed on (islands.typing)
+            run = Run.of(trained)
+            if not run.done(trained):
+                progress(f"{label}: training {show(run.folder)}")
+                train(trained, progress=True)
         progress(f"{label}: island pipeline")
         analysis = Analysis(c)
         result = Discovery(analysis).result()
@@ -211,7 +212,10 @@ def set_levers(analysis, result, progress=print) -> dict:
     out[FINE_LABEL] = {"ari": list(fine["island ARI"]), "balanced accuracy": list(fine["island balanced accuracy"])}
     for steps in LEVER_BUDGETS:
         budget = dataclasses.replace(
-            c, name=f"{c.name}-lever-{steps}-steps", train=dataclasses.replace(c.train, max_steps=steps)
+            c,
+            name=f"{c.name}-lever-{steps}-steps",
+            train=dataclasses.replace(c.train, max_steps=steps),
+            islands=dataclasses.replace(c.islands, typing="main"),  # as the levers: typed on the model itself
         )
         if not Run.of(budget).done(budget):
             progress(f"training {show(Run.of(budget).folder)} ({steps:,} steps)")

@@ -31,7 +31,7 @@ from islandvae.latent.codes import (
     train_tiles,
 )
 from islandvae.model.device import pick_device
-from islandvae.model.runs import Run, comparison_configs
+from islandvae.model.runs import Run, comparison_configs, typing_config
 from islandvae.model.train import load_model, train
 
 UMAP_EXACT = 4096  # below this many points UMAP computes every pairwise distance (umap_.py), above it approximates
@@ -73,6 +73,17 @@ class Analysis:
                 model = load_model(path, c, self.device)
                 out[label] = (model, embed(c, model, path, self.test, lambda: self.train), path)
         return out
+
+    @functools.cached_property
+    def typing(self) -> Analysis:
+        """The analysis of the model the found islands are typed on (islands.typing): this one, or that of the
+        model trained with imaging augmentation (trained first with train_missing; unavailable without it)."""
+        other = typing_config(self.config)
+        if other is None:
+            return self
+        if self.train_missing and not Run.of(other).done(other):
+            train(other, progress=False)
+        return Analysis(other)
 
     @functools.cached_property
     def train(self) -> TileSet:

@@ -190,6 +190,27 @@ def comparison_configs(config: Config) -> dict[str, Config]:
     }
 
 
+TYPING_MODELS = ("main", "imaging")  # islands.typing
+
+
+def typing_config(config: Config) -> Config | None:
+    """The config of the model the found islands are typed on where it is not the main one (islands.typing
+    "imaging": the same VAE trained with sampling.imaging at the same budget, runs/<name>-imaging), else None."""
+    if config.islands.typing not in TYPING_MODELS:
+        raise UserError(
+            f"config {config.name}: islands.typing must be one of {', '.join(TYPING_MODELS)}, got "
+            f"{config.islands.typing!r}; fix it in the config file"
+        )
+    if config.islands.typing == "main" or config.sampling.imaging:  # the main model is trained so already
+        return None
+    return dataclasses.replace(
+        config,
+        name=f"{config.name}-imaging",
+        sampling=dataclasses.replace(config.sampling, imaging=True),
+        islands=dataclasses.replace(config.islands, typing="main"),
+    )
+
+
 def debug_config(config: Config, *, steps: int = OVERFIT_STEPS) -> Config:
     """The config of the overfitting check (4b): a run of its own, no KL warm-up, no augmentation, no early stop;
     never longer than the config's own run."""
