@@ -244,6 +244,7 @@ def test_make_robustness_generates_trains_and_scores_each_set(tmp_path, monkeypa
     assert set(apart["sets"]["seed 7"]["measured"]) == {"date", "commit", "cpu"}
     text = robustness_text.measured_text(apart)
     assert "Measured on 2000-01-01 (commit abc1234)" in text and "measured again apart" in text and "seed 7 on" in text
+    assert text.endswith(robustness_text.ANOTHER_CPU)  # and that a run on another CPU is another run
     with pytest.raises(UserError, match="--sets: no robustness set 'seed 9'"):
         robustness.measure_robustness(config, sets=["seed 9"])
     robustness.results_path(config).unlink()

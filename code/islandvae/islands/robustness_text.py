@@ -101,14 +101,19 @@ def measured_text(table: dict) -> str:
         for label, row in table["sets"].items()
         if "measured" in row and row["measured"]["commit"] != table["commit"]
     }
-    if not apart:
-        return text + "."
-    return (
-        text
-        + "; measured again apart, with `islandvae robustness --sets`: "
-        + "; ".join(f"{label} on {m['date']} (commit {m['commit']}, {m['cpu']})" for label, m in apart.items())
-        + "."
-    )
+    if apart:
+        text += "; measured again apart, with `islandvae robustness --sets`: " + "; ".join(
+            f"{label} on {m['date']} (commit {m['commit']}, {m['cpu']})" for label, m in apart.items()
+        )
+    return text + ". " + ANOTHER_CPU
+
+
+# The same config trained on another CPU (AVX2 against AVX-512 kernels) is another run: docs/method.md
+ANOTHER_CPU = (
+    "A run trained on another CPU is another run (float32 sums in another order send the training elsewhere), and "
+    "the islands found and the number of types can change with it: read figures from another machine as those of "
+    "another training seed (docs/method.md measures how far they moved)."
+)
 
 
 def summary_line(table: dict) -> str:
