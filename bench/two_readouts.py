@@ -56,9 +56,9 @@ def typed_elsewhere(found_config, typing_config) -> dict:
         (infos[i].brain, infos[i].name, int(r), int(c), tile)
         for i, r, c in zip(arrays["image"][need], arrays["row"][need], arrays["col"][need])
     ]
-    first = features_of(a.model, a.test_images, keys, a.stats)
-    features = np.zeros((len(island), first.shape[1]), dtype=np.float32)
-    features[need] = features_of(a.model, a.test_images, keys, a.stats, pooled=True, first=first)
+    pooled = features_of(a.model, a.test_images, keys, a.stats, pooled=True)
+    features = np.zeros((len(island), pooled.shape[1]), dtype=np.float32)
+    features[need] = pooled
     cores = np.where(core, island, -1)
     section = np.array(result.sections.section)
     typed = np.array(result.types.type) >= 0

@@ -320,7 +320,7 @@ def typed_on_imaging(trained):
     # typed on the imaging model's readout of the islands' core tiles, pooled over 8 orientations
     typed = np.flatnonzero(core & (island >= 0))
     grid = Discovery(a)._grid_arrays()[1]
-    features = pooled_features(a.typing, grid, typed)
+    features = pooled_features(a, a.typing_model, grid, typed)
     again = island_types(
         features,
         np.where(core, island, -1),
@@ -330,7 +330,8 @@ def typed_on_imaging(trained):
     )
     assert np.ptp(result.types.axis) > 0  # placed on an axis (not too few islands to type)
     assert again["type"].tolist() == result.types.type and np.allclose(again["axis"], result.types.axis)
-    assert not np.allclose(features[typed], pooled_features(Analysis(trained), grid, typed)[typed])  # another model
+    mains = pooled_features(a, Analysis(trained).model, grid, typed)
+    assert not np.allclose(features[typed], mains[typed])  # another model
     bad = dataclasses.replace(trained, islands=dataclasses.replace(trained.islands, typing="stain"))
     with pytest.raises(UserError, match="islands.typing must be one of main, imaging, got 'stain'"):
         typing_config(bad)

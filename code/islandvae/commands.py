@@ -150,7 +150,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.overfit:
         _train_once(debug_config(config))
         return
-    for c in (config, typing) if typing else (config,):
+    for c in filter(None, (config, typing)):
         _train_once(c)
 
 

@@ -116,11 +116,11 @@ def source_digest() -> str:
     return digest.hexdigest()[:12]
 
 
-def pooled_features(a: Analysis, grid: Grid, tiles: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
-    """Per grid tile, `a`'s model's readout pooled over 8 orientations for `tiles` (zeros elsewhere); `first`: the
-    one-view readout of every grid tile by the same model, where it is at hand."""
+def pooled_features(a: Analysis, model, grid: Grid, tiles: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
+    """Per grid tile, `model`'s readout of `a`'s test images pooled over 8 orientations for `tiles` (zeros
+    elsewhere); `first`: the one-view readout of every grid tile by the same model, where it is at hand."""
     keys, first = [grid.keys[t] for t in tiles], None if first is None else first[tiles]
-    some = features_of(a.model, a.test_images, keys, a.stats, pooled=True, first=first)
+    some = features_of(model, a.test_images, keys, a.stats, pooled=True, first=first)
     out = np.zeros((len(grid), some.shape[1]), dtype=np.float32)
     out[tiles] = some
     return out
@@ -217,16 +217,16 @@ class Discovery:
         typed = np.flatnonzero(core & (island >= 0))
         rng = np.random.default_rng(self.config.sampling.seed)  # draws the scored plain tiles, then the training ones
         picks = test_picks(rng, grid, arrays["true"]) if grid.label is not None else None
-        other = self.a.typing
-        if not other.available:
+        model, main = self.a.typing_model, self.a.model
+        if model is None:
             raise UserError(
                 f"config {self.config.name}: islands.typing = {self.config.islands.typing!r} types the islands on "
-                f"{show(other.run.folder)}, which has no finished run; run `make train` first"
+                f"{show(Run.of(typing_config(self.config)).folder)}, which has no finished run; run `make train` first"
             )
-        need = typed if other is self.a else np.array([], dtype=int)
+        need = typed if model is main else np.array([], dtype=int)
         need = np.union1d(need, picks[0]) if picks is not None else need
-        pooled = pooled_features(self.a, grid, need, arrays["features"])
-        features = pooled if other is self.a else pooled_features(other, grid, typed)
+        pooled = pooled_features(self.a, main, grid, need, arrays["features"])
+        features = pooled if model is main else pooled_features(self.a, model, grid, typed)
         self._done(f"{len(np.union1d(typed, need)):,} core and scored tiles encoded in 8 orientations")
         section = island_sections(grid, island)
         cores, seed = np.where(core, island, -1), self.config.train.seed

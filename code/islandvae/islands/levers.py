@@ -21,7 +21,7 @@ from islandvae import files
 from islandvae.config import Config
 from islandvae.files import show, write_atomic
 from islandvae.model import checkpoint
-from islandvae.model.runs import Run
+from islandvae.model.runs import Run, typed_on_itself
 
 SHOWN = ("island ARI", "island balanced accuracy", "island type", "brain probe", "recon MSE")
 HIGHER = {
@@ -41,7 +41,6 @@ def lever_configs(config: Config) -> dict[str, Config]:
     """One config per lever, each differing from `config` in one setting (its own run folder); a lever changes the
     main model, and its islands are typed on it (islands.typing "main": no second model per lever)."""
     s, m, t = config.sampling, config.model, config.train
-    main = dataclasses.replace(config.islands, typing="main")
     variants = {
         f"tile normalisation {'off' if m.normalise else 'on'}": dict(
             model=dataclasses.replace(m, normalise=not m.normalise)
@@ -61,7 +60,7 @@ def lever_configs(config: Config) -> dict[str, Config]:
         f"beta {t.beta / 5:g}": dict(train=dataclasses.replace(t, beta=t.beta / 5)),
     } | {f"{n:,} steps": dict(train=dataclasses.replace(t, max_steps=n)) for n in BUDGETS if n != t.max_steps}
     return {
-        label: dataclasses.replace(config, name=f"{config.name}-lever-{slug(label)}", islands=main, **change)
+        label: dataclasses.replace(typed_on_itself(config), name=f"{config.name}-lever-{slug(label)}", **change)
         for label, change in variants.items()
     }
 

@@ -26,7 +26,7 @@ from islandvae.config import Config
 from islandvae.files import show, write_atomic
 from islandvae.islands.levers import FINE_LABEL, _commit, fine_stride_scores, kept_result, slug
 from islandvae.model import checkpoint
-from islandvae.model.runs import Run, typing_config
+from islandvae.model.runs import Run, typed_on_itself, typing_config
 
 # name -> the data settings that differ from the config's
 SETS = {
@@ -211,12 +211,8 @@ def set_levers(analysis, result, progress=print) -> dict:
     fine = fine_stride_scores(analysis)
     out[FINE_LABEL] = {"ari": list(fine["island ARI"]), "balanced accuracy": list(fine["island balanced accuracy"])}
     for steps in LEVER_BUDGETS:
-        budget = dataclasses.replace(
-            c,
-            name=f"{c.name}-lever-{steps}-steps",
-            train=dataclasses.replace(c.train, max_steps=steps),
-            islands=dataclasses.replace(c.islands, typing="main"),  # as the levers: typed on the model itself
-        )
+        steps_only = dataclasses.replace(c.train, max_steps=steps)  # typed on its own model, as the levers are
+        budget = dataclasses.replace(typed_on_itself(c), name=f"{c.name}-lever-{steps}-steps", train=steps_only)
         if not Run.of(budget).done(budget):
             progress(f"training {show(Run.of(budget).folder)} ({steps:,} steps)")
             train(budget, progress=True)

@@ -75,15 +75,16 @@ class Analysis:
         return out
 
     @functools.cached_property
-    def typing(self) -> Analysis:
-        """The analysis of the model the found islands are typed on (islands.typing): this one, or that of the
-        model trained with imaging augmentation (trained first with train_missing; unavailable without it)."""
+    def typing_model(self):
+        """The model the found islands are typed on (islands.typing): the main one, or the one trained with imaging
+        augmentation (trained first with train_missing; None while its run is unfinished). Same data and tiles."""
         other = typing_config(self.config)
         if other is None:
-            return self
-        if self.train_missing and not Run.of(other).done(other):
+            return self.model
+        run = Run.of(other)
+        if self.train_missing and not run.done(other):
             train(other, progress=False)
-        return Analysis(other)
+        return load_model(run.best, other, self.device) if run.best.is_file() and run.done(other) else None
 
     @functools.cached_property
     def train(self) -> TileSet:

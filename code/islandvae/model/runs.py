@@ -199,7 +199,7 @@ def typing_config(config: Config) -> Config | None:
     if config.islands.typing not in TYPING_MODELS:
         raise UserError(
             f"config {config.name}: islands.typing must be one of {', '.join(TYPING_MODELS)}, got "
-            f"{config.islands.typing!r}; fix it in the config file"
+            f"{config.islands.typing!r}; fix it in {files.show(config.source) if config.source else 'the config file'}"
         )
     if config.islands.typing == "main" or config.sampling.imaging:  # the main model is trained so already
         return None
@@ -209,6 +209,11 @@ def typing_config(config: Config) -> Config | None:
         sampling=dataclasses.replace(config.sampling, imaging=True),
         islands=dataclasses.replace(config.islands, typing="main"),
     )
+
+
+def typed_on_itself(config: Config) -> Config:
+    """The config with its islands typed on its own model (a lever's or a budget's run: no second model each)."""
+    return dataclasses.replace(config, islands=dataclasses.replace(config.islands, typing="main"))
 
 
 def debug_config(config: Config, *, steps: int = OVERFIT_STEPS) -> Config:
