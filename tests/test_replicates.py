@@ -1,0 +1,39 @@
+"""bench/replicates.py: the replicate runs it trains and how it sums their figures up."""
+
+from conftest import load_bench
+
+from islandvae.config import PROJECT_ROOT, load_config
+from islandvae.model.checkpoint import run_signature
+from islandvae.model.runs import Run
+
+
+def test_a_replicate_is_the_same_run_but_for_its_training_seed():
+    """Seed 0 is the config's own run; another seed is a run folder of its own whose signature differs from the
+    config's in train.seed alone."""
+    replicate_config = load_bench("replicates").replicate_config
+    config = load_config(PROJECT_ROOT / "configs" / "default.toml")
+    assert replicate_config(config, config.train.seed) is config
+    other = replicate_config(config, 2)
+    assert other.train.seed == 2 and Run.of(other).folder != Run.of(config).folder
+    a, b = run_signature(config), run_signature(other)
+    differing = {(s, k) for s in a for k in a[s] if a[s][k] != b[s][k]}
+    assert differing == {("train", "seed")}
+
+
+def figures(recall, ari, median_ari, types=2):
+    return {"recall": recall, "types": types, "pipeline ARI": ari, "median rule": {"pipeline ARI": median_ari}}
+
+
+def test_the_summary_gives_each_set_its_range_over_seeds_and_counts_a_missing_typing_as_0():
+    summary = load_bench("replicates").summary
+    rows = {
+        "seed 3": {
+            "0": figures(0.82, [0.75, 0.6, 0.9], [0.75, 0.6, 0.9]),
+            "1": figures(0.86, None, [0.5, 0.3, 0.7], types=1),
+            "2": figures(0.90, [0.60, 0.4, 0.8], None),
+        }
+    }
+    (line,) = summary(rows)
+    assert "3 runs" in line and "types 2, 1, 2" in line
+    assert "recall 0.82 / 0.86 / 0.90" in line
+    assert "pipeline ARI 0.00 / 0.60 / 0.75" in line and "median rule 0.00 / 0.50 / 0.75" in line
