@@ -41,9 +41,9 @@ from imaging_lever import follows, interval, measured, present_sets, save_figure
 DEFAULT_SETS = ("default", "seed 3", "sections imaged differently (seed 6)", "coarser scan (seed 7)")
 
 
-def typed_elsewhere(found_config, typing_config) -> dict:
-    """The islands found by `found_config`'s pipeline (cached) typed on `typing_config`'s readout of their core
-    tiles, pooled over 8 orientations, with the section rule; the figures of typing_figures."""
+def core_features(found_config, typing_config):
+    """`found_config`'s found islands (its cached pipeline: result and discovery arrays) with `typing_config`'s
+    readout of their core tiles pooled over 8 orientations (rows of the other tiles 0), as discovery.py types."""
     result = Discovery(Analysis(found_config), baselines=False).result()
     with np.load(Run.of(found_config).folder / "discovery.npz") as saved:
         arrays = {k: saved[k] for k in ("island", "core", "label", "image", "row", "col")}
@@ -59,7 +59,14 @@ def typed_elsewhere(found_config, typing_config) -> dict:
     pooled = features_of(a.model, a.test_images, keys, a.stats, pooled=True)
     features = np.zeros((len(island), pooled.shape[1]), dtype=np.float32)
     features[need] = pooled
-    cores = np.where(core, island, -1)
+    return features, arrays, result
+
+
+def typed_elsewhere(found_config, typing_config) -> dict:
+    """The islands found by `found_config`'s pipeline (cached) typed on `typing_config`'s readout of their core
+    tiles, pooled over 8 orientations, with the section rule; the figures of typing_figures."""
+    features, arrays, result = core_features(found_config, typing_config)
+    cores = np.where(arrays["core"], arrays["island"], -1)
     section = np.array(result.sections.section)
     typed = np.array(result.types.type) >= 0
     typing = island_types(features, cores, seed=found_config.train.seed, typed=typed, sections=section)

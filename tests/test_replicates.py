@@ -1,5 +1,6 @@
-"""bench/replicates.py: the replicate runs it trains and how it sums their figures up."""
+"""bench/replicates.py and bench/typing_ensemble.py: the replicate runs, their summary, the mean axis."""
 
+import numpy as np
 from conftest import load_bench
 
 from islandvae.config import PROJECT_ROOT, load_config
@@ -37,3 +38,19 @@ def test_the_summary_gives_each_set_its_range_over_seeds_and_counts_a_missing_ty
     assert "3 runs" in line and "types 2, 1, 2" in line
     assert "recall 0.82 / 0.86 / 0.90" in line
     assert "pipeline ARI 0.00 / 0.60 / 0.75" in line and "median rule 0.00 / 0.50 / 0.75" in line
+
+
+def test_the_mean_axis_standardises_each_run_and_turns_it_to_the_first_runs_sign():
+    """Three runs place the same islands on axes of other scales, offsets and signs: their mean is the first
+    run's places standardised; islands set apart (not typed) shape neither the scale nor the sign."""
+    mean_axis = load_bench("typing_ensemble").mean_axis
+    rng = np.random.default_rng(0)
+    place = rng.normal(size=20)
+    typed = np.ones(20, dtype=bool)
+    typed[:3] = False
+    runs = [place, -3.0 * place + 5.0, 0.5 * place - 1.0]
+    runs[1][:3] = 100.0  # an island set apart, far off on one run's axis
+    z = (place - place[typed].mean()) / place[typed].std()
+    mean = mean_axis(runs, typed)
+    assert np.allclose(mean[typed], z[typed])
+    assert np.corrcoef(mean_axis([place, -place], typed)[typed], place[typed])[0, 1] > 0.999
