@@ -101,6 +101,16 @@ def point(config) -> dict:
     }
 
 
+def set_parser(doc: str, sets: list[str], json_help: str) -> argparse.ArgumentParser:
+    """The options the set benches share: --config, --sets (these by default) and --json (benches beside this one
+    add their own)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--config", default="configs/default.toml")
+    parser.add_argument("--sets", nargs="+", default=list(sets))
+    parser.add_argument("--json", help=json_help)
+    return parser
+
+
 def named_sets(config_path: str, names: list[str], script: str) -> dict | None:
     """The config's data sets ("default" and the robustness sets) by name; None, with one line naming the first
     unknown name and the valid ones, where a name is not a set (benches beside this one use it too)."""
@@ -114,11 +124,10 @@ def named_sets(config_path: str, names: list[str], script: str) -> dict | None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/default.toml")
-    parser.add_argument("--sets", nargs="+", default=["default", "seed 2", "larger cells (seed 5)"])
+    parser = set_parser(
+        __doc__, ["default", "seed 2", "larger cells (seed 5)"], "write the figures to this file after every point"
+    )
     parser.add_argument("--steps", nargs="+", type=int, default=[500, 1000, 2000, 4000, 8000])
-    parser.add_argument("--json", help="write the figures to this file after every point")
     parser.add_argument(
         "--schedule",
         choices=SCHEDULES,

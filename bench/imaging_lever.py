@@ -18,7 +18,6 @@ section |r|, sections.py). About 7 minutes of training per set and 2 of pipeline
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -31,7 +30,7 @@ from islandvae.model.runs import Run
 from islandvae.model.train import train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from budget_curve import named_sets, point  # noqa: E402  (a bench beside this one)
+from budget_curve import named_sets, point, set_parser  # noqa: E402  (a bench beside this one)
 
 DEFAULT_SETS = ("default", "seed 1", "seed 3", "sections imaged differently (seed 6)")
 
@@ -81,12 +80,9 @@ def line(label: str, way: str, p: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/default.toml")
-    parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
+    parser = set_parser(__doc__, DEFAULT_SETS, "write the figures to this file after every set")
     parser.add_argument("--pull", type=float, help="also train with imaging augmentation and this train.pull")
     parser.add_argument("--pull-only", action="store_true", help="with --pull: the pull runs alone")
-    parser.add_argument("--json", help="write the figures to this file after every set")
     args = parser.parse_args(argv)
     every = named_sets(args.config, args.sets, "bench/imaging_lever.py")
     if every is None:

@@ -19,7 +19,6 @@ under each rule; with --json, the figures after every run (a rerun scores the tr
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -27,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from budget_curve import named_sets  # noqa: E402  (benches beside this one)
-from imaging_lever import follows, interval, measured, present_sets, save_figures  # noqa: E402
+from budget_curve import named_sets, set_parser  # noqa: E402  (benches beside this one)
+from imaging_lever import interval, measured, present_sets, save_figures  # noqa: E402
+from imaging_lever import line as lever_line  # noqa: E402
 from two_readouts import typed_elsewhere  # noqa: E402
 
 DEFAULT_SETS = ("default", "seed 3", "sections imaged differently (seed 6)", "coarser scan (seed 7)")
@@ -77,19 +77,12 @@ def summary(rows: dict[str, dict]) -> list[str]:
 
 def line(label: str, seed: int, p: dict) -> str:
     m = p["median rule"]
-    return (
-        f"{label:38s} train.seed {seed}: test loss {p['test loss']:.1f}, recall {p['recall']:.2f}, {p['types']} types, "
-        f"pipeline ARI {interval(p['pipeline ARI'])} ({follows(p)}); median rule {m['types']} types, "
-        f"{interval(m['pipeline ARI'])}; VAE {interval(p['VAE ARI'])}, pooled {interval(p['pooled VAE ARI'])}"
-    )
+    return f"{lever_line(label, f'seed {seed}', p)}; median rule {m['types']} types, {interval(m['pipeline ARI'])}"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/default.toml")
-    parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
+    parser = set_parser(__doc__, DEFAULT_SETS, "write the figures to this file after every run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2], help="training seeds besides the config's")
-    parser.add_argument("--json", help="write the figures to this file after every run")
     args = parser.parse_args(argv)
     every = named_sets(args.config, args.sets, "bench/replicates.py")
     if every is None:

@@ -20,7 +20,6 @@ confound (types ~ sections ARI, typing axis ~ section |r|, sections.py); the pan
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from islandvae.latent.analysis import Analysis
 from islandvae.model.runs import Run
 
 sys.path.insert(0, str(Path(__file__).parent))
-from budget_curve import named_sets  # noqa: E402  (benches beside this one)
+from budget_curve import named_sets, set_parser  # noqa: E402  (benches beside this one)
 from imaging_lever import follows, interval, measured, present_sets, save_figures, with_imaging  # noqa: E402
 
 DEFAULT_SETS = ("default", "seed 3", "sections imaged differently (seed 6)", "coarser scan (seed 7)")
@@ -116,10 +115,7 @@ def line(label: str, way: str, consensus: str, p: dict, recall: float) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/default.toml")
-    parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
-    parser.add_argument("--json", help="write the figures to this file after every set")
+    parser = set_parser(__doc__, DEFAULT_SETS, "write the figures to this file after every set")
     args = parser.parse_args(argv)
     every = named_sets(args.config, args.sets, "bench/two_readouts.py")
     if every is None:

@@ -20,7 +20,6 @@ named (train them with bench/replicates.py); a set with fewer than two is skippe
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from islandvae.islands.types import describe, island_types
 from islandvae.model.runs import Run
 
 sys.path.insert(0, str(Path(__file__).parent))
-from budget_curve import named_sets  # noqa: E402  (benches beside this one)
+from budget_curve import named_sets, set_parser  # noqa: E402  (benches beside this one)
 from imaging_lever import follows, interval, present_sets, save_figures  # noqa: E402
 from replicates import replicate_config  # noqa: E402
 from two_readouts import core_features, typing_figures  # noqa: E402
@@ -74,11 +73,8 @@ def ensemble(found_config, typing_configs: list) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/default.toml")
-    parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS))
+    parser = set_parser(__doc__, DEFAULT_SETS, "write the figures to this file after every set")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds of the runs")
-    parser.add_argument("--json", help="write the figures to this file after every set")
     args = parser.parse_args(argv)
     every = named_sets(args.config, args.sets, "bench/typing_ensemble.py")
     if every is None:
