@@ -1,6 +1,6 @@
 """Replicates: each set's run trained again with other training seeds, to say how far one run's figures move.
 
-    .venv/bin/python bench/replicates.py [--config configs/default.toml] [--seeds 1 2] [--json FILE]
+    .venv/bin/python bench/replicates.py [--config configs/default.toml] [--seeds 1 2] [--starts 9] [--json FILE]
         [--sets default "seed 3" "sections imaged differently (seed 6)" "coarser scan (seed 7)"]
 
 A row of the robustness panel, or of a lever table, is one training run. train.seed sets the weights' start, the
@@ -11,7 +11,9 @@ run is seed 0, its config's), trained where missing (about 4 to 7 minutes on 2 c
 runs are (budget_curve.point: recall, number of types, pipeline ARI with its interval, how the typing axis follows
 the true type and the sections, the VAE's and pooled VAE's ARI on the true islands) and with the number of types
 as the median over section resamples (types.consensus_types "median", two_readouts.own_typing). The seeds run in
-the outer loop, so a stopped bench has one replicate of every set before the second of any.
+the outer loop, so a stopped bench has one replicate of every set before the second of any. `--starts`: every
+run's island pipeline with islands.starts (the finder's clusterings that vote, finder.py) instead of the config's
+(the run's own cached pipeline is put back afterwards): the finder's lever measured over the same replicates.
 
 Prints a line per run, then per set the range over its seeds (min, median, max) of recall and of the pipeline ARI
 under each rule; with --json, the figures after every run (a rerun scores the trained runs again from the cache).
@@ -20,10 +22,14 @@ under each rule; with --json, the figures after every run (a rerun scores the tr
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from islandvae.model.runs import Run
 
 sys.path.insert(0, str(Path(__file__).parent))
 from budget_curve import named_sets, set_parser  # noqa: E402  (benches beside this one)
@@ -31,6 +37,7 @@ from imaging_lever import interval, measured, present_sets, save_figures  # noqa
 from imaging_lever import line as lever_line  # noqa: E402
 from two_readouts import typed_elsewhere  # noqa: E402
 
+CACHED = ("discovery.json", "discovery.npz")  # a run's island pipeline (discovery.py)
 DEFAULT_SETS = ("default", "seed 3", "sections imaged differently (seed 6)", "coarser scan (seed 7)")
 
 
@@ -44,11 +51,25 @@ def replicate_config(config, seed: int):
     )
 
 
-def replicate(config) -> dict:
-    """One run's figures: the lever runs' (trained first where missing) and the pipeline ARI with the median rule."""
-    p = measured(config)
-    p["median rule"] = typed_elsewhere(config, config)["median"]
-    return p
+def replicate(config, starts: int = 1) -> dict:
+    """One run's figures: the lever runs' (trained first where missing) and the pipeline ARI with the median rule;
+    with `starts` other than the config's, the island pipeline run with islands.starts = `starts` and the run's own
+    cached pipeline put back afterwards (the run is the same, so its cache files are too)."""
+    if starts == config.islands.starts:
+        p = measured(config)
+        p["median rule"] = typed_elsewhere(config, config)["median"]
+        return p
+    if not Run.of(config).done(config):
+        measured(config)  # trained (and its own pipeline cached) first
+    other = dataclasses.replace(config, islands=dataclasses.replace(config.islands, starts=starts))
+    folder = Run.of(config).folder
+    with tempfile.TemporaryDirectory() as aside:
+        kept = [shutil.copy2(f, aside) for f in (folder / n for n in CACHED) if f.is_file()]
+        try:
+            return replicate(other, starts)
+        finally:
+            for f in kept:
+                shutil.copy2(f, folder)
 
 
 def spread(values: list[float]) -> str:
@@ -83,6 +104,7 @@ def line(label: str, seed: int, p: dict) -> str:
 def main(argv=None) -> int:
     parser = set_parser(__doc__, DEFAULT_SETS, "write the figures to this file after every run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2], help="training seeds besides the config's")
+    parser.add_argument("--starts", type=int, default=1, help="islands.starts of every run's island pipeline")
     args = parser.parse_args(argv)
     every = named_sets(args.config, args.sets, "bench/replicates.py")
     if every is None:
@@ -92,7 +114,7 @@ def main(argv=None) -> int:
     seeds = list(dict.fromkeys([next(iter(every.values())).train.seed, *args.seeds]))
     for seed in seeds:
         for label, c in present:
-            rows[label][str(seed)] = p = replicate(replicate_config(c, seed))
+            rows[label][str(seed)] = p = replicate(replicate_config(c, seed), args.starts)
             print(line(label, seed, p), flush=True)
             save_figures(args.json, rows)
     print("\n".join(summary(rows)))

@@ -28,6 +28,7 @@ import numpy as np
 from islandvae.islands.discovery import Discovery
 from islandvae.islands.features import features_of
 from islandvae.islands.finder import majority_types
+from islandvae.islands.grid import Grid
 from islandvae.islands.sections import section_confound
 from islandvae.islands.types import agreement, axis_follows, describe, island_types, types_on_axis
 from islandvae.latent.analysis import Analysis
@@ -45,17 +46,12 @@ def core_features(found_config, typing_config):
     readout of their core tiles pooled over 8 orientations (rows of the other tiles 0), as discovery.py types."""
     result = Discovery(Analysis(found_config), baselines=False).result()
     with np.load(Run.of(found_config).folder / "discovery.npz") as saved:
-        arrays = {k: saved[k] for k in ("island", "core", "label", "image", "row", "col")}
+        arrays = {k: saved[k] for k in ("island", "core", "label", "image", "row", "col", "gy", "gx")}
     a = Analysis(typing_config)
-    infos = a.test_images.infos()
-    tile = typing_config.sampling.tile_size
     island, core = arrays["island"], arrays["core"]
     need = np.flatnonzero(core & (island >= 0))
-    keys = [
-        (infos[i].brain, infos[i].name, int(r), int(c), tile)
-        for i, r, c in zip(arrays["image"][need], arrays["row"][need], arrays["col"][need])
-    ]
-    pooled = features_of(a.model, a.test_images, keys, a.stats, pooled=True)
+    grid = Grid.of_arrays(a.test_images.infos(), typing_config.sampling.tile_size, arrays)
+    pooled = features_of(a.model, a.test_images, [grid.keys[i] for i in need], a.stats, pooled=True)
     features = np.zeros((len(island), pooled.shape[1]), dtype=np.float32)
     features[need] = pooled
     return features, arrays, result

@@ -128,3 +128,22 @@ def test_islands_typed_on_the_imaging_model_name_its_run_and_a_wrong_model_is_re
     with pytest.raises(UserError) as err:
         typing_config(load_config(path))
     assert "islands.typing must be one of main, imaging, got 'stain'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_finders_clusterings_are_a_setting_and_none_is_refused_in_one_line(tmp_path, monkeypatch):
+    from islandvae.islands import discovery
+    from islandvae.islands.discovery import Discovery, discovery_key
+    from islandvae.latent.analysis import Analysis
+
+    monkeypatch.setattr(discovery, "data_identity", lambda path: "the data")  # no data file needed for the key
+    path = tmp_path / "starts.toml"
+    path.write_text('[data]\npath = "f.h5"\n[islands]\nstarts = 9\n')
+    config = load_config(path)
+    assert config.islands.starts == 9
+    plain = load_config(path.write_text('[data]\npath = "f.h5"\n') and path)
+    assert plain.islands.starts == 1 and discovery_key(plain) != discovery_key(config)  # a cache of its own
+    path.write_text('[data]\npath = "f.h5"\n[islands]\nstarts = 0\n')
+    with pytest.raises(UserError) as err:
+        Discovery(Analysis(load_config(path)))
+    assert "islands.starts must be at least 1, got 0" in str(err.value) and "starts.toml" in str(err.value)
+    assert "\n" not in str(err.value)

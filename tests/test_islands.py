@@ -285,18 +285,23 @@ def test_the_finder_finds_dense_islands_and_none_on_a_section_without(factor):
             continue
         cores = np.bincount(found["island"][found["core"]], minlength=count)
         assert cores.min() >= MIN_CORE  # every found island's core spans at least MIN_CORE tiles
-        sizes = np.bincount(found["island"][found["island"] >= 0])
-        for r, c, s in squares:  # each square is found as one island, lying on it, among the largest found
-            tiles = [
-                t
-                for t in range(len(grid))
-                if found["island"][t] >= 0
-                and r <= grid.keys[t][2] + tile / 2 < r + s
-                and c <= grid.keys[t][3] + tile / 2 < c + s
-            ]
-            ids, counts = np.unique(found["island"][tiles], return_counts=True)
-            best = ids[counts.argmax()]
-            assert counts.max() >= 0.5 * (s // stride) ** 2 and sizes[best] >= np.sort(sizes)[-len(squares)]
+        _squares_found(found, grid, squares, tile, stride)
+
+
+def _squares_found(found: dict, grid, squares: list, tile: int, stride: int) -> None:
+    """Each square is found as one island, lying on it, among the largest found."""
+    sizes = np.bincount(found["island"][found["island"] >= 0])
+    for r, c, s in squares:
+        tiles = [
+            t
+            for t in range(len(grid))
+            if found["island"][t] >= 0
+            and r <= grid.keys[t][2] + tile / 2 < r + s
+            and c <= grid.keys[t][3] + tile / 2 < c + s
+        ]
+        ids, counts = np.unique(found["island"][tiles], return_counts=True)
+        best = ids[counts.argmax()]
+        assert counts.max() >= 0.5 * (s // stride) ** 2 and sizes[best] >= np.sort(sizes)[-len(squares)]
 
 
 def test_island_figures_draw_found_islands_types_and_the_bic_curve(tmp_path):
@@ -414,6 +419,29 @@ def test_islands_merged_with_dense_tissue_are_found_by_splitting_the_denser_clus
     found = find_islands(grid, features, source, measures=measures)
     assert found["refined"] and found["island"].max() + 1 >= 1  # the group was split and islands were found
     assert found["core"][island].mean() > 0.5 and found["core"][~group].sum() == 0
-    monkeypatch.setattr(finder_module, "split_clusters", lambda x, cluster, which, seed=0: (cluster, []))
+    monkeypatch.setattr(finder_module, "split_clusters", lambda x, cluster, which, **_: (cluster, []))
     unsplit = find_islands(grid, features, source, measures=measures)
     assert unsplit["island"].max() + 1 == 0, unsplit["rank"]  # without the split: no cluster clearly denser
+
+
+def test_several_clusterings_vote_so_that_one_starts_tail_of_plain_tissue_is_no_island():
+    """islands.starts: a tile is core where at least AGREE of the clusterings (consecutive seeds) call it so. On a
+    section with islands the found cores are those tiles and both islands are found; on a plain section (seed 0)
+    the first clustering alone calls the dense tail of the tissue an island cluster (4 islands) and no other of
+    five does, so the vote finds none; with one start the finder is that first clustering."""
+    from islandvae.islands.finder import AGREE, tile_clusters
+
+    for factor, seed in ((4.0, 0), (1.0, 0)):
+        image, squares = _section(factor, seed=seed)
+        grid, source, features, measures = _tiled(image, 64, 32)
+        single = [tile_clusters(features, measures[:, 0], seed=s) for s in range(5)]
+        votes = np.sum([r["core"] for r in single], axis=0)
+        one = find_islands(grid, features, source, measures=measures, seed=0)
+        found = find_islands(grid, features, source, measures=measures, seed=0, starts=5)
+        assert np.array_equal(one["core"], single[0]["core"] & (one["island"] >= 0))
+        assert np.array_equal(found["core"], (votes >= AGREE) & (found["island"] >= 0))
+        if factor > 1:
+            _squares_found(found, grid, squares, 64, 32)
+        else:
+            assert one["island"].max() + 1 > 0 and sum(r["core"].any() for r in single) == 1
+            assert found["island"].max() + 1 == 0

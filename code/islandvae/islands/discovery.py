@@ -4,7 +4,7 @@ On the test brain, with or without truth:
 1. every tissue tile on a grid of half-tile stride is described by the VAE's posterior (latent.readout);
 2. islands are found from those descriptions (islands.find_islands): clusters of tiles, the clusters whose
    cells are clearly denser than the section's tissue (by rank, counted on every tile's pixels), connected
-   regions of such tiles grown by one ring of moderately dense tiles;
+   regions of such tiles grown by one ring of moderately dense tiles (with islands.starts, several clusterings vote);
 3. islands at the section's edge are set apart; the others are typed from their dense tiles, described by the
    readout pooled over each tile's 8 orientations (types.island_types, the number of types the smallest
    within a BIC margin of the best, as most resamples of whole sections choose it);
@@ -35,23 +35,12 @@ from islandvae.data.truth import TruthFile, truth_path
 from islandvae.errors import UserError
 from islandvae.files import show, write_atomic
 from islandvae.islands.catalogue import catalogue_csv, catalogue_path, describe_types
-from islandvae.islands.features import (
-    enriched_sets,
-    feature_spaces,
-    features_of,
-    island_probe,
-    test_picks,
-)
+from islandvae.islands.features import enriched_sets, feature_spaces, features_of, island_probe, test_picks
 from islandvae.islands.finder import edge_islands, empty_images, find_islands, majority_types, match_found
 from islandvae.islands.grid import TYPES, Grid, grid_measures, tissue_grid, true_islands
 from islandvae.islands.morphology import blob_sigma, detector_scale
 from islandvae.islands.records import Clusters, Found, GridSize, IslandResult, Sections, TruthScores, Typing
-from islandvae.islands.sections import (
-    island_sections,
-    ordinary_tiles,
-    section_confound,
-    tissue_statistics,
-)
+from islandvae.islands.sections import island_sections, ordinary_tiles, section_confound, tissue_statistics
 from islandvae.islands.types import BIC_MARGIN, agreement, describe, island_types
 from islandvae.latent.analysis import Analysis
 from islandvae.latent.measures import score_features
@@ -83,6 +72,7 @@ def discovery_key(config, *, baselines: bool = True) -> str:
         source_digest(),
         baselines,
         config.islands.typing,
+        config.islands.starts,
     )
 
 
@@ -143,6 +133,9 @@ class Discovery:
         self.config = analysis.config
         self.folder = analysis.run.folder
         self.baselines = baselines
+        if self.config.islands.starts < 1:
+            where = show(self.config.source) if self.config.source else "the config file"
+            raise UserError(f"islands.starts must be at least 1, got {self.config.islands.starts}; fix it in {where}")
         self.key = discovery_key(self.config, baselines=baselines)
 
     def result(self) -> IslandResult:
@@ -186,7 +179,8 @@ class Discovery:
         scale = detector_scale(sigma)  # the blob detector's sizes follow the data's cells
         measures = grid_measures(grid, a.test_images, scale)
         self._done("cells counted on every grid tile")
-        found = find_islands(grid, features, a.test_images, seed=self.config.train.seed, measures=measures, scale=scale)
+        seed, starts = self.config.train.seed, self.config.islands.starts
+        found = find_islands(grid, features, a.test_images, seed=seed, measures=measures, scale=scale, starts=starts)
         self._done(f"{int(found['island'].max()) + 1} islands found")
         true = true_islands(grid)[0] if grid.label is not None else np.full(len(grid), -1)
         arrays = {

@@ -114,12 +114,7 @@ def examples_figure(
 
     types = np.array(result.types.type)
     k = int(types.max()) + 1 if len(types) else 0
-    infos = images.infos()
-    keys = [
-        (infos[i].brain, infos[i].name, int(r), int(c), tile)
-        for i, r, c in zip(arrays["image"], arrays["row"], arrays["col"])
-    ]
-    grid = Grid(infos, tile, tile // 2, keys, arrays["image"], arrays["gy"], arrays["gx"])
+    grid = Grid.of_arrays(images.infos(), tile, arrays)
     sizes = np.bincount(arrays["island"][arrays["island"] >= 0], minlength=len(types))
     fig, axes = plt.subplots(max(k, 1), per, figsize=(6.5, 1.45 * max(k, 1)), squeeze=False)
     for t in range(k):

@@ -20,6 +20,8 @@ FIT_TILES = 6000  # tiles the tile clustering is fitted on (all tiles are then a
 MAX_CLUSTERS = 8
 SPLIT_CLUSTERS = range(2, 5)  # where no cluster is clearly denser, the denser clusters are split in 2 to 4 parts
 CLUSTER_COMPONENTS = 10  # principal components of the standardised tile features the tile clustering sees
+MIXTURE_INITS = 1  # starts of each mixture fit, the best kept (scikit-learn's n_init; a lever: bench/finder_seeds.py)
+AGREE = 2  # with several starts of the clustering (islands.starts), the starts that must call a tile core or border
 # The finder compares tile cell densities by rank with the tissue's own tiles (the tiles of the largest cluster):
 # the share of (cluster tile, tissue tile) pairs in which the cluster's tile is the denser.
 CORE_RANK = 0.9  # island cores: clusters whose tiles are denser than the tissue's in at least 90 % of pairs
@@ -51,33 +53,26 @@ def find_islands(
     seed: int = 0,
     measures: np.ndarray | None = None,
     scale: float = 1.0,
+    inits: int = MIXTURE_INITS,
+    starts: int = 1,
 ) -> dict:
     """Islands found without truth: the grid's tiles clustered by their features, the clusters of clearly
     denser cells than the section's tissue named from the pixels, and connected regions of such tiles.
 
-    A Gaussian mixture on the first principal components of the standardised features (fitted on at most
-    FIT_TILES tiles; 2 .. MAX_CLUSTERS components, the number by the lowest BIC) puts every tile in a cluster.
-    Every tile's cell density is counted on its pixels (`measures`: grid_measures, computed when not given).
-    The tissue is the largest cluster (islands are never the most common kind of tile); each other cluster is
-    compared with it by rank (rank_above): island cores are the clusters whose tiles are the denser in at least
-    CORE_RANK of the pairs, border clusters those at BORDER_RANK. The rank counts the tiles' sampling noise in:
-    a cluster must be denser by more than a tile's count of cells varies. No density ratio is assumed, so the
-    rule holds whatever the stain, cell size or how much denser islands are (`scale`: the detector's size
-    factor for the data's cells, morphology.detector_scale). Where no cluster is clearly denser, every cluster
-    denser at BORDER_RANK is split by a mixture of its own and the parts are ranked again (split_clusters: islands
-    barely denser than the tissue can share a cluster with its densest tiles); without a clearly denser part
-    there is no island. A found island is a connected region of core tiles with the tiles of border clusters next
-    to them (the island's border cuts through tiles), kept when its core spans at least MIN_CORE tiles and its core's
-    cells, counted on its own pixels, are at least as dense as the CORE_QUANTILE quantile of the tissue's tiles.
-    Returns the cluster of each tile, per cluster its median density and rank against the tissue, the island
-    clusters, the clusters split ("refined"), the found island of each tile (-1 outside), the core flag, the tile
-    measures, and the measures of each found island's core (morphology.region_measures)."""
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
+    The tiles are clustered and the clusters named core, border or tissue (tile_clusters; every tile's cell density
+    is counted on its pixels, `measures`: grid_measures, computed when not given). A found island is a connected
+    region of core tiles with the tiles of border clusters next to them (the island's border cuts through tiles),
+    kept when its core spans at least MIN_CORE tiles and its core's cells, counted on its own pixels, are at least
+    as dense as the CORE_QUANTILE quantile of the tissue's tiles. With `starts` > 1 the clustering runs from that
+    many seeds (seed, seed + 1, ...: the tiles it is fitted on and the mixtures' starts) and a tile is a core tile
+    where at least AGREE of them call it one (a border tile likewise, counting the core calls), the threshold the
+    median of theirs: one start's mixture ends in a local optimum, and which islands it finds moves with the seed
+    (bench/finder_seeds.py). Returns the cluster of each tile, per cluster its median density and rank against the
+    tissue, the island clusters and the clusters split ("refined") of the first start, the found island of each
+    tile (-1 outside), the core flag, the tile measures, and the measures of each found island's core
+    (morphology.region_measures)."""
     from islandvae.islands.morphology import region_measures
 
-    rng = np.random.default_rng(seed)
     measures = grid_measures(grid, images, scale) if measures is None else measures
     if len(grid) < 2 * MAX_CLUSTERS:
         return {
@@ -94,33 +89,14 @@ def find_islands(
             "measures": measures,
             "refined": [],
         }
-    fit = rng.permutation(len(grid))[:FIT_TILES]
-    standard = StandardScaler().fit(features[fit])
-    pca = PCA(n_components=min(CLUSTER_COMPONENTS, features.shape[1]), random_state=seed).fit(
-        standard.transform(features[fit])
-    )
-    x = pca.transform(standard.transform(features))
-    mixture = best_mixture(x[fit], range(2, MAX_CLUSTERS + 1), seed=seed)
-    cluster, best = mixture.predict(x), mixture.n_components
-
-    density = measures[:, 0]
-    tissue_cluster = np.bincount(cluster, minlength=best).argmax()  # the most common kind of tile, not an island
-    tissue = density[cluster == tissue_cluster]
-    rank = ranks(cluster, density, tissue_cluster)
-    refined = []
-    if not any(r >= CORE_RANK for r in rank):  # no clearly denser cluster: look once more, within the denser ones
-        cluster, refined = split_clusters(x, cluster, [c for c, r in enumerate(rank) if r >= BORDER_RANK], seed=seed)
-        rank = ranks(cluster, density, tissue_cluster)
-    best = len(rank)
-    sizes = np.bincount(cluster, minlength=best)
-    median = np.array([np.median(density[cluster == c]) if sizes[c] else 0.0 for c in range(best)])
-    dense = [c for c in range(best) if rank[c] >= CORE_RANK]
-    moderate = [c for c in range(best) if rank[c] >= BORDER_RANK]
-    core = np.isin(cluster, dense)
-    member = core | (np.isin(cluster, moderate) & next_to(grid, core))  # the border: one ring of moderate tiles
+    runs = [tile_clusters(features, measures[:, 0], seed=seed + i, inits=inits) for i in range(max(starts, 1))]
+    need = min(AGREE, len(runs)) if len(runs) > 1 else 1
+    core = np.sum([r["core"] for r in runs], axis=0) >= need
+    moderate = np.sum([r["core"] | r["moderate"] for r in runs], axis=0) >= need
+    member = core | (moderate & next_to(grid, core))  # the border: one ring of moderate tiles
     candidate = regions(grid, member)
     # An island must itself be dense: the cells of its core, counted on its own pixels, as the clusters' rule asks.
-    threshold = float(np.quantile(tissue, CORE_QUANTILE)) if len(tissue) else float("nan")
+    threshold = float(np.median([r["threshold"] for r in runs]))
     measured = [
         region_measures(*island_crop(images, grid, np.where(core, candidate, -1), k, margin=0), scale=scale)
         for k in range(int(candidate.max()) + 1)
@@ -130,19 +106,69 @@ def find_islands(
     renumber = np.full(int(candidate.max()) + 2, -1)
     renumber[kept] = np.arange(len(kept))
     island = renumber[candidate]  # candidate -1 maps to the last entry, -1
+    first = runs[0]
     return {
-        "cluster": cluster,
-        "density": median.tolist(),
-        "rank": rank,
-        "island clusters": dense,
+        "cluster": first["cluster"],
+        "density": first["density"],
+        "rank": first["rank"],
+        "island clusters": first["island clusters"],
         "island": island,
         "core": core & (island >= 0),
-        "tissue density": float(np.median(tissue)),
+        "tissue density": first["tissue density"],
         "threshold": threshold,
         "candidates": int(candidate.max()) + 1,
         "morphology": [measured[k] for k in kept],
         "measures": measures,
+        "refined": first["refined"],
+    }
+
+
+def tile_clusters(features: np.ndarray, density: np.ndarray, *, seed: int = 0, inits: int = MIXTURE_INITS) -> dict:
+    """One start of the finder's clustering. A Gaussian mixture on the first principal components of the
+    standardised features (fitted on at most FIT_TILES tiles drawn with `seed`; 2 .. MAX_CLUSTERS components, the
+    number by the lowest BIC; each fit the best of `inits` starts) puts every tile in a cluster. The tissue is the
+    largest cluster (islands are never the most common kind of tile); each other cluster is compared with it by
+    rank (rank_above) of the tiles' cell densities: island cores are the clusters whose tiles are the denser in at
+    least CORE_RANK of the pairs, border clusters those at BORDER_RANK. The rank counts the tiles' sampling noise
+    in: a cluster must be denser by more than a tile's count of cells varies. No density ratio is assumed, so the
+    rule holds whatever the stain, cell size or how much denser islands are. Where no cluster is clearly denser,
+    every cluster denser at BORDER_RANK is split by a mixture of its own and the parts are ranked again
+    (split_clusters: islands barely denser than the tissue can share a cluster with its densest tiles); without a
+    clearly denser part there is no island. Returns each tile's cluster and its core and border ("moderate") flags,
+    per cluster the median density and rank, the island clusters, the clusters split, the tissue's median density
+    and the CORE_QUANTILE quantile of it (the threshold of a found island's core)."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    fit = np.random.default_rng(seed).permutation(len(features))[:FIT_TILES]
+    standard = StandardScaler().fit(features[fit])
+    pca = PCA(n_components=min(CLUSTER_COMPONENTS, features.shape[1]), random_state=seed).fit(
+        standard.transform(features[fit])
+    )
+    x = pca.transform(standard.transform(features))
+    mixture = best_mixture(x[fit], range(2, MAX_CLUSTERS + 1), seed=seed, inits=inits)
+    cluster, best = mixture.predict(x), mixture.n_components
+    tissue_cluster = np.bincount(cluster, minlength=best).argmax()  # the most common kind of tile, not an island
+    tissue = density[cluster == tissue_cluster]
+    rank = ranks(cluster, density, tissue_cluster)
+    refined = []
+    if not any(r >= CORE_RANK for r in rank):  # no clearly denser cluster: look once more, within the denser ones
+        denser = [c for c, r in enumerate(rank) if r >= BORDER_RANK]
+        cluster, refined = split_clusters(x, cluster, denser, seed=seed, inits=inits)
+        rank = ranks(cluster, density, tissue_cluster)
+    best = len(rank)
+    sizes = np.bincount(cluster, minlength=best)
+    dense = [c for c in range(best) if rank[c] >= CORE_RANK]
+    return {
+        "cluster": cluster,
+        "core": np.isin(cluster, dense),
+        "moderate": np.isin(cluster, [c for c in range(best) if rank[c] >= BORDER_RANK]),
+        "density": [float(np.median(density[cluster == c])) if sizes[c] else 0.0 for c in range(best)],
+        "rank": rank,
+        "island clusters": dense,
         "refined": refined,
+        "tissue density": float(np.median(tissue)),
+        "threshold": float(np.quantile(tissue, CORE_QUANTILE)) if len(tissue) else float("nan"),
     }
 
 
@@ -155,7 +181,9 @@ def ranks(cluster: np.ndarray, density: np.ndarray, tissue_cluster: int) -> list
     ]
 
 
-def split_clusters(x: np.ndarray, cluster: np.ndarray, which: list[int], *, seed: int = 0) -> tuple[np.ndarray, list]:
+def split_clusters(
+    x: np.ndarray, cluster: np.ndarray, which: list[int], *, seed: int = 0, inits: int = MIXTURE_INITS
+) -> tuple[np.ndarray, list]:
     """Each cluster of `which` split by a mixture of its own (2 .. SPLIT_CLUSTERS components, the number by the
     lowest BIC, fitted on at most FIT_TILES of its tiles): where islands are barely denser than the tissue, the
     whole-grid mixture can put island tiles and the densest tissue into one cluster that no rank calls clearly
@@ -166,17 +194,19 @@ def split_clusters(x: np.ndarray, cluster: np.ndarray, which: list[int], *, seed
         tiles = np.flatnonzero(cluster == c)
         if len(tiles) < 2 * MAX_CLUSTERS:
             continue
-        part = best_mixture(x[rng.permutation(tiles)[:FIT_TILES]], SPLIT_CLUSTERS, seed=seed).predict(x[tiles])
+        fit = x[rng.permutation(tiles)[:FIT_TILES]]
+        part = best_mixture(fit, SPLIT_CLUSTERS, seed=seed, inits=inits).predict(x[tiles])
         cluster[tiles] = np.where(part == 0, c, cluster.max() + part)
         split.append(int(c))
     return cluster, split
 
 
-def best_mixture(fit: np.ndarray, ks, *, seed: int = 0):
-    """The Gaussian mixture (full covariances) of the number of components in `ks` with the lowest BIC on `fit`."""
+def best_mixture(fit: np.ndarray, ks, *, seed: int = 0, inits: int = MIXTURE_INITS):
+    """The Gaussian mixture (full covariances) of the number of components in `ks` with the lowest BIC on `fit`
+    (each number's fit the likeliest of `inits` starts)."""
     from sklearn.mixture import GaussianMixture
 
-    fits = [GaussianMixture(k, covariance_type="full", random_state=seed).fit(fit) for k in ks]
+    fits = [GaussianMixture(k, covariance_type="full", n_init=inits, random_state=seed).fit(fit) for k in ks]
     return min(fits, key=lambda m: m.bic(fit))
 
 

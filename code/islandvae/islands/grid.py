@@ -48,6 +48,15 @@ class Grid:
     def __len__(self) -> int:
         return len(self.keys)
 
+    @classmethod
+    def of_arrays(cls, infos: list[ImageInfo], tile: int, arrays: dict) -> Grid:
+        """The grid of the island pipeline's saved arrays (discovery.npz: image, row, col, gy, gx per tile)."""
+        keys = [
+            (infos[i].brain, infos[i].name, int(r), int(c), tile)
+            for i, r, c in zip(arrays["image"], arrays["row"], arrays["col"])
+        ]
+        return cls(infos, tile, max(tile // 2, 1), keys, arrays["image"], arrays["gy"], arrays["gx"])
+
 
 def grid_positions(height: int, width: int, tile: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-left rows and columns of a grid of tiles that covers an image; an image smaller than a tile gets one
