@@ -1,4 +1,4 @@
-"""bench/replicates.py and bench/typing_ensemble.py: the replicate runs, their summary, the mean axis."""
+"""bench/replicates.py, typing_ensemble.py and finder_seeds.py: replicate runs, summaries, the mean axis, ways."""
 
 import numpy as np
 from conftest import load_bench
@@ -54,3 +54,10 @@ def test_the_mean_axis_standardises_each_run_and_turns_it_to_the_first_runs_sign
     mean = mean_axis(runs, typed)
     assert np.allclose(mean[typed], z[typed])
     assert np.corrcoef(mean_axis([place, -place], typed)[typed], place[typed])[0, 1] > 0.999
+
+
+def test_the_finder_bench_runs_the_pipelines_way_first_and_each_lever_once():
+    bench = load_bench("finder_seeds")
+    assert bench.ways([5, 1], [9, 1, 9]) == [("n_init 1", 1, 1), ("n_init 5", 5, 1), ("9 clusterings vote", 1, 9)]
+    a, b = np.array([1, 1, 0, 0], dtype=bool), np.array([1, 0, 1, 0], dtype=bool)
+    assert bench.jaccard(a, b) == 1 / 3 and bench.jaccard(~(a | b) & a, a & ~a) == 1.0

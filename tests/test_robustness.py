@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import QUICK_TRAINING, write_config
 
-from islandvae.config import load_config
+from islandvae.config import PROJECT_ROOT, load_config
 from islandvae.data.synth import Options, generate
 from islandvae.data.synth.generate import PRESETS, Preset, parameters
 from islandvae.errors import UserError
@@ -241,7 +241,8 @@ def test_make_robustness_generates_trains_and_scores_each_set(tmp_path, monkeypa
     robustness.results_path(config).write_text(json.dumps(earlier))
     apart = robustness.measure_robustness(config, progress=again.append, sets=["seed 7"])
     assert (apart["measured"], apart["commit"]) == ("2000-01-01", "abc1234")
-    assert set(apart["sets"]["seed 7"]["measured"]) == {"date", "commit", "cpu"}
+    assert set(apart["sets"]["seed 7"]["measured"]) == {"date", "commit", "cpu", "islands"}
+    assert apart["sets"]["seed 7"]["measured"]["islands"] == dataclasses.asdict(config.islands)
     text = robustness_text.measured_text(apart)
     assert "Measured on 2000-01-01 (commit abc1234)" in text and "measured again apart" in text and "seed 7 on" in text
     assert text.endswith(robustness_text.ANOTHER_CPU)  # and that a run on another CPU is another run
@@ -250,3 +251,17 @@ def test_make_robustness_generates_trains_and_scores_each_set(tmp_path, monkeypa
     robustness.results_path(config).unlink()
     with pytest.raises(UserError, match="measure every set first"):  # no table to keep the other rows of
         robustness.measure_robustness(config, sets=["seed 7"])
+
+
+def test_rows_measured_with_other_island_settings_are_named_and_rows_from_before_count_as_one_clustering():
+    """[islands] is not in the run signature, so a panel measured with other settings still belongs to the config:
+    the chapter says which settings its rows had (a row without them: before they were kept, one clustering)."""
+    config = load_config(PROJECT_ROOT / "configs" / "default.toml")
+    earlier = {"date": "2026-01-01", "commit": "abc", "cpu": "x"}
+    table = {"sets": {"seed 1": {"measured": earlier}, "seed 2": {"measured": earlier | {"islands": {"starts": 9}}}}}
+    one = dataclasses.replace(config, islands=dataclasses.replace(config.islands, starts=1))
+    nine = dataclasses.replace(config, islands=dataclasses.replace(config.islands, starts=9))
+    assert robustness_text.settings_text({"sets": {"seed 1": {"measured": earlier}}}, one) == ""
+    text = robustness_text.settings_text(table, nine)
+    assert "islands.starts = 1 (1 of 2 sets)" in text and "islands.starts = 9" in text and "\n" not in text
+    assert "islands.starts = 9 (1 of 2 sets)" in robustness_text.settings_text(table, one)

@@ -185,7 +185,12 @@ def measure_robustness(config: Config, progress=print, sets: list[str] | None = 
                 for k in ("seed", "difficulty", "island_density", "cell_scale", "section_imaging", "pixel_size")
             },
             "minutes": round((time.perf_counter() - start) / 60, 1),
-            "measured": {"date": time.strftime("%Y-%m-%d"), "commit": _commit(), "cpu": describe_cpu()},
+            "measured": {
+                "date": time.strftime("%Y-%m-%d"),
+                "commit": _commit(),
+                "cpu": describe_cpu(),
+                "islands": dataclasses.asdict(c.islands),  # the pipeline's settings (not in the run signature)
+            },
         }
         write_atomic(path, json.dumps(table, indent=1).encode())
         progress(f"{label}: done; wrote {show(path)}")

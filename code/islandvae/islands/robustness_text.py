@@ -108,6 +108,33 @@ def measured_text(table: dict) -> str:
     return text + ". " + ANOTHER_CPU
 
 
+# The island pipeline's settings a robustness row was measured with where it does not say (before they were kept)
+EARLIER_ISLANDS = {"typing": "main", "starts": 1}
+
+
+def settings_text(table: dict, config: Config) -> str:
+    """A sentence where the panel's rows were measured with other island pipeline settings ([islands]: not in the
+    run signature, so the rows still belong to the config) than `config` has; "" where they agree."""
+    import dataclasses
+
+    own = dataclasses.asdict(config.islands)
+    other = {}
+    for label, row in table["sets"].items():
+        then = EARLIER_ISLANDS | row.get("measured", {}).get("islands", {})
+        for key, value in then.items():
+            if own.get(key) != value:
+                other.setdefault(f"islands.{key} = {value!r}", []).append(label)
+    if not other:
+        return ""
+    settings = "; ".join(f"{setting} ({len(labels)} of {len(table['sets'])} sets)" for setting, labels in other.items())
+    now = ", ".join(f"islands.{k} = {v!r}" for k, v in own.items())
+    return (
+        f"The panel's rows were measured with other island pipeline settings than this config's ({now}): {settings}; "
+        "only the row of the default stand-in as reported is this config's pipeline (`make robustness` measures "
+        "the panel again; docs/method.md compares the settings on four of the sets)."
+    )
+
+
 # The same config trained on another CPU (AVX2 against AVX-512 kernels) is another run: docs/method.md
 ANOTHER_CPU = (
     "A run trained on another CPU is another run (float32 sums in another order send the training elsewhere), and "
