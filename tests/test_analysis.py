@@ -613,3 +613,24 @@ def test_the_analysis_plan_bounds_the_grid_and_stops_a_run_too_long_for_this_dev
     hasty = load_config(write_config(tmp_path, data, extra=extra))
     with pytest.raises(UserError, match=r"analysing test here would take about .* h by its plan .*max_hours"):
         check_analysis_plan(hasty, torch.device("cpu"))
+
+
+def test_the_finding_says_how_many_clusterings_voted_and_that_the_clusters_shown_are_the_first_ones():
+    from islandvae.islands import text as island_text
+    from islandvae.islands.finder import AGREE
+    from islandvae.islands.records import Clusters, Found, GridSize, IslandResult, Typing
+
+    grid = GridSize(tiles=40, images=1, tile=64, stride=32)
+    found = Found(islands=3, tiles=12, candidates=4)
+    cores = Clusters(k=2, density=[10.0, 30.0], rank=[float("nan"), 0.95], tiles=[30, 10], island_clusters=[1])
+
+    def text(clusters):
+        return island_text.finding_text(IslandResult(grid=grid, clusters=clusters, found=found, types=Typing(k=1)))
+
+    one = text(cores)
+    assert "clusterings" not in one and "make the islands' cores" in one
+    nine = text(Clusters(**{**cores.__dict__, "starts": 9}))
+    assert "in the first of the 9 clusterings" in nine and f"at least {AGREE} of the 9 clusterings" in nine
+    # the first clustering has no clearly denser cluster, the vote still found islands: no "no island" sentence
+    plain = text(Clusters(k=2, density=[10.0, 12.0], rank=[float("nan"), 0.6], tiles=[30, 10], starts=9))
+    assert "holds no island" not in plain and "in that clustering" in plain and "are the found islands" in plain

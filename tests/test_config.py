@@ -137,11 +137,12 @@ def test_the_finders_clusterings_are_a_setting_and_none_is_refused_in_one_line(t
 
     monkeypatch.setattr(discovery, "data_identity", lambda path: "the data")  # no data file needed for the key
     path = tmp_path / "starts.toml"
-    path.write_text('[data]\npath = "f.h5"\n[islands]\nstarts = 9\n')
+    path.write_text('[data]\npath = "f.h5"\n[islands]\nstarts = 1\n')
     config = load_config(path)
-    assert config.islands.starts == 9
+    assert config.islands.starts == 1
     plain = load_config(path.write_text('[data]\npath = "f.h5"\n') and path)
-    assert plain.islands.starts == 1 and discovery_key(plain) != discovery_key(config)  # a cache of its own
+    assert plain.islands.starts == 9 and discovery_key(plain) != discovery_key(config)  # a cache of its own
+    assert load_config(PROJECT_ROOT / "configs" / "default.toml").islands.starts == 9  # written out there
     path.write_text('[data]\npath = "f.h5"\n[islands]\nstarts = 0\n')
     with pytest.raises(UserError) as err:
         Discovery(Analysis(load_config(path)))

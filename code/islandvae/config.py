@@ -113,8 +113,8 @@ class IslandsConfig:
 
     typing: str = "main"  # the latent the found islands are typed on: "main" (the model that found them) or
     # "imaging": a second VAE of the same design trained with sampling.imaging, runs/<name>-imaging (model/runs.py)
-    starts: int = 1  # the finder's clusterings of the tiles, from consecutive seeds; with more than one, a tile is an
-    # island's core or border where two of them call it so (islands/finder.py; docs/method.md measures it)
+    starts: int = 9  # the finder's clusterings of the tiles, from consecutive seeds; a tile is an island's core or
+    # border where two of them call it so (1: one clustering, as before; islands/finder.py, docs/method.md)
 
 
 @dataclass(frozen=True)

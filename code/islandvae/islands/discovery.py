@@ -239,6 +239,7 @@ class Discovery:
                 island_clusters=[int(c) for c in found["island clusters"]],
                 tissue_density=found["tissue density"],
                 threshold=found["threshold"],
+                starts=self.config.islands.starts,
             ),
             found=Found(
                 islands=int(island.max() + 1),

@@ -29,8 +29,9 @@ class GridSize:
 
 @dataclass
 class Clusters:
-    """The tile clusters of finder.find_islands: per cluster its median cells per 10,000 px, its rank against the
-    tissue (nan for the tissue) and its tiles; which are island cores; the tissue's density and the threshold."""
+    """The tile clusters of finder.find_islands (its first clustering): per cluster its median cells per 10,000 px,
+    its rank against the tissue (nan for the tissue) and its tiles; which are island cores; the tissue's density and
+    the threshold; how many clusterings voted."""
 
     k: int = 0
     density: list[float] = field(default_factory=list)
@@ -39,6 +40,7 @@ class Clusters:
     island_clusters: list[int] = field(default_factory=list)
     tissue_density: float = float("nan")
     threshold: float = float("nan")
+    starts: int = 1  # the clusterings that voted (islands.starts); the clusters above are the first one's
 
 
 @dataclass
