@@ -628,9 +628,9 @@ def test_the_finding_says_how_many_clusterings_voted_and_that_the_clusters_shown
         return island_text.finding_text(IslandResult(grid=grid, clusters=clusters, found=found, types=Typing(k=1)))
 
     one = text(cores)
-    assert "clusterings" not in one and "make the islands' cores" in one
+    assert "clusterings" not in one and "makes the islands' cores" in one
     nine = text(Clusters(**{**cores.__dict__, "starts": 9}))
-    assert "in the first of the 9 clusterings" in nine and f"at least {AGREE} of the 9 clusterings" in nine
+    assert ", in the first of the 9 clusterings" in nine and f"at least {AGREE} of the 9 clusterings" in nine
     # the first clustering has no clearly denser cluster, the vote still found islands: no "no island" sentence
     plain = text(Clusters(k=2, density=[10.0, 12.0], rank=[float("nan"), 0.6], tiles=[30, 10], starts=9))
     assert "holds no island" not in plain and "in that clustering" in plain and "are the found islands" in plain

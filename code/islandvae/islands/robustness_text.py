@@ -116,6 +116,7 @@ def settings_text(table: dict, config: Config) -> str:
     """A sentence where the panel's rows were measured with other island pipeline settings ([islands]: not in the
     run signature, so the rows still belong to the config) than `config` has; "" where they agree."""
     import dataclasses
+    import json
 
     own = dataclasses.asdict(config.islands)
     other = {}
@@ -123,11 +124,11 @@ def settings_text(table: dict, config: Config) -> str:
         then = EARLIER_ISLANDS | row.get("measured", {}).get("islands", {})
         for key, value in then.items():
             if own.get(key) != value:
-                other.setdefault(f"islands.{key} = {value!r}", []).append(label)
+                other.setdefault(f"islands.{key} = {json.dumps(value)}", []).append(label)
     if not other:
         return ""
     settings = "; ".join(f"{setting} ({len(labels)} of {len(table['sets'])} sets)" for setting, labels in other.items())
-    now = ", ".join(f"islands.{k} = {v!r}" for k, v in own.items())
+    now = ", ".join(f"islands.{k} = {json.dumps(v)}" for k, v in own.items())
     return (
         f"The panel's rows were measured with other island pipeline settings than this config's ({now}): {settings}; "
         "only the row of the default stand-in as reported is this config's pipeline (`make robustness` measures "

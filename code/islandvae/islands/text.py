@@ -44,10 +44,10 @@ def finding_text(result: IslandResult) -> str:
     """How the islands were found (the rule and its numbers) and, with truth, how well they match the true ones."""
     c, f, g = result.clusters, result.found, result.grid
     cores = [f"{100 * c.rank[k]:.0f} % ({c.density[k]:.0f} cells)" for k in c.island_clusters]
-    first = f"in the first of the {c.starts} clusterings (each from a seed of its own) " if c.starts > 1 else ""
+    first = f", in the first of the {c.starts} clusterings (each from a seed of its own)," if c.starts > 1 else ""
     text = (
         f"The {g.tiles:,} tissue tiles of the test brain ({g.tile} px, stride "
-        f"{g.stride} px) fall {first}into {c.k} clusters by the lowest BIC. The blob detector counts "
+        f"{g.stride} px) fall{first} into {c.k} clusters by the lowest BIC. The blob detector counts "
         f"the cells on every tile: the tissue (the largest cluster) holds a median of "
         f"{c.tissue_density:.0f} cells per 10,000 px. Each other cluster's tiles are compared with the "
         f"tissue's by rank, so no ratio of island to tissue density is assumed: "
@@ -61,8 +61,8 @@ def finding_text(result: IslandResult) -> str:
     text += (
         f"{len(cores)} {'clusters are' if len(cores) != 1 else 'cluster is'} denser in at least "
         f"{100 * CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs ({', '.join(cores)} per 10,000 px) and "
-        f"make the islands' cores; border tiles come from clusters denser in at least "
-        f"{100 * BORDER_RANK:.0f} %. " + vote
+        f"{'make' if len(cores) != 1 else 'makes'} the islands' cores; border tiles come from clusters denser in "
+        f"at least {100 * BORDER_RANK:.0f} %. " + vote
         if cores
         else f"no cluster is denser in {100 * CORE_RANK:.0f} % of (cluster tile, tissue tile) pairs"
         + (", so the section holds no island by this rule. " if not vote else " in that clustering. " + vote)
