@@ -51,7 +51,7 @@ def replicate_config(config, seed: int):
     )
 
 
-def replicate(config, starts: int = 1) -> dict:
+def replicate(config, starts: int) -> dict:
     """One run's figures: the lever runs' (trained first where missing) and the pipeline ARI with the median rule;
     with `starts` other than the config's, the island pipeline run with islands.starts = `starts` and the run's own
     cached pipeline put back afterwards (the run is the same, so its cache files are too)."""
@@ -104,7 +104,9 @@ def line(label: str, seed: int, p: dict) -> str:
 def main(argv=None) -> int:
     parser = set_parser(__doc__, DEFAULT_SETS, "write the figures to this file after every run")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (0: the set's own run)")
-    parser.add_argument("--starts", type=int, default=1, help="islands.starts of every run's island pipeline")
+    parser.add_argument(
+        "--starts", type=int, help="islands.starts of every run's island pipeline (default: the config's)"
+    )
     args = parser.parse_args(argv)
     every = named_sets(args.config, args.sets, "bench/replicates.py")
     if every is None:
@@ -113,7 +115,8 @@ def main(argv=None) -> int:
     rows: dict[str, dict] = {label: {} for label, _ in present}
     for seed in dict.fromkeys(args.seeds):
         for label, c in present:
-            rows[label][str(seed)] = p = replicate(replicate_config(c, seed), args.starts)
+            starts = c.islands.starts if args.starts is None else args.starts
+            rows[label][str(seed)] = p = replicate(replicate_config(c, seed), starts)
             print(line(label, seed, p), flush=True)
             save_figures(args.json, rows)
     print("\n".join(summary(rows)))
