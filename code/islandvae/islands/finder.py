@@ -90,7 +90,7 @@ def find_islands(
             "refined": [],
         }
     runs = [tile_clusters(features, measures[:, 0], seed=seed + i, inits=inits) for i in range(max(starts, 1))]
-    need = min(AGREE, len(runs)) if len(runs) > 1 else 1
+    need = min(AGREE, len(runs))  # one clustering: its own calls
     core = np.sum([r["core"] for r in runs], axis=0) >= need
     moderate = np.sum([r["core"] | r["moderate"] for r in runs], axis=0) >= need
     member = core | (moderate & next_to(grid, core))  # the border: one ring of moderate tiles

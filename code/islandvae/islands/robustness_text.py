@@ -5,6 +5,9 @@ around them.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 from islandvae.config import Config
 from islandvae.islands.levers import BUDGETS
 from islandvae.islands.robustness import LEVER_SETS, POOLED, results_path, vae_name
@@ -115,9 +118,6 @@ EARLIER_ISLANDS = {"typing": "main", "starts": 1}
 def settings_text(table: dict, config: Config) -> str:
     """A sentence where the panel's rows were measured with other island pipeline settings ([islands]: not in the
     run signature, so the rows still belong to the config) than `config` has; "" where they agree."""
-    import dataclasses
-    import json
-
     own = dataclasses.asdict(config.islands)
     other = {}
     for label, row in table["sets"].items():
